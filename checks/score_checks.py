@@ -1,0 +1,87 @@
+"""Invariants of the scores, checked before anything is published.
+
+All three are blocking ERROR checks on `account_health_scores`: if one fails, the publish step
+never starts and the last published snapshot stays as it was.
+"""
+
+import dagster as dg
+import polars as pl
+
+SCORE_IN_RANGE = "health_score_in_range"
+EVERY_ACTIVE_ACCOUNT_ONCE = "every_active_account_scored_once"
+POINTS_SUM_TO_SCORE = "points_sum_to_score"
+
+SCORES = dg.AssetKey("account_health_scores")
+
+
+def _sample(values: pl.Series, n: int = 5) -> str:
+    return ", ".join(str(v) for v in values.head(n).to_list())
+
+
+@dg.asset_check(asset=SCORES, name=SCORE_IN_RANGE, blocking=True, description="health, CO and CX scores are all within 0-100")
+def health_score_in_range(account_health_scores: pl.DataFrame) -> dg.AssetCheckResult:
+    outside = account_health_scores.filter(
+        pl.any_horizontal(
+            [
+                ~pl.col(c).cast(pl.Float64).is_between(0.0, 100.0) | pl.col(c).is_null()
+                for c in ("health_score", "co_score", "cx_score")
+            ]
+        )
+    )
+    return dg.AssetCheckResult(
+        passed=outside.height == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"accounts_out_of_range": outside.height, "sample_account_ids": _sample(outside["account_id"])},
+    )
+
+
+@dg.asset_check(
+    asset=SCORES,
+    name=EVERY_ACTIVE_ACCOUNT_ONCE,
+    blocking=True,
+    additional_ins={"account_indicators": dg.AssetIn("account_indicators")},
+    description="every account active on the snapshot date has exactly one score, and nothing else is scored",
+)
+def every_active_account_scored_once(
+    account_health_scores: pl.DataFrame, account_indicators: pl.DataFrame
+) -> dg.AssetCheckResult:
+    active = account_indicators.filter(pl.col("is_active")).select("account_id")
+    counts = account_health_scores.group_by("account_id").len()
+    duplicated = counts.filter(pl.col("len") > 1)["account_id"]
+    unscored = active.join(counts, on="account_id", how="anti")["account_id"]
+    unexpected = counts.join(active, on="account_id", how="anti")["account_id"]
+    return dg.AssetCheckResult(
+        passed=duplicated.len() == 0 and unscored.len() == 0 and unexpected.len() == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "active_accounts": active.height,
+            "scored_accounts": counts.height,
+            "duplicated": duplicated.len(),
+            "unscored": unscored.len(),
+            "not_active_but_scored": unexpected.len(),
+            "sample_unscored": _sample(unscored),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=SCORES,
+    name=POINTS_SUM_TO_SCORE,
+    blocking=True,
+    additional_ins={"indicator_contributions": dg.AssetIn("indicator_contributions")},
+    description="the per-indicator points of every account add up to its health score exactly",
+)
+def points_sum_to_score(
+    account_health_scores: pl.DataFrame, indicator_contributions: pl.DataFrame
+) -> dg.AssetCheckResult:
+    sums = indicator_contributions.group_by("account_id").agg(points=pl.col("points").sum())
+    joined = account_health_scores.select("account_id", "health_score").join(sums, on="account_id", how="full", coalesce=True)
+    mismatched = joined.filter(pl.col("points").is_null() | pl.col("health_score").is_null() | (pl.col("points") != pl.col("health_score")))
+    return dg.AssetCheckResult(
+        passed=mismatched.height == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"mismatched_accounts": mismatched.height, "sample_account_ids": _sample(mismatched["account_id"])},
+    )
+
+
+score_checks = [health_score_in_range, every_active_account_scored_once, points_sum_to_score]

@@ -1,0 +1,215 @@
+"""`cs-health`: run the health-score graph through Dagster, make demo data, explain a score."""
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from cs_assets import settings
+
+DAGSTER_YAML = """\
+# Instance used by `cs-health` runs (same storage the UI shows when DAGSTER_HOME points here).
+telemetry:
+  enabled: false
+"""
+
+
+def _set_home(home: str | None) -> Path:
+    # Resources read $CS_HEALTH_HOME when the definitions are imported, so set it first.
+    if home:
+        os.environ[settings.HOME_ENV] = str(Path(home).resolve())
+    path = settings.home_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _instance(home: Path):
+    import dagster as dg
+
+    dagster_home = settings.dagster_home(home)
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    return dg.DagsterInstance.from_config(str(dagster_home))
+
+
+def _landing_is_empty(landing: Path) -> bool:
+    return not landing.exists() or not any(landing.iterdir())
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
+
+    home = _set_home(args.home)
+    landing = settings.landing_dir(home)
+    if not _landing_is_empty(landing) and not args.force:
+        print(f"{landing} is not empty; pass --force to overwrite it with demo data", file=sys.stderr)
+        return 2
+    as_of = settings.parse_date(args.as_of, "--as-of") if args.as_of else DEMO_AS_OF
+    if args.force and landing.exists():
+        # stale part files from a larger earlier run would otherwise be read as well
+        shutil.rmtree(landing)
+    started = time.perf_counter()
+    summary = generate_demo_data(landing, accounts=args.accounts, seed=args.seed, as_of=as_of)
+    rows = ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
+    print(f"demo data for {summary.accounts:,} accounts (seed {summary.seed}, as of {summary.as_of}) "
+          f"in {landing} [{time.perf_counter() - started:.1f} s]: {rows}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = _set_home(args.home)
+    landing = settings.landing_dir(home)
+    started = time.perf_counter()
+    if _landing_is_empty(landing):
+        from cs_assets.demo.generator import generate_demo_data
+
+        print(f"landing area {landing} is empty: generating demo data ({args.accounts:,} accounts, seed {args.seed})")
+        generate_demo_data(landing, accounts=args.accounts, seed=args.seed)
+    as_of = settings.resolve_as_of(args.as_of, landing)
+
+    from cs_assets.definitions import HEALTH_SCORE_JOB, defs
+
+    job = defs.resolve_job_def(HEALTH_SCORE_JOB)
+    result = job.execute_in_process(
+        instance=_instance(home),
+        run_config={"resources": {"snapshot": {"config": {"as_of": as_of.isoformat()}}}},
+        raise_on_error=False,
+    )
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        print(f"run {result.run_id} FAILED for snapshot {as_of}; nothing was published.", file=sys.stderr)
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                error = event.step_failure_data.error
+                message = error.cause.message if error and error.cause else (error.message if error else "")
+                print(f"  step {event.step_key}: {message.strip()}", file=sys.stderr)
+            if event.event_type_value == "ASSET_CHECK_EVALUATION":
+                evaluation = event.event_specific_data
+                if not evaluation.passed:
+                    print(f"  check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed",
+                          file=sys.stderr)
+        return 1
+    print(f"run {result.run_id} succeeded: snapshot {as_of} published to {settings.warehouse_path(home)} "
+          f"in {elapsed:.1f} s")
+    _print_band_summary(home, as_of)
+    return 0
+
+
+def _connect(home: Path):
+    import duckdb
+
+    path = settings.warehouse_path(home)
+    if not path.exists():
+        raise SystemExit(f"no warehouse at {path}: run `cs-health run` first")
+    return duckdb.connect(str(path), read_only=True)
+
+
+def _print_band_summary(home: Path, as_of: dt.date) -> None:
+    con = _connect(home)
+    try:
+        rows = con.execute(
+            """
+            SELECT band, count(*) AS accounts, round(avg(health_score), 1) AS avg_score,
+                   count(*) FILTER (WHERE triage_priority = 'P1') AS p1
+            FROM published.account_health WHERE snapshot_date = ?
+            GROUP BY band ORDER BY min(health_score)
+            """,
+            [as_of],
+        ).fetchall()
+    finally:
+        con.close()
+    total = sum(r[1] for r in rows)
+    print(f"\n{'band':<8}{'accounts':>10}{'share':>8}{'avg score':>11}{'P1':>6}")
+    for band, n, avg, p1 in rows:
+        print(f"{band:<8}{n:>10,}{n / total:>8.1%}{float(avg):>11.1f}{p1:>6,}")
+    print(f"{'total':<8}{total:>10,}")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    home = _set_home(args.home)
+    con = _connect(home)
+    account = args.account_id.strip()
+    try:
+        if args.snapshot:
+            snapshot = settings.parse_date(args.snapshot, "--snapshot")
+        else:
+            snapshot = con.execute(
+                "SELECT max(snapshot_date) FROM published.account_health WHERE account_id = ?", [account]
+            ).fetchone()[0]
+        if snapshot is None:
+            print(f"account {account!r} has no published score in {settings.warehouse_path(home)}", file=sys.stderr)
+            return 2
+        head = con.execute(
+            "SELECT health_score, co_score, cx_score, band, lifecycle_stage, size_tier, triage_priority, "
+            "csm_owner, model_version FROM published.account_health WHERE account_id = ? AND snapshot_date = ?",
+            [account, snapshot],
+        ).fetchone()
+        if head is None:
+            print(f"account {account!r} has no published score for snapshot {snapshot}", file=sys.stderr)
+            return 2
+        parts = con.execute(
+            "SELECT subscore, indicator, raw_value, is_missing, indicator_score, effective_weight, points, max_points "
+            "FROM published.account_health_contributions WHERE account_id = ? AND snapshot_date = ? "
+            "ORDER BY subscore, max_points - points DESC, indicator",
+            [account, snapshot],
+        ).fetchall()
+    finally:
+        con.close()
+    score, co, cx, band, stage, tier, triage, owner, version = head
+    print(f"{account}  snapshot {snapshot}  model {version}")
+    print(f"health {score} ({band})  CO {co}  CX {cx}  stage {stage}  tier {tier}  triage {triage}  owner {owner}")
+    print(f"\n{'sub':<4}{'indicator':<30}{'value':>12}{'score':>8}{'weight':>8}{'points':>10}{'of max':>8}")
+    for sub, ind, raw, missing, iscore, weight, pts, mx in parts:
+        value = "no data" if missing else f"{raw:.4g}"
+        shown = "excl." if iscore is None else f"{iscore:.0f}"
+        print(f"{sub:<4}{ind:<30}{value:>12}{shown:>8}{weight:>8.1%}{pts:>10}{mx:>8.2f}")
+    total = sum(p[6] for p in parts)
+    print(f"{'':<4}{'total':<30}{'':>12}{'':>8}{'':>8}{total:>10}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cs-health",
+        description="Customer health scores on Dagster. State lives under $CS_HEALTH_HOME (default ./.cs_health).",
+    )
+    parser.add_argument("--home", help="state directory (overrides $CS_HEALTH_HOME)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="materialize the whole graph through Dagster and print a band summary")
+    run.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: $CS_HEALTH_AS_OF, else the demo data's date, else today)")
+    run.add_argument("--accounts", type=int, default=2000, help="demo accounts to generate when the landing area is empty (default 2000)")
+    run.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo-data", help="write deterministic demo exports into the landing area")
+    demo.add_argument("--accounts", type=int, default=2000, help="number of accounts (default 2000)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--as-of", help="the demo data's 'today' (default 2026-10-31)")
+    demo.add_argument("--force", action="store_true", help="overwrite a non-empty landing area")
+    demo.set_defaults(func=cmd_demo_data)
+
+    explain = sub.add_parser("explain", help="print an account's score breakdown")
+    explain.add_argument("account_id")
+    explain.add_argument("--snapshot", help="snapshot date YYYY-MM-DD (default: the latest)")
+    explain.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"cs-health: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Small PNG charts embedded in asset metadata as markdown (the UI renders data: images)."""
+
+import base64
+import io
+
+import polars as pl
+
+
+def score_histogram_markdown(scores: pl.Series, bands: list[tuple[str, float]], title: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=90)
+    ax.hist(scores.cast(pl.Float64).to_numpy(), bins=list(range(0, 105, 5)), color="#4c72b0", edgecolor="white")
+    for name, cut in bands[1:]:
+        ax.axvline(cut, color="#c44e52", linestyle="--", linewidth=1)
+        ax.text(cut + 0.5, ax.get_ylim()[1] * 0.92, name, fontsize=8, color="#c44e52")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("health score")
+    ax.set_ylabel("accounts")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    encoded = base64.b64encode(buf.getvalue()).decode()
+    return f"![score distribution](data:image/png;base64,{encoded})"

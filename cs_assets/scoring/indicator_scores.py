@@ -1,0 +1,58 @@
+"""Indicator scoring: each raw indicator value becomes a 0-100 score by the model's rule.
+
+Pure polars. The result is long (one row per account and indicator) because that is the shape
+people read when they ask "why is this account red": value, score, weight, points.
+"""
+
+import polars as pl
+
+from cs_assets.scoring.model_config import HealthModel, IndicatorRule
+
+LONG_COLUMNS = [
+    "account_id",
+    "indicator",
+    "subscore",
+    "raw_value",
+    "is_missing",
+    "indicator_score",
+    "weight",
+]
+
+
+def score_expression(rule: IndicatorRule, value: pl.Expr) -> pl.Expr:
+    """0-100 score of `value` under `rule`, before the missing-data policy."""
+    if rule.function == "linear":
+        worst, best = rule.bounds
+        # the same formula serves both directions, because worst > best when lower is better
+        return ((value - worst) / (best - worst)).clip(0.0, 1.0) * 100.0
+    chain = pl.when(value < rule.bounds[0]).then(pl.lit(rule.scores[0]))
+    for cut, score in zip(rule.bounds[1:], rule.scores[1:-1]):
+        chain = chain.when(value < cut).then(pl.lit(score))
+    return chain.otherwise(pl.lit(rule.scores[-1]))
+
+
+def apply_missing_policy(rule: IndicatorRule, value: pl.Expr, score: pl.Expr) -> pl.Expr:
+    if rule.missing_policy == "score":
+        return pl.when(value.is_null()).then(pl.lit(rule.missing_score)).otherwise(score)
+    return pl.when(value.is_null()).then(pl.lit(None, dtype=pl.Float64)).otherwise(score)
+
+
+def score_indicators(indicators: pl.DataFrame, model: HealthModel) -> pl.DataFrame:
+    """Long table of indicator scores for every row of `indicators` (one per account)."""
+    parts = []
+    for rule in model.indicators:
+        if rule.name not in indicators.columns:
+            raise KeyError(f"indicator `{rule.name}` is in the model but not in the indicator table")
+        value = pl.col(rule.name).cast(pl.Float64)
+        parts.append(
+            indicators.select(
+                "account_id",
+                indicator=pl.lit(rule.name),
+                subscore=pl.lit(rule.subscore),
+                raw_value=value,
+                is_missing=value.is_null(),
+                indicator_score=apply_missing_policy(rule, value, score_expression(rule, value)),
+                weight=pl.lit(rule.weight, dtype=pl.Float64),
+            )
+        )
+    return pl.concat(parts).sort("account_id", "indicator").select(LONG_COLUMNS)

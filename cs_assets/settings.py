@@ -1,0 +1,70 @@
+"""Where state lives and which date a run scores.
+
+All state is under one directory, `$CS_HEALTH_HOME` (default `./.cs_health`). The as-of date is
+an input: the explicit value, else `CS_HEALTH_AS_OF`, else the demo data's own "today" when the
+landing area holds demo data, else the real date. `resolve_as_of` is the only place that reads
+the wall clock, and only in that last case.
+"""
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+HOME_ENV = "CS_HEALTH_HOME"
+AS_OF_ENV = "CS_HEALTH_AS_OF"
+MODEL_ENV = "CS_HEALTH_MODEL"
+DEFAULT_HOME = ".cs_health"
+DEMO_MANIFEST = "_demo_manifest.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_PATH = REPO_ROOT / "config" / "health_model.yaml"
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).resolve()
+
+
+def landing_dir(home: Path | None = None) -> Path:
+    return (home or home_dir()) / "landing"
+
+
+def staging_dir(home: Path | None = None) -> Path:
+    return (home or home_dir()) / "staging"
+
+
+def warehouse_path(home: Path | None = None) -> Path:
+    return (home or home_dir()) / "warehouse.duckdb"
+
+
+def dagster_home(home: Path | None = None) -> Path:
+    return (home or home_dir()) / "dagster"
+
+
+def model_path() -> Path:
+    return Path(os.environ.get(MODEL_ENV) or DEFAULT_MODEL_PATH).resolve()
+
+
+def parse_date(value: str, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{what}: expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def demo_manifest(landing: Path) -> dict | None:
+    path = landing / DEMO_MANIFEST
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resolve_as_of(explicit: str | None, landing: Path) -> dt.date:
+    if explicit:
+        return parse_date(explicit, "as-of date")
+    env = os.environ.get(AS_OF_ENV)
+    if env:
+        return parse_date(env, AS_OF_ENV)
+    manifest = demo_manifest(landing)
+    if manifest is not None:
+        return parse_date(manifest["as_of"], f"{landing / DEMO_MANIFEST}: as_of")
+    return dt.datetime.now(dt.timezone.utc).date()

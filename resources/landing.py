@@ -1,0 +1,55 @@
+"""Reads source exports from the landing directory.
+
+The source assets only ask this resource for a frame; an HTTP connector can later offer the
+same `read` so that the assets and their checks do not change with the transport.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from cs_assets.sources.normalise import SourceDataError, normalise_text_source, normalise_typed_source
+from cs_assets.sources.schemas import SourceSpec
+
+
+class LandingZoneResource(dg.ConfigurableResource):
+    """Source exports as files under one directory, in the layout of `cs_assets.sources.schemas`."""
+
+    landing_dir: str
+
+    def location(self, spec: SourceSpec) -> Path:
+        return Path(self.landing_dir) / spec.path
+
+    def files(self, spec: SourceSpec) -> list[Path]:
+        path = self.location(spec)
+        if path.is_dir():
+            return sorted(p for p in path.glob(f"*.{spec.file_format}") if p.is_file())
+        return [path] if path.is_file() else []
+
+    def read(self, spec: SourceSpec) -> pl.LazyFrame:
+        """The export as a typed lazy frame, before de-duplication."""
+        files = self.files(spec)
+        where = self.location(spec)
+        if not files:
+            raise SourceDataError(f"source {spec.name}: no export found at {where}")
+        empty = [p for p in files if p.stat().st_size == 0]
+        if empty:
+            raise SourceDataError(f"source {spec.name}: export file {empty[0]} is empty")
+        if spec.file_format == "parquet":
+            return normalise_typed_source(spec, pl.scan_parquet(files), str(where))
+        if spec.file_format == "csv":
+            try:
+                raw = pl.concat([pl.read_csv(p, infer_schema=False) for p in files], how="diagonal_relaxed")
+            except pl.exceptions.PolarsError as exc:
+                raise SourceDataError(f"source {spec.name} ({where}): cannot parse CSV: {exc}") from None
+            return normalise_text_source(spec, raw.lazy(), str(where))
+        if spec.file_format == "jsonl":
+            try:
+                raw = pl.concat(
+                    [pl.read_ndjson(p, infer_schema_length=None) for p in files], how="diagonal_relaxed"
+                )
+            except pl.exceptions.PolarsError as exc:
+                raise SourceDataError(f"source {spec.name} ({where}): cannot parse JSON lines: {exc}") from None
+            return normalise_text_source(spec, raw.lazy(), str(where))
+        raise SourceDataError(f"source {spec.name}: unsupported file format {spec.file_format!r}")
