@@ -38,6 +38,21 @@ def _instance(home: Path):
     return dg.DagsterInstance.from_config(str(dagster_home))
 
 
+def run_config(home: Path, as_of: dt.date) -> dict:
+    """Paths and snapshot date for one run, explicit so the UI shows exactly what a run used."""
+    return {
+        "resources": {
+            "landing": {"config": {"landing_dir": str(settings.landing_dir(home))}},
+            "io_manager": {"config": {"base_dir": str(settings.staging_dir(home))}},
+            "warehouse": {"config": {"database": str(settings.warehouse_path(home))}},
+            "health_model": {"config": {"path": str(settings.model_path())}},
+            "snapshot": {"config": {"as_of": as_of.isoformat()}},
+        },
+        # the full event log is in the instance (and the UI); the terminal gets the summary
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
+
+
 def _landing_is_empty(landing: Path) -> bool:
     return not landing.exists() or not any(landing.iterdir())
 
@@ -78,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     job = defs.resolve_job_def(HEALTH_SCORE_JOB)
     result = job.execute_in_process(
         instance=_instance(home),
-        run_config={"resources": {"snapshot": {"config": {"as_of": as_of.isoformat()}}}},
+        run_config=run_config(home, as_of),
         raise_on_error=False,
     )
     elapsed = time.perf_counter() - started

@@ -198,9 +198,9 @@ def compute_account_indicators(
         .join(survey_indicators(surveys, as_of), on="account_id", how="left")
         .join(engagement_indicators(engagement, as_of), on="account_id", how="left")
         .with_columns(
-            [pl.col(c).fill_null(0).cast(pl.Int64) for c in ZERO_WHEN_ABSENT],
+            *[pl.col(c).fill_null(0).cast(pl.Int64) for c in ZERO_WHEN_ABSENT],
             # counts stay null when the account has no usage data at all ("no data", not zero)
-            [pl.col(c).cast(pl.Int64) for c in USAGE_COUNTS],
+            *[pl.col(c).cast(pl.Int64) for c in USAGE_COUNTS],
             has_usage_data=pl.col("usage_events_30d").is_not_null(),
             snapshot_date=pl.lit(as_of),
         )

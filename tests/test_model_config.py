@@ -1,0 +1,99 @@
+"""The model file is validated on load, with errors that name the key and the problem."""
+
+import copy
+
+import pytest
+import yaml
+
+from cs_assets.scoring.model_config import ModelConfigError, load_model, parse_model
+from cs_assets.settings import DEFAULT_MODEL_PATH
+
+
+@pytest.fixture()
+def raw_model() -> dict:
+    return yaml.safe_load(DEFAULT_MODEL_PATH.read_text())
+
+
+def test_default_model_is_valid_and_versioned():
+    model = load_model(DEFAULT_MODEL_PATH)
+    assert model.subscore_weights == {"co": 0.6, "cx": 0.4}
+    assert [b.name for b in model.bands] == ["red", "yellow", "green"]
+    assert len(model.version) == 12
+
+
+def test_version_ignores_comments_and_key_order_but_not_values(raw_model, tmp_path):
+    reordered = dict(reversed(list(raw_model.items())))
+    path = tmp_path / "m.yaml"
+    path.write_text("# a comment\n" + yaml.safe_dump(reordered, sort_keys=False))
+    assert load_model(path).version == load_model(DEFAULT_MODEL_PATH).version
+    changed = copy.deepcopy(raw_model)
+    changed["indicators"]["seat_penetration"]["weight"] = 26
+    assert parse_model(changed).version != load_model(DEFAULT_MODEL_PATH).version
+
+
+def _error(raw) -> str:
+    with pytest.raises(ModelConfigError) as info:
+        parse_model(raw, source="model.yaml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda m: m["indicators"]["seat_penetration"].update(weight=-1),
+         "`indicators.seat_penetration.weight`: must be >= 0, got -1"),
+        (lambda m: m["indicators"]["seat_penetration"].update(weight="high"),
+         "`indicators.seat_penetration.weight`: must be a finite number, got 'high'"),
+        (lambda m: m["indicators"]["seat_penetration"].update(subscore="roi"),
+         "`indicators.seat_penetration.subscore`: must be one of co, cx, got 'roi'"),
+        (lambda m: m["indicators"].update(logins_per_day=m["indicators"]["seat_penetration"]),
+         "`indicators.logins_per_day`: unknown indicator; known indicators:"),
+        (lambda m: m["indicators"]["seat_penetration"]["scoring"].update(worst=0.9),
+         "`indicators.seat_penetration.scoring`: direction higher_is_better contradicts worst=0.9, best=0.6"),
+        (lambda m: m["indicators"]["champion_days_inactive"]["scoring"].update(cuts=[14, 7, 30]),
+         "`indicators.champion_days_inactive.scoring.cuts`: must be strictly ascending"),
+        (lambda m: m["indicators"]["champion_days_inactive"]["scoring"].update(scores=[100, 70]),
+         "`indicators.champion_days_inactive.scoring.scores`: needs one score per interval: 4 for 3 cuts, got 2"),
+        (lambda m: m["indicators"]["champion_days_inactive"]["scoring"].update(scores=[0, 30, 70, 100]),
+         "`indicators.champion_days_inactive.scoring.scores`: must not increase for lower_is_better"),
+        (lambda m: m["indicators"]["seat_penetration"]["missing"].update(policy="guess"),
+         "`indicators.seat_penetration.missing.policy`: must be one of exclude, score, got 'guess'"),
+        (lambda m: m["indicators"]["seat_penetration"]["missing"].update(score=150),
+         "`indicators.seat_penetration.missing.score`: must be within 0..100, got 150.0"),
+        (lambda m: m["indicators"]["seat_penetration"].update(wieght=3),
+         "`indicators.seat_penetration`: unknown key(s): wieght"),
+        (lambda m: m["bands"][0].update(min_score=10),
+         "`bands[0].min_score`: the lowest band must start at 0, got 10.0"),
+        (lambda m: m["bands"][2].update(min_score=40),
+         "`bands[2].min_score`: cut points must rise strictly"),
+        (lambda m: m["lifecycle"].update(onboarding_days=-5),
+         "`lifecycle.onboarding_days`: must be a whole number of days >= 0, got -5"),
+        (lambda m: m["triage"]["adoption"].pop("red"),
+         "`triage.adoption`: missing required key(s): red"),
+        (lambda m: m["subscores"]["cx"].update(weight=0) or m["subscores"]["co"].update(weight=0),
+         "`subscores`: sub-score weights must not all be zero"),
+        (lambda m: m.pop("bands"), "`<root>`: missing required key(s): bands"),
+        (lambda m: m.update(version=2), "`version`: this release reads model file version 1, got 2"),
+    ],
+)
+def test_invalid_model_names_key_and_problem(raw_model, mutate, expected):
+    mutate(raw_model)
+    message = _error(raw_model)
+    assert message.startswith("model.yaml: ")
+    assert expected in message
+
+
+def test_subscore_needs_an_indicator_that_scores_missing_data(raw_model):
+    for rule in raw_model["indicators"].values():
+        if rule["subscore"] == "cx":
+            rule["missing"] = {"policy": "exclude"}
+    assert "`subscores.cx`: needs at least one weighted indicator with missing.policy `score`" in _error(raw_model)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ModelConfigError, match="model file not found"):
+        load_model(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("indicators: [unclosed\n")
+    with pytest.raises(ModelConfigError, match="not valid YAML"):
+        load_model(bad)
