@@ -49,7 +49,7 @@ def _error(raw) -> str:
         (lambda m: m["indicators"].update(logins_per_day=m["indicators"]["seat_penetration"]),
          "`indicators.logins_per_day`: unknown indicator; known indicators:"),
         (lambda m: m["indicators"]["seat_penetration"]["scoring"].update(worst=0.9),
-         "`indicators.seat_penetration.scoring`: direction higher_is_better contradicts worst=0.9, best=0.6"),
+         "`indicators.seat_penetration.scoring`: direction higher_is_better contradicts worst=0.9, best=0.35"),
         (lambda m: m["indicators"]["champion_days_inactive"]["scoring"].update(cuts=[14, 7, 30]),
          "`indicators.champion_days_inactive.scoring.cuts`: must be strictly ascending"),
         (lambda m: m["indicators"]["champion_days_inactive"]["scoring"].update(scores=[100, 70]),

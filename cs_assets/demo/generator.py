@@ -26,7 +26,8 @@ a data-quality check):
 - late-arriving usage events: ~0.5% are received 1-5 days after they occurred (events that
   would only arrive after `as_of` are not in the export yet);
 - survey comments with commas, double quotes and non-ASCII text (CSV quoting).
-Nothing refers to an unknown account, nothing is in the future (every timestamp, including
+Duplicates and stray whitespace appear at least once per file even in tiny runs, so tests of
+the normalisation always have something to bite on. Nothing refers to an unknown account, nothing is in the future (every timestamp, including
 `received_at`, is before the end of the as-of day, UTC), and no required column is missing.
 """
 
@@ -67,6 +68,10 @@ CHUNK_ACCOUNTS = 5000  # accounts per usage part file; bounds memory for large r
 _EPOCH = dt.date(1970, 1, 1)
 _DAY_US = 86_400_000_000
 _NEVER = np.iinfo(np.int64).max // 4  # "no churn / champion never left" as an epoch day
+
+Rng = np.random.Generator
+Arr = np.ndarray
+Events = dict[str, np.ndarray]  # column arrays of generated usage events
 
 TIERS = ("Enterprise", "Mid", "SMB")
 TIER_SHARE = (0.15, 0.35, 0.50)
@@ -144,7 +149,7 @@ RESOLUTION_PRIORITY_FACTOR = np.array([1.6, 1.0, 0.6, 0.3])
 RESOLUTION_CATEGORY_FACTOR = np.array([1.5, 3.0, 0.6, 0.8, 0.7])
 TICKET_STYLE_SHARE = (0.45, 0.45, 0.10)  # "Z", "+00:00", "+09:00"
 CLOSE_AFTER_DAYS = 4  # a solved ticket is closed automatically after this many days
-STALLED_SHARE = 0.06
+STALLED_SHARE = 0.06  # at h = 0.5
 
 NPS_PER_YEAR = 0.9
 CSAT_SURVEYS_PER_YEAR = 0.5
@@ -364,14 +369,14 @@ def _calendar(as_of: dt.date) -> _Calendar:
     )
 
 
-def _categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+def _categorical(rng: Rng, probs: np.ndarray) -> np.ndarray:
     """One draw per row of `probs` (rows need not be normalised)."""
     cum = np.cumsum(probs, axis=1)
     u = rng.random(len(probs)) * cum[:, -1]
     return np.minimum((u[:, None] >= cum).sum(axis=1), probs.shape[1] - 1)
 
 
-def _draw_accounts(rng: np.random.Generator, n: int, cal: _Calendar) -> _Accounts:
+def _draw_accounts(rng: Rng, n: int, cal: _Calendar) -> _Accounts:
     """Firmographics, contract dates and the hidden health trajectory of every account."""
     tier = rng.choice(3, size=n, p=TIER_SHARE)
     plan = _categorical(rng, PLAN_BY_TIER[tier])
@@ -462,7 +467,7 @@ def _draw_accounts(rng: np.random.Generator, n: int, cal: _Calendar) -> _Account
 
 
 def _trajectory_params(
-    rng: np.random.Generator, trajectory: np.ndarray, churn: np.ndarray, cal: _Calendar
+    rng: Rng, trajectory: np.ndarray, churn: np.ndarray, cal: _Calendar
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Health moves from h0 to h1 between days t0 and t1 (smoothstep); flat outside."""
     n = len(trajectory)
@@ -556,7 +561,7 @@ def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cell // counts.shape[1], cell % counts.shape[1]
 
 
-def _seconds_of_day(rng: np.random.Generator, offset_min: np.ndarray, mean_h: float, sd_h: float) -> np.ndarray:
+def _seconds_of_day(rng: Rng, offset_min: Arr, mean_h: float, sd_h: float) -> Arr:
     """UTC second of the (UTC) day for events at local time ~N(mean_h, sd_h) hours."""
     local = np.clip(rng.normal(mean_h * 3600, sd_h * 3600, len(offset_min)), 0, 86_399)
     return ((local - offset_min * 60) % 86_400).astype(np.int64)
@@ -566,7 +571,7 @@ def _offset_minutes(acc: _Accounts, idx: np.ndarray) -> np.ndarray:
     return np.array([m for _, m in OFFSET_STYLES])[REGION_STYLE[acc.region[idx]]]
 
 
-def _pick_user_rank(rng: np.random.Generator, act: _Activity, a: np.ndarray, d: np.ndarray, first: np.ndarray) -> np.ndarray:
+def _pick_user_rank(rng: Rng, act: _Activity, a: Arr, d: Arr, first: Arr) -> Arr:
     """Activity rank of the user behind an event: an active champion or a general active user.
 
     `first` is the account's first general rank (champions hold ranks 1..n_champions).
@@ -580,7 +585,7 @@ def _pick_user_rank(rng: np.random.Generator, act: _Activity, a: np.ndarray, d: 
 
 
 def _usage_chunk(
-    rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: _Calendar, first_event: int
+    rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar, first_event: int
 ) -> tuple[pl.DataFrame, int]:
     """All usage events of one chunk of accounts, in the contract's column layout.
 
@@ -656,7 +661,7 @@ def _usage_chunk(
     return _conform(frame, USAGE_EVENTS), first_event + n
 
 
-def _events(a: np.ndarray, d: np.ndarray, etype: int, sec: np.ndarray, user: np.ndarray, **extra: np.ndarray) -> dict[str, np.ndarray]:
+def _events(a: Arr, d: Arr, etype: int, sec: Arr, user: Arr, **extra: Arr) -> Events:
     """Column arrays of one event type; absent attributes are -1."""
     n = len(a)
     none = np.full(n, -1, dtype=np.int64)
@@ -673,7 +678,7 @@ def _events(a: np.ndarray, d: np.ndarray, etype: int, sec: np.ndarray, user: np.
     }
 
 
-def _login_events(rng: np.random.Generator, acc: _Accounts, act: _Activity, lam_general: np.ndarray, lam_champion: np.ndarray) -> dict[str, np.ndarray]:
+def _login_events(rng: Rng, acc: _Accounts, act: _Activity, lam_general: Arr, lam_champion: Arr) -> Events:
     """Logins of general active users and, separately, of champions (who stop when they leave)."""
     a, d = _expand(rng.poisson(lam_general))
     rank = acc.n_champions[a] + 1 + np.floor(rng.random(len(a)) * act.general[a, d]).astype(np.int64)
@@ -684,7 +689,7 @@ def _login_events(rng: np.random.Generator, acc: _Accounts, act: _Activity, lam_
     return _events(a, d, LOGIN, sec, acc.user_num(a, rank))
 
 
-def _job_events(rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: _Calendar) -> dict[str, np.ndarray]:
+def _job_events(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> Events:
     """Jobs created (fewer when declining, a burst while onboarding) and scheduled job runs.
 
     Runs pick one of the jobs that existed the day before; failures rise as health falls.
@@ -713,11 +718,12 @@ def _job_events(rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: _
     r_sec = _seconds_of_day(rng, _offset_minutes(acc, ra), 3.0, 1.5)
 
     created_ev = _events(ca, cd, JOB_CREATED, c_sec, acc.user_num(ca, c_rank), job=created_job)
-    run_ev = _events(ra, rd, JOB_RUN, r_sec, acc.user_num(ra, owner_rank), job=run_job, failed=failed.astype(np.int64))
+    run_owner = acc.user_num(ra, owner_rank)
+    run_ev = _events(ra, rd, JOB_RUN, r_sec, run_owner, job=run_job, failed=failed.astype(np.int64))
     return {k: np.concatenate([created_ev[k], run_ev[k]]) for k in created_ev}
 
 
-def _feature_events(rng: np.random.Generator, acc: _Accounts, act: _Activity, lam: np.ndarray) -> dict[str, np.ndarray]:
+def _feature_events(rng: Rng, acc: _Accounts, act: _Activity, lam: Arr) -> Events:
     """Feature use: core features by account taste; add-ons mostly on enterprise plans when healthy."""
     a, d = _expand(rng.poisson(lam))
     core = _categorical(rng, acc.core_weights[a])
@@ -728,7 +734,7 @@ def _feature_events(rng: np.random.Generator, acc: _Accounts, act: _Activity, la
     return _events(a, d, FEATURE_USED, sec, acc.user_num(a, rank), feature=np.where(use_addon, addon, core))
 
 
-def _page_view_events(rng: np.random.Generator, acc: _Accounts, act: _Activity, lam: np.ndarray) -> dict[str, np.ndarray]:
+def _page_view_events(rng: Rng, acc: _Accounts, act: _Activity, lam: Arr) -> Events:
     """Page views with log-normal load times around each account's own typical speed."""
     a, d = _expand(rng.poisson(lam))
     load = np.rint(np.exp(rng.normal(acc.load_mu[a], LOAD_SIGMA))).astype(np.int64)
@@ -741,7 +747,7 @@ def _page_view_events(rng: np.random.Generator, acc: _Accounts, act: _Activity, 
 # --------------------------------------------------------------------------- small sources
 
 
-def _ticket_rows(rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl.DataFrame:
+def _ticket_rows(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl.DataFrame:
     """Tickets of one chunk as numbers: more bugs and incidents, slower and sadder when unhealthy."""
     h = act.health
     lam = (
@@ -756,13 +762,20 @@ def _ticket_rows(rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: 
     a, d = _expand(rng.poisson(lam))
     n = len(a)
     th = h[a, d]
-    weights = np.stack([0.15 + 0.25 * (1 - th), 0.05 + 0.2 * th, np.full(n, 0.35), 0.02 + 0.15 * (1 - th), np.full(n, 0.07)], axis=1)
+    weights = np.stack(  # in TICKET_CATEGORIES order
+        [0.15 + 0.25 * (1 - th), 0.05 + 0.2 * th, np.full(n, 0.35), 0.02 + 0.15 * (1 - th), np.full(n, 0.07)],
+        axis=1,
+    )
     category = _categorical(rng, weights)
     priority = _categorical(rng, PRIORITY_BY_CATEGORY[category])
     created = (cal.days[d] * 86_400 + _seconds_of_day(rng, _offset_minutes(acc, a), 13.0, 2.5)) * 1_000_000
-    median_h = 5.0 * (1 + 3 * (1 - th)) * RESOLUTION_PRIORITY_FACTOR[priority] * RESOLUTION_CATEGORY_FACTOR[category]
-    # a few tickets stall (waiting on the customer, escalations): they make the open backlog
-    stalled = np.where(rng.random(n) < STALLED_SHARE, rng.uniform(5, 30, n), 1.0)
+    median_h = (
+        5.0 * (1 + 3 * (1 - th)) * RESOLUTION_PRIORITY_FACTOR[priority] * RESOLUTION_CATEGORY_FACTOR[category]
+    )
+    # a few tickets stall (escalations, waiting on the customer), more often at unhappy
+    # accounts: they make the open backlog
+    stall_p = STALLED_SHARE * (0.4 + 1.2 * (1 - th))
+    stalled = np.where(rng.random(n) < stall_p, rng.uniform(5, 30, n), 1.0)
     hours = rng.lognormal(np.log(median_h), 1.0) * stalled
     solved = created + np.rint(hours * 3600).astype(np.int64) * 1_000_000
     rated = rng.random(n) < 0.4
@@ -782,7 +795,7 @@ def _ticket_rows(rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: 
     )
 
 
-def _finish_tickets(rng: np.random.Generator, raw: pl.DataFrame, cal: _Calendar) -> pl.DataFrame:
+def _finish_tickets(rng: Rng, raw: pl.DataFrame, cal: _Calendar) -> pl.DataFrame:
     """Status from the resolution time, ids in creation order, mess, ISO strings with offsets.
 
     Tickets not solved by the end of as_of are open or pending (recent ones); solved tickets are
@@ -792,7 +805,8 @@ def _finish_tickets(rng: np.random.Generator, raw: pl.DataFrame, cal: _Calendar)
     close_us = CLOSE_AFTER_DAYS * _DAY_US
     raw = raw.sort("created", "acc", "category", maintain_order=True)
     unsolved = pl.col("solved") >= end
-    touched = pl.max_horizontal(end - 1_000_000 - (pl.col("touch") * _DAY_US).cast(pl.Int64), pl.col("created"))
+    # unsolved tickets were last touched recently (replies, status changes)
+    touched = pl.max_horizontal(end - 1_000_000 - (pl.col("touch") * _DAY_US).cast(pl.Int64), "created")
     raw = raw.with_columns(
         ticket_id=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + 10_000,
         status=pl.when(unsolved)
@@ -823,7 +837,7 @@ def _finish_tickets(rng: np.random.Generator, raw: pl.DataFrame, cal: _Calendar)
     return frame
 
 
-def _survey_rows(rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl.DataFrame:
+def _survey_rows(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl.DataFrame:
     """NPS and CSAT answers: sparse, from active users, correlated with health but skewed positive."""
     weekday = WEEKDAY_FACTOR[cal.weekday][None, :] / WEEKDAY_FACTOR.mean()
     size = (1 + 0.3 * (acc.tier < 2))[:, None]
@@ -855,7 +869,7 @@ def _survey_rows(rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: 
     return pl.concat(frames)
 
 
-def _comments(rng: np.random.Generator, sentiment: np.ndarray) -> np.ndarray:
+def _comments(rng: Rng, sentiment: np.ndarray) -> np.ndarray:
     """Index into the canned comments (good, mixed, bad concatenated) or -1 for no comment."""
     good, mixed, bad = len(COMMENTS_GOOD), len(COMMENTS_MIXED), len(COMMENTS_BAD)
     n = len(sentiment)
@@ -866,7 +880,7 @@ def _comments(rng: np.random.Generator, sentiment: np.ndarray) -> np.ndarray:
     return np.where(rng.random(n) < COMMENT_SHARE, pick, -1)
 
 
-def _finish_surveys(rng: np.random.Generator, raw: pl.DataFrame) -> pl.DataFrame:
+def _finish_surveys(rng: Rng, raw: pl.DataFrame) -> pl.DataFrame:
     raw = raw.sort("submitted", "acc", "kind", maintain_order=True).with_columns(
         rid=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
     )
@@ -883,7 +897,7 @@ def _finish_surveys(rng: np.random.Generator, raw: pl.DataFrame) -> pl.DataFrame
     )
 
 
-def _engagement_rows(rng: np.random.Generator, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl.DataFrame:
+def _engagement_rows(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl.DataFrame:
     """Help-content views, monthly webinars, community posts, rare case studies (healthy only)."""
     h = act.health
     weekday = WEEKDAY_FACTOR[cal.weekday][None, :] / WEEKDAY_FACTOR.mean()
@@ -931,7 +945,7 @@ def _webinar_days(cal: _Calendar) -> np.ndarray:
     return ((cal.weekday == 2) & (dom >= 15) & (dom <= 21)).astype(float)
 
 
-def _finish_engagement(rng: np.random.Generator, raw: pl.DataFrame) -> pl.DataFrame:
+def _finish_engagement(rng: Rng, raw: pl.DataFrame) -> pl.DataFrame:
     raw = raw.sort("occurred", "acc", "kind", maintain_order=True).with_columns(
         eid=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
     )
@@ -959,14 +973,15 @@ def _finish_engagement(rng: np.random.Generator, raw: pl.DataFrame) -> pl.DataFr
 # --------------------------------------------------------------------------- CRM and truth
 
 
-def _write_crm(rng: np.random.Generator, acc: _Accounts, cal: _Calendar, path: pathlib.Path) -> int:
+def _write_crm(rng: Rng, acc: _Accounts, cal: _Calendar, path: pathlib.Path) -> int:
     """The CRM export: one row per account (a few identical duplicates), synced daily."""
     n = len(acc)
     churned = acc.trajectory == CHURNED
     # most rows were touched by the last daily sync; churned ones when they were closed
     recent = cal.end_us - rng.integers(60, 86_400, n) * 1_000_000
     older = cal.end_us - rng.integers(2 * 86_400, 30 * 86_400, n) * 1_000_000
-    at_churn = (acc.churn * 86_400 + rng.integers(0, 5 * 86_400, n)) * 1_000_000
+    closed_day = np.where(churned, acc.churn, cal.last)
+    at_churn = (closed_day * 86_400 + rng.integers(0, 5 * 86_400, n)) * 1_000_000
     updated = np.where(rng.random(n) < 0.92, recent, older)
     updated = np.where(churned, np.minimum(at_churn, recent), updated)
     updated = updated // 1_000_000 * 1_000_000
@@ -1051,7 +1066,7 @@ def _truth(acc: _Accounts, cal: _Calendar) -> pl.DataFrame:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _whitespace_codes(rng: np.random.Generator, n: int) -> np.ndarray:
+def _whitespace_codes(rng: Rng, n: int) -> np.ndarray:
     """0: clean id; 1: leading space; 2: trailing space; 3: two trailing spaces.
 
     ~1% of rows are messy, and at least one whenever there are rows, so that even a tiny demo
@@ -1064,7 +1079,7 @@ def _whitespace_codes(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.where(messy, codes, 0).astype(np.int8)
 
 
-def _duplicate_rows(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
+def _duplicate_rows(rng: Rng, n: int, share: float) -> np.ndarray:
     """Row order with `share` of the rows repeated right after themselves (at least one repeat
     when share > 0 and there are rows)."""
     n_dup = max(1, int(round(n * share))) if n and share > 0 else 0
@@ -1072,7 +1087,7 @@ def _duplicate_rows(rng: np.random.Generator, n: int, share: float) -> np.ndarra
     return np.sort(np.concatenate([np.arange(n), dup]), kind="stable")
 
 
-def _add_mess(rng: np.random.Generator, raw: pl.DataFrame, dup_share: float) -> pl.DataFrame:
+def _add_mess(rng: Rng, raw: pl.DataFrame, dup_share: float) -> pl.DataFrame:
     """Stray whitespace codes on ~1% of rows, and `dup_share` exact duplicates next to their original."""
     raw = raw.with_columns(ws=pl.Series(_whitespace_codes(rng, raw.height)))
     return raw[_duplicate_rows(rng, raw.height, dup_share)]
@@ -1122,7 +1137,9 @@ def _conform(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
 def _write_parquet(frame: pl.DataFrame, path: pathlib.Path) -> int:
     """Fixed writer settings so that equal frames give equal bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(path, compression="zstd", compression_level=3, statistics=True, row_group_size=500_000)
+    frame.write_parquet(
+        path, compression="zstd", compression_level=3, statistics=True, row_group_size=500_000
+    )
     return frame.height
 
 
