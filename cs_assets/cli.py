@@ -140,9 +140,9 @@ def _print_band_summary(home: Path, as_of: dt.date) -> None:
     finally:
         con.close()
     total = sum(r[1] for r in rows)
-    print(f"\n{'band':<8}{'accounts':>10}{'share':>8}{'avg score':>11}{'P1':>6}")
+    print(f"\n{'band':<8}{'accounts':>10}{'share':>8}{'avg score':>11}{'triage P1':>11}")
     for band, n, avg, p1 in rows:
-        print(f"{band:<8}{n:>10,}{n / total:>8.1%}{float(avg):>11.1f}{p1:>6,}")
+        print(f"{band:<8}{n:>10,}{n / total:>8.1%}{float(avg):>11.1f}{p1:>11,}")
     print(f"{'total':<8}{total:>10,}")
 
 

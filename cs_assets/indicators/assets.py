@@ -1,7 +1,10 @@
+"""The cleaned indicator table: one row per account as of the snapshot date."""
+
 import dagster as dg
 import polars as pl
 
 from cs_assets.indicators.compute import compute_account_indicators
+from cs_assets.metadata import markdown_table
 from resources.landing import LandingZoneResource
 from resources.model import SnapshotResource
 
@@ -40,6 +43,14 @@ def account_indicators(
             "accounts": frame.height,
             "active_accounts": active.height,
             "active_without_usage_data": active.filter(~pl.col("has_usage_data")).height,
+            "preview": dg.MetadataValue.md(
+                markdown_table(
+                    active.select(
+                        "account_id", "size_tier", "seat_penetration", "champion_days_inactive",
+                        "jobs_run_30d", "job_error_rate_30d", "usage_trend_30d", "page_load_p75_ms",
+                    )
+                )
+            ),
         }
     )
     return frame

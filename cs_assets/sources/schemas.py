@@ -3,6 +3,10 @@
 The demo generator writes exactly this layout and the source assets read it, so a real export
 that follows this page works without code changes. Paths are relative to the landing directory
 (`$CS_HEALTH_HOME/landing`).
+
+Text formats (CSV, JSON lines) carry every value as text; timestamps are ISO-8601 with a UTC
+offset (`2026-10-30T23:15:00+09:00`, `...Z`, optional fractional seconds) and dates are
+`YYYY-MM-DD`. Parquet columns must already have the listed types (timestamps tz-aware).
 """
 
 from dataclasses import dataclass
