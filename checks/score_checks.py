@@ -7,11 +7,14 @@ never starts and the last published snapshot stays as it was.
 import dagster as dg
 import polars as pl
 
+from checks.dq_config import BAND_SHIFT
+
 SCORE_IN_RANGE = "health_score_in_range"
 EVERY_ACTIVE_ACCOUNT_ONCE = "every_active_account_scored_once"
 POINTS_SUM_TO_SCORE = "points_sum_to_score"
 
 SCORES = dg.AssetKey("account_health_scores")
+PUBLISHED_HEALTH = dg.AssetKey(["published", "account_health"])
 
 
 def _sample(values: pl.Series, n: int = 5) -> str:
@@ -85,3 +88,40 @@ def points_sum_to_score(
 
 
 score_checks = [health_score_in_range, every_active_account_scored_once, points_sum_to_score]
+
+
+def band_shift_result(
+    previous: pl.DataFrame, current: pl.DataFrame, previous_date, max_share: float, severity: dg.AssetCheckSeverity
+) -> dg.AssetCheckResult:
+    """Share of accounts, scored in both snapshots, whose band changed since the last published one."""
+    if previous.height == 0:
+        return dg.AssetCheckResult(
+            asset_key=PUBLISHED_HEALTH,
+            check_name=BAND_SHIFT,
+            passed=True,
+            severity=severity,
+            description="no earlier published snapshot to compare with",
+            metadata={"compared_accounts": 0},
+        )
+    both = current.select("account_id", "band").join(
+        previous.select("account_id", previous_band="band"), on="account_id", how="inner"
+    )
+    moved = both.filter(pl.col("band") != pl.col("previous_band"))
+    share = moved.height / both.height if both.height else 0.0
+    transitions = moved.group_by("previous_band", "band").len().sort("len", "previous_band", "band", descending=[True, False, False])
+    summary = ", ".join(f"{a}->{b}: {n}" for a, b, n in transitions.iter_rows())
+    return dg.AssetCheckResult(
+        asset_key=PUBLISHED_HEALTH,
+        check_name=BAND_SHIFT,
+        passed=share <= max_share,
+        severity=severity,
+        description=f"{moved.height:,} of {both.height:,} accounts ({share:.1%}) changed band since the snapshot of "
+        f"{previous_date} (limit {max_share:.0%}){': ' + summary if summary else ''}",
+        metadata={
+            "previous_snapshot": str(previous_date),
+            "compared_accounts": both.height,
+            "changed_band": moved.height,
+            "changed_share": round(share, 4),
+            "transitions": summary or "none",
+        },
+    )

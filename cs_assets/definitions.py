@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from checks.integrity_checks import build_integrity_check
 from checks.score_checks import score_checks
 from cs_assets.indicators.assets import account_indicators
 from cs_assets.publish.assets import published_account_health
@@ -11,7 +12,7 @@ from cs_assets.scoring.assets import (
     account_subscores,
     indicator_contributions,
 )
-from cs_assets.sources.assets import source_assets
+from cs_assets.sources.assets import DQ_CONFIG, source_assets
 from resources import RESOURCES
 
 HEALTH_SCORE_JOB = "health_score_job"
@@ -32,7 +33,7 @@ defs = dg.Definitions(
         account_segments,
         published_account_health,
     ],
-    asset_checks=score_checks,
+    asset_checks=[*score_checks, build_integrity_check(DQ_CONFIG)],
     jobs=[health_score_job],
     resources=RESOURCES,
 )

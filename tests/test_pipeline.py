@@ -15,7 +15,6 @@ from checks.score_checks import (
     SCORE_IN_RANGE,
     health_score_in_range,
     points_sum_to_score,
-    score_checks,
 )
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
@@ -29,9 +28,10 @@ from resources.warehouse import WarehouseResource
 ACCOUNTS = 120
 SEED = 11
 ASSETS = list(defs.assets)
+CHECKS = list(defs.asset_checks)
 
 
-def run_graph(home: Path, as_of: dt.date) -> dg.ExecuteInProcessResult:
+def run_graph(home: Path, as_of: dt.date, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     resources = {
         "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home))),
         "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
@@ -39,7 +39,7 @@ def run_graph(home: Path, as_of: dt.date) -> dg.ExecuteInProcessResult:
         "health_model": HealthModelResource(path=str(settings.DEFAULT_MODEL_PATH)),
         "snapshot": SnapshotResource(as_of=as_of.isoformat()),
     }
-    return dg.materialize([*ASSETS, *score_checks], resources=resources, raise_on_error=False)
+    return dg.materialize([*ASSETS, *CHECKS], resources=resources, raise_on_error=False, instance=instance)
 
 
 def published(home: Path, table: str = "account_health") -> pl.DataFrame:
@@ -116,8 +116,18 @@ def test_contributions_sum_exactly_to_score(scored_home):
 def test_blocking_score_checks_passed(scored_home):
     # the module fixture's run: re-run cheaply here to get the check evaluations
     result = run_graph(scored_home, DEMO_AS_OF)
-    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert evaluations == {SCORE_IN_RANGE: True, EVERY_ACTIVE_ACCOUNT_ONCE: True, POINTS_SUM_TO_SCORE: True}
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    for name in (SCORE_IN_RANGE, EVERY_ACTIVE_ACCOUNT_ONCE, POINTS_SUM_TO_SCORE):
+        assert evaluations[("account_health_scores", name)] is True
+    failed = [key for key, passed in evaluations.items() if not passed]
+    assert failed == []
+    # every source is checked for freshness, volume and duplicates; the others for unknown accounts
+    for source in ("crm_accounts", "usage_events", "support_tickets", "survey_responses", "engagement_events"):
+        for check in ("freshness", "volume", "duplicates"):
+            assert (source, check) in evaluations
+    assert ("usage_events", "unknown_accounts") in evaluations
+    assert ("usage_events", "usage_coverage") in evaluations
+    assert ("published/account_health", "band_shift") in evaluations
 
 
 def test_rerunning_a_snapshot_replaces_it_and_is_deterministic(scored_home, tmp_path):

@@ -113,6 +113,26 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     _ensure_table(con, CONTRIBUTIONS_TABLE, CONTRIBUTION_COLUMNS)
 
 
+def previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_date: dt.date) -> tuple[dt.date | None, pl.DataFrame]:
+    """The latest published snapshot before `snapshot_date` (account_id, band), if any."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'account_health'",
+        [SCHEMA],
+    ).fetchone()[0]
+    empty = pl.DataFrame(schema={"account_id": pl.String, "band": pl.String})
+    if not exists:
+        return None, empty
+    previous = con.execute(
+        f"SELECT max(snapshot_date) FROM {HEALTH_TABLE} WHERE snapshot_date < ?", [snapshot_date]
+    ).fetchone()[0]
+    if previous is None:
+        return None, empty
+    frame = con.execute(
+        f"SELECT account_id, band FROM {HEALTH_TABLE} WHERE snapshot_date = ? ORDER BY account_id", [previous]
+    ).pl()
+    return previous, frame
+
+
 def publish_snapshot(
     con: duckdb.DuckDBPyConnection, snapshot_date: dt.date, health: pl.DataFrame, contributions: pl.DataFrame
 ) -> None:

@@ -1,18 +1,48 @@
-"""One software-defined asset per source export: read, type, trim ids, de-duplicate."""
+"""One software-defined asset per source export: read, type, trim ids, de-duplicate.
+
+Each source asset also evaluates its freshness, volume and duplicate checks in the same step
+(they need only the frame just read). Whether those checks block is set in
+`config/data_quality.yaml` and read when the definitions load.
+"""
+
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
 
+from checks.dq_config import DUPLICATES, FRESHNESS, VOLUME, DataQualityConfig, active_dq_config
+from checks.source_checks import duplicates_result, freshness_result, volume_result
+from cs_assets.indicators.compute import as_of_end
 from cs_assets.sources.normalise import clean
 from cs_assets.sources.schemas import SOURCES, SourceSpec
 from resources.landing import LandingZoneResource
+from resources.model import SnapshotResource
 
 OWNER = "team:data-platform"
 
 SOURCE_KINDS = {"csv": "csv", "parquet": "parquet", "jsonl": "json"}
 
+CHECK_DESCRIPTIONS = {
+    FRESHNESS: "the newest record is within the source's age limit at the end of the as-of day",
+    VOLUME: "the row count did not drop against the previous load by more than the allowed share",
+    DUPLICATES: "the share of duplicate or keyless rows removed is within the limit",
+}
 
-def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+
+def previous_row_count(context: dg.AssetExecutionContext) -> int | None:
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get("dagster/row_count")
+    return int(value.value) if value is not None else None
+
+
+def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefinition:
+    check_specs = [
+        dg.AssetCheckSpec(kind, asset=spec.name, blocking=dq.checks[kind].blocking, description=text)
+        for kind, text in CHECK_DESCRIPTIONS.items()
+    ]
+
     @dg.asset(
         name=spec.name,
         group_name="sources",
@@ -20,25 +50,40 @@ def build_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         owners=[OWNER],
         description=spec.description,
         metadata={"landing_path": spec.path, "source_key": ", ".join(spec.key)},
+        check_specs=check_specs,
     )
-    def _source(context: dg.AssetExecutionContext, landing: LandingZoneResource) -> pl.LazyFrame:
+    def _source(
+        context: dg.AssetExecutionContext, landing: LandingZoneResource, snapshot: SnapshotResource
+    ) -> Iterator:
         raw = landing.read(spec)
         cleaned = clean(spec, raw)
-        counts = pl.concat(
-            [raw.select(rows=pl.len()), cleaned.select(rows=pl.len())], how="vertical"
-        ).collect()["rows"]
-        newest = cleaned.select(pl.col(spec.timestamp_column).max()).collect().item()
-        context.add_output_metadata(
-            {
-                "rows_in_export": int(counts[0]),
-                "rows_removed": int(counts[0] - counts[1]),
-                "files": [str(p.name) for p in landing.files(spec)],
-                "newest_timestamp": str(newest) if newest is not None else "none",
-            }
+        end = as_of_end(snapshot.as_of_date(landing.landing_dir))
+        ts = pl.col(spec.timestamp_column)
+        stats = pl.concat(
+            [
+                raw.select(rows=pl.len(), newest=pl.lit(None, dtype=pl.Datetime("us", "UTC"))),
+                cleaned.select(rows=pl.len(), newest=ts.max()),
+            ],
+            how="vertical",
+        ).collect()
+        rows_in_export, rows_loaded = int(stats["rows"][0]), int(stats["rows"][1])
+        newest = stats["newest"][1]
+        limits = dq.sources[spec.name]
+        yield dg.Output(
+            cleaned,
+            metadata={
+                "rows_in_export": rows_in_export,
+                "rows_removed": rows_in_export - rows_loaded,
+                "files": [p.name for p in landing.files(spec)],
+                "newest_timestamp": newest.isoformat() if newest is not None else "none",
+            },
         )
-        return cleaned
+        yield freshness_result(spec.name, newest, end, limits, dq.checks[FRESHNESS])
+        yield volume_result(spec.name, rows_loaded, previous_row_count(context), limits, dq.checks[VOLUME])
+        yield duplicates_result(spec.name, rows_in_export, rows_loaded, limits, dq.checks[DUPLICATES])
 
     return _source
 
 
-source_assets = [build_source_asset(spec) for spec in SOURCES.values()]
+DQ_CONFIG = active_dq_config()
+source_assets = [build_source_asset(spec, DQ_CONFIG) for spec in SOURCES.values()]

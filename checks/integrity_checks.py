@@ -1,0 +1,120 @@
+"""Cross-source integrity: rows for accounts the CRM does not know, and usage coverage.
+
+One multi-asset check step reads only the account_id column of each staged source, so it is
+cheap even for tens of millions of usage rows.
+"""
+
+import dagster as dg
+import polars as pl
+
+from checks.dq_config import UNKNOWN_ACCOUNTS, USAGE_COVERAGE, DataQualityConfig
+from cs_assets.indicators.compute import active_accounts, as_of_end
+from resources.landing import LandingZoneResource
+from resources.model import SnapshotResource
+
+ACCOUNT_SOURCES = ("usage_events", "support_tickets", "survey_responses", "engagement_events")
+USAGE_HISTORY_DAYS = 365
+
+
+def unknown_account_result(
+    source: str, frame: pl.LazyFrame, known: pl.LazyFrame, max_share: float, dq: DataQualityConfig
+) -> dg.AssetCheckResult:
+    unknown = frame.select("account_id").join(known, on="account_id", how="anti")
+    stats = pl.concat(
+        [
+            frame.select(n=pl.len().cast(pl.Int64), accounts=pl.lit(None, dtype=pl.List(pl.String))),
+            unknown.select(
+                n=pl.len().cast(pl.Int64),
+                accounts=pl.col("account_id").unique().sort().head(5).implode(),
+            ),
+        ]
+    ).collect()
+    rows, bad = int(stats["n"][0]), int(stats["n"][1])
+    sample = stats["accounts"][1].to_list() if bad else []
+    share = bad / rows if rows else 0.0
+    policy = dq.checks[UNKNOWN_ACCOUNTS]
+    return dg.AssetCheckResult(
+        asset_key=source,
+        check_name=UNKNOWN_ACCOUNTS,
+        passed=share <= max_share,
+        severity=policy.severity,
+        description=(
+            f"{source}.account_id: {bad:,} of {rows:,} row(s) name accounts unknown to the CRM, e.g. {', '.join(sample)}"
+            if bad
+            else f"{source}.account_id: every row names a CRM account"
+        ),
+        metadata={"rows": rows, "unknown_rows": bad, "unknown_share": round(share, 6), "sample_account_ids": ", ".join(sample)},
+    )
+
+
+def build_integrity_check(dq: DataQualityConfig) -> dg.AssetChecksDefinition:
+    specs = [
+        dg.AssetCheckSpec(
+            UNKNOWN_ACCOUNTS,
+            asset=source,
+            blocking=dq.checks[UNKNOWN_ACCOUNTS].blocking,
+            additional_deps=["crm_accounts"],
+            description="every row's account_id exists in the CRM",
+        )
+        for source in ACCOUNT_SOURCES
+    ]
+    specs.append(
+        dg.AssetCheckSpec(
+            USAGE_COVERAGE,
+            asset="usage_events",
+            blocking=dq.checks[USAGE_COVERAGE].blocking,
+            additional_deps=["crm_accounts"],
+            description="enough active CRM accounts have usage data in the last 365 days",
+        )
+    )
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name="source_integrity",
+        ins={name: dg.AssetIn(key=name) for name in ("crm_accounts", *ACCOUNT_SOURCES)},
+    )
+    def source_integrity(
+        snapshot: SnapshotResource,
+        landing: LandingZoneResource,
+        crm_accounts: pl.LazyFrame,
+        usage_events: pl.LazyFrame,
+        support_tickets: pl.LazyFrame,
+        survey_responses: pl.LazyFrame,
+        engagement_events: pl.LazyFrame,
+    ):
+        known = crm_accounts.select("account_id")
+        frames = {
+            "usage_events": usage_events,
+            "support_tickets": support_tickets,
+            "survey_responses": survey_responses,
+            "engagement_events": engagement_events,
+        }
+        for source, frame in frames.items():
+            yield unknown_account_result(source, frame, known, dq.max_unknown_account_share, dq)
+
+        as_of = snapshot.as_of_date(landing.landing_dir)
+        end = as_of_end(as_of)
+        active = active_accounts(crm_accounts, as_of).select("account_id")
+        with_usage = (
+            usage_events.filter(pl.col("occurred_at") < end)
+            .filter(pl.col("occurred_at") >= end - pl.duration(days=USAGE_HISTORY_DAYS))
+            .select("account_id")
+            .unique()
+        )
+        counts = pl.concat(
+            [active.select(n=pl.len()), active.join(with_usage, on="account_id", how="semi").select(n=pl.len())]
+        ).collect()["n"]
+        total, covered = int(counts[0]), int(counts[1])
+        share = covered / total if total else 1.0
+        policy = dq.checks[USAGE_COVERAGE]
+        yield dg.AssetCheckResult(
+            asset_key="usage_events",
+            check_name=USAGE_COVERAGE,
+            passed=share >= dq.min_usage_coverage_share,
+            severity=policy.severity,
+            description=f"usage_events: {covered:,} of {total:,} active CRM accounts ({share:.1%}) have usage "
+            f"in the last {USAGE_HISTORY_DAYS} days (minimum {dq.min_usage_coverage_share:.0%})",
+            metadata={"active_accounts": total, "with_usage": covered, "coverage_share": round(share, 4)},
+        )
+
+    return source_integrity
