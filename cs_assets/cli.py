@@ -48,8 +48,9 @@ def run_config(home: Path, as_of: dt.date) -> dict:
             "health_model": {"config": {"path": str(settings.model_path())}},
             "snapshot": {"config": {"as_of": as_of.isoformat()}},
         },
-        # the full event log is in the instance (and the UI); the terminal gets the summary
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        # the full event log is in the instance (and the UI); the terminal gets the summary,
+        # which names every failed step and check
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
 
 
@@ -98,22 +99,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     elapsed = time.perf_counter() - started
     if not result.success:
-        print(f"run {result.run_id} FAILED for snapshot {as_of}; nothing was published.", file=sys.stderr)
-        for event in result.all_events:
-            if event.event_type_value == "STEP_FAILURE":
-                error = event.step_failure_data.error
-                message = error.cause.message if error and error.cause else (error.message if error else "")
-                print(f"  step {event.step_key}: {message.strip()}", file=sys.stderr)
-            if event.event_type_value == "ASSET_CHECK_EVALUATION":
-                evaluation = event.event_specific_data
-                if not evaluation.passed:
-                    print(f"  check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed",
-                          file=sys.stderr)
+        print(f"run {result.run_id} FAILED for snapshot {as_of}; the published scores were not updated.", file=sys.stderr)
+        for line in failure_reasons(result.all_events):
+            print(f"  {line}", file=sys.stderr)
+        print("  (`cs-health status` shows the state of every source; README \"Checks\" says what to do)", file=sys.stderr)
         return 1
     print(f"run {result.run_id} succeeded: snapshot {as_of} published to {settings.warehouse_path(home)} "
           f"in {elapsed:.1f} s")
     _print_band_summary(home, as_of)
     return 0
+
+
+def failure_reasons(events) -> list[str]:
+    """One line per failed step and failed check of a run, in the words of the step or check."""
+    lines = []
+    for event in events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            cause = error.cause if error is not None and error.cause is not None else error
+            message = cause.message.strip() if cause is not None else "no error message"
+            if "DagsterAssetCheckFailedError" in (error.cls_name or "") or "Blocking check" in message:
+                continue  # the failed checks below say why
+            lines.append(f"step {event.step_key} failed: {message.splitlines()[-1] if message else message}")
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                severity = evaluation.severity.value if evaluation.severity else "ERROR"
+                reason = evaluation.description or "failed"
+                lines.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} [{severity}]: {reason}")
+    return lines
 
 
 def _connect(home: Path):
@@ -189,6 +203,87 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from checks.dq_config import active_dq_config
+    from cs_assets.definitions import HEALTH_SCORE_JOB, defs
+    from cs_assets.indicators.compute import as_of_end
+    from cs_assets.sources.schemas import SOURCES
+
+    home = _set_home(args.home)
+    landing = settings.landing_dir(home)
+    as_of = settings.resolve_as_of(args.as_of, landing)
+    end = as_of_end(as_of)
+    instance = _instance(home)
+    dq = active_dq_config()
+    check_keys = list(defs.resolve_asset_graph().asset_check_keys)
+    latest_checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+
+    print(f"state: {home}   as-of: {as_of}")
+    print(f"\n{'source':<20}{'newest record':<28}{'age':>10}{'limit':>8}  checks")
+    for name, spec in SOURCES.items():
+        key = dg.AssetKey(name)
+        event = instance.get_latest_materialization_event(key)
+        newest, age = "never loaded", ""
+        if event is not None and event.asset_materialization is not None:
+            value = event.asset_materialization.metadata.get("newest_timestamp")
+            newest = value.value if value is not None else "unknown"
+            try:
+                hours = (end - dt.datetime.fromisoformat(newest)).total_seconds() / 3600
+                age = f"{hours / 24:.1f}d" if abs(hours) >= 48 else f"{hours:.1f}h"
+            except ValueError:
+                age = "?"
+        limit = dq.sources[name].max_age_hours
+        limit_text = f"{limit / 24:.0f}d" if limit >= 48 else f"{limit:.0f}h"
+        results = []
+        for check_key in sorted((k for k in check_keys if k.asset_key == key), key=lambda k: k.name):
+            record = latest_checks.get(check_key)
+            evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
+            if evaluation is None or not hasattr(evaluation, "passed"):
+                # planned but never executed: an upstream step or blocking check stopped the run
+                results.append((check_key.name, "not run", None))
+            else:
+                results.append((check_key.name, "ok" if evaluation.passed else "FAILED", evaluation.description))
+        passed = sum(1 for _, state, _ in results if state == "ok")
+        print(f"{name:<20}{newest[:26]:<28}{age:>10}{limit_text:>8}  {passed}/{len(results)} passed")
+        for check_name, state, description in results:
+            if state != "ok":
+                print(f"{'':<22}{check_name}: {state}{': ' + description if description else ''}")
+
+    runs = instance.get_runs(dg.RunsFilter(job_name=HEALTH_SCORE_JOB), limit=1)
+    if runs:
+        run = runs[0]
+        print(f"\nlast run: {run.run_id} {run.status.value}")
+        if run.status != dg.DagsterRunStatus.SUCCESS:
+            events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event is not None]
+            for line in failure_reasons(events):
+                print(f"  {line}")
+    else:
+        print("\nlast run: none (run `cs-health run`)")
+
+    path = settings.warehouse_path(home)
+    if not path.exists():
+        print("published: nothing yet")
+        return 0
+    con = _connect(home)
+    try:
+        row = con.execute(
+            "SELECT snapshot_date, max(computed_at), count(*), any_value(model_version) FROM published.account_health "
+            "GROUP BY snapshot_date ORDER BY snapshot_date DESC LIMIT 1"
+        ).fetchone()
+    except Exception:  # the table does not exist yet
+        row = None
+    finally:
+        con.close()
+    if row is None:
+        print("published: nothing yet")
+    else:
+        snapshot, computed_at, n, version = row
+        print(f"published: snapshot {snapshot} ({n:,} accounts, model {version}) written at {computed_at}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cs-health",
@@ -209,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--as-of", help="the demo data's 'today' (default 2026-10-31)")
     demo.add_argument("--force", action="store_true", help="overwrite a non-empty landing area")
     demo.set_defaults(func=cmd_demo_data)
+
+    status = sub.add_parser("status", help="per source: newest record, age, limit, last check results; last run and publish")
+    status.add_argument("--as-of", help="measure ages from the end of this day (default as for `run`)")
+    status.set_defaults(func=cmd_status)
 
     explain = sub.add_parser("explain", help="print an account's score breakdown")
     explain.add_argument("account_id")
