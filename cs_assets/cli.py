@@ -120,7 +120,12 @@ def failure_reasons(events) -> list[str]:
             message = cause.message.strip() if cause is not None else "no error message"
             if "DagsterAssetCheckFailedError" in (error.cls_name or "") or "Blocking check" in message:
                 continue  # the failed checks below say why
-            lines.append(f"step {event.step_key} failed: {message.splitlines()[-1] if message else message}")
+            first = message.splitlines()[0] if message else message
+            # "package.module.SourceDataError: source x ..." -> "source x ..."
+            head, _, rest = first.partition(": ")
+            if rest and "." in head and " " not in head:
+                first = rest
+            lines.append(f"step {event.step_key} failed: {first}")
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:

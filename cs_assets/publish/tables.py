@@ -127,10 +127,10 @@ def previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_date: dt.date) ->
     ).fetchone()[0]
     if previous is None:
         return None, empty
-    frame = con.execute(
+    rows = con.execute(
         f"SELECT account_id, band FROM {HEALTH_TABLE} WHERE snapshot_date = ? ORDER BY account_id", [previous]
-    ).pl()
-    return previous, frame
+    ).fetchall()
+    return previous, pl.DataFrame(rows, schema=empty.schema, orient="row")
 
 
 def publish_snapshot(

@@ -55,6 +55,8 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
     def _source(
         context: dg.AssetExecutionContext, landing: LandingZoneResource, snapshot: SnapshotResource
     ) -> Iterator:
+        # read before this load's own materialization is recorded
+        previous_rows = previous_row_count(context)
         raw = landing.read(spec)
         cleaned = clean(spec, raw)
         end = as_of_end(snapshot.as_of_date(landing.landing_dir))
@@ -79,7 +81,7 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
             },
         )
         yield freshness_result(spec.name, newest, end, limits, dq.checks[FRESHNESS])
-        yield volume_result(spec.name, rows_loaded, previous_row_count(context), limits, dq.checks[VOLUME])
+        yield volume_result(spec.name, rows_loaded, previous_rows, limits, dq.checks[VOLUME])
         yield duplicates_result(spec.name, rows_in_export, rows_loaded, limits, dq.checks[DUPLICATES])
 
     return _source

@@ -1,0 +1,48 @@
+"""Shared helpers: run the real graph against a home directory, read what it published."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from cs_assets import settings
+from cs_assets.demo.generator import generate_demo_data
+from cs_assets.definitions import defs
+from resources.landing import LandingZoneResource
+from resources.model import HealthModelResource, SnapshotResource
+from resources.staging import StagingParquetIOManager
+from resources.warehouse import WarehouseResource
+
+ACCOUNTS = 120
+SEED = 11
+ASSETS = list(defs.assets)
+CHECKS = list(defs.asset_checks)
+
+
+def run_graph(home: Path, as_of: dt.date, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    resources = {
+        "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home))),
+        "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
+        "health_model": HealthModelResource(path=str(settings.DEFAULT_MODEL_PATH)),
+        "snapshot": SnapshotResource(as_of=as_of.isoformat()),
+    }
+    return dg.materialize([*ASSETS, *CHECKS], resources=resources, raise_on_error=False, instance=instance)
+
+
+def published(home: Path, table: str = "account_health") -> pl.DataFrame:
+    con = duckdb.connect(str(settings.warehouse_path(home)), read_only=True)
+    try:
+        return con.sql(f"SELECT * FROM published.{table} ORDER BY ALL").pl()
+    finally:
+        con.close()
+
+
+def make_home(root: Path, name: str) -> Path:
+    home = root / name
+    generate_demo_data(settings.landing_dir(home), accounts=ACCOUNTS, seed=SEED)
+    return home
+
+

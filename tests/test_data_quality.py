@@ -1,0 +1,248 @@
+"""The gate: stale, missing or broken inputs never publish, say why, and keep the last good scores."""
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+import yaml
+
+from checks.dq_config import DEFAULT_DQ_PATH, DataQualityConfigError, parse_dq_config
+from checks.score_checks import POINTS_SUM_TO_SCORE
+from cs_assets import settings
+from cs_assets.demo.generator import DEMO_AS_OF
+from cs_assets.definitions import defs
+from cs_assets.publish.assets import ACCOUNT_HEALTH, ACCOUNT_HEALTH_CONTRIBUTIONS
+from tests.harness import make_home, published, run_graph
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def good_home(tmp_path_factory) -> Path:
+    home = make_home(tmp_path_factory.mktemp("dq"), "good")
+    assert run_graph(home, DEMO_AS_OF).success
+    return home
+
+
+@pytest.fixture()
+def home(good_home, tmp_path) -> Path:
+    """A copy of a home with one good published snapshot, to break on purpose."""
+    copy = tmp_path / "home"
+    shutil.copytree(good_home, copy)
+    return copy
+
+
+def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
+    from cs_assets.cli import failure_reasons
+
+    return failure_reasons(result.all_events)
+
+
+def assert_blocked_and_unchanged(home: Path, as_of: dt.date = DEMO_AS_OF) -> list[str]:
+    before = (published(home), published(home, "account_health_contributions"))
+    result = run_graph(home, as_of)
+    assert not result.success
+    mats = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert ACCOUNT_HEALTH not in mats and ACCOUNT_HEALTH_CONTRIBUTIONS not in mats
+    # the previous snapshot is still there, to the byte (computed_at included)
+    assert published(home).equals(before[0])
+    assert published(home, "account_health_contributions").equals(before[1])
+    return failure_lines(result)
+
+
+def test_stale_sources_block_publication_and_are_named_with_their_age(home):
+    lines = assert_blocked_and_unchanged(home, DEMO_AS_OF + dt.timedelta(days=5))
+    stale = {line.split(":")[0].removeprefix("check "): line for line in lines if ":freshness" in line}
+    assert set(stale) == {"crm_accounts", "usage_events", "support_tickets"}
+    assert "is 5.0 days old at the end of the as-of day 2026-11-05 (limit 2.0 days)" in stale["usage_events"]
+    assert "(limit 36.0 hours)" in stale["crm_accounts"]
+    # surveys (45 days) and engagement (7 days) are still within their limits
+    assert not any("survey_responses:freshness" in line or "engagement_events:freshness" in line for line in lines)
+
+
+def _landing(home: Path) -> Path:
+    return settings.landing_dir(home)
+
+
+def break_deleted_file(home):
+    (_landing(home) / "surveys/responses.csv").unlink()
+    return ["step survey_responses failed", "source survey_responses: no export found at", "surveys/responses.csv"]
+
+
+def break_empty_file(home):
+    (_landing(home) / "support/tickets.jsonl").write_text("")
+    return ["step support_tickets failed", "source support_tickets: export file", "tickets.jsonl is empty"]
+
+
+def break_removed_column(home):
+    path = _landing(home) / "crm/accounts.csv"
+    pl.read_csv(path, infer_schema=False).drop("renewal_date").write_csv(path)
+    return ["source crm_accounts", "missing column(s) renewal_date (Date)"]
+
+
+def break_retyped_column(home):
+    part = sorted((_landing(home) / "usage/events").glob("*.parquet"))[0]
+    frame = pl.read_parquet(part)
+    frame.with_columns(pl.col("load_ms").cast(pl.String)).write_parquet(part)
+    return ["source usage_events", "column 'load_ms' has type String, expected Int64"]
+
+
+def break_retyped_value(home):
+    path = _landing(home) / "engagement/activities.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[3])
+    record["occurred_at"] = "last tuesday"
+    lines[3] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    return ["source engagement_events", "column 'occurred_at' row 4: cannot read 'last tuesday' as an ISO-8601 timestamp"]
+
+
+def break_corrupt_csv_line(home):
+    path = _landing(home) / "surveys/responses.csv"
+    with path.open("a") as f:
+        f.write('R-9999999,ACC-000001,"unterminated quote,nps,9\n')
+    return ["source survey_responses", "cannot parse CSV"]
+
+
+def break_unknown_account(home):
+    path = _landing(home) / "support/tickets.jsonl"
+    record = json.loads(path.read_text().splitlines()[0])
+    record.update(ticket_id=99999999, account_id="ACC-999999")
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    return ["check support_tickets:unknown_accounts [ERROR]", "1 of", "unknown to the CRM, e.g. ACC-999999"]
+
+
+@pytest.mark.parametrize(
+    "breaker",
+    [
+        break_deleted_file,
+        break_empty_file,
+        break_removed_column,
+        break_retyped_column,
+        break_retyped_value,
+        break_corrupt_csv_line,
+        break_unknown_account,
+    ],
+)
+def test_broken_input_is_named_and_publishes_nothing(home, breaker):
+    expected = breaker(home)
+    lines = assert_blocked_and_unchanged(home)
+    text = "\n".join(lines)
+    for fragment in expected:
+        assert fragment in text, text
+
+
+def test_volume_drop_is_flagged_against_the_previous_load(tmp_path):
+    home = make_home(tmp_path, "volume")
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_graph(home, DEMO_AS_OF, instance=instance).success
+    path = _landing(home) / "support/tickets.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[::2]) + "\n")  # half the rows, the newest kept
+    result = run_graph(home, DEMO_AS_OF, instance=instance)
+    # volume is WARN and non-blocking by default: flagged, and the run still publishes
+    assert result.success
+    volume = next(
+        e for e in result.get_asset_check_evaluations()
+        if e.asset_key == dg.AssetKey("support_tickets") and e.check_name == "volume"
+    )
+    assert not volume.passed and volume.severity == dg.AssetCheckSeverity.WARN
+    assert "rows against" in volume.description and "allowed drop 20%" in volume.description
+
+
+def test_band_shift_is_measured_against_the_last_published_snapshot(good_home, tmp_path):
+    home = tmp_path / "shift"
+    shutil.copytree(good_home, home)
+    result = run_graph(home, DEMO_AS_OF - dt.timedelta(days=1))
+    assert result.success
+    shift = next(e for e in result.get_asset_check_evaluations() if e.check_name == "band_shift")
+    # the earlier snapshot has no predecessor
+    assert shift.passed and shift.description == "no earlier published snapshot to compare with"
+    result = run_graph(home, DEMO_AS_OF)
+    shift = next(e for e in result.get_asset_check_evaluations() if e.check_name == "band_shift")
+    assert shift.metadata["previous_snapshot"].value == str(DEMO_AS_OF - dt.timedelta(days=1))
+    assert shift.metadata["compared_accounts"].value > 0
+    assert "changed band since the snapshot of 2026-10-30" in shift.description
+
+
+def test_automation_does_not_publish_after_a_failed_blocking_check():
+    instance = dg.DagsterInstance.ephemeral()
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        instance.report_runless_asset_event(dg.AssetMaterialization(key))
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+    blocking = [k for k in graph.asset_check_keys if k.asset_key == dg.AssetKey("account_health_scores")]
+    assert len(blocking) == 3
+
+    def tick(failing: str | None, cursor):
+        """account_health_scores is re-materialized; its blocking checks pass except `failing`."""
+        instance.report_runless_asset_event(dg.AssetMaterialization("account_health_scores"))
+        for key in blocking:
+            instance.report_runless_asset_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=key.asset_key,
+                    check_name=key.name,
+                    passed=key.name != failing,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                )
+            )
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        return result, {r.key for r in result.results if r.true_subset.size > 0}
+
+    blocked, requested = tick(POINTS_SUM_TO_SCORE, cursor)
+    assert ACCOUNT_HEALTH not in requested and ACCOUNT_HEALTH_CONTRIBUTIONS not in requested
+
+    allowed, requested = tick(None, blocked.cursor)
+    # one step writes both tables; its health spec is what account_health_scores feeds
+    assert ACCOUNT_HEALTH in requested
+
+
+def test_dq_config_errors_name_the_key():
+    raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
+    raw["sources"]["usage_events"]["max_age_hours"] = 0
+    with pytest.raises(DataQualityConfigError, match=r"`sources.usage_events.max_age_hours`: must be a number of hours > 0, got 0"):
+        parse_dq_config(raw, "dq.yaml")
+    raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
+    raw["checks"]["freshness"]["severity"] = "FATAL"
+    with pytest.raises(DataQualityConfigError, match=r"`checks.freshness.severity`: must be ERROR or WARN, got 'FATAL'"):
+        parse_dq_config(raw, "dq.yaml")
+    raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
+    del raw["sources"]["crm_accounts"]
+    with pytest.raises(DataQualityConfigError, match=r"`sources`: missing required key\(s\): crm_accounts"):
+        parse_dq_config(raw, "dq.yaml")
+
+
+def test_multiprocess_executor_materializes_everything_without_lock_errors(tmp_path):
+    """The CLI path of the UI's 'materialize all': the default multiprocess executor."""
+    home = tmp_path / "mp"
+    from cs_assets.demo.generator import generate_demo_data
+
+    generate_demo_data(settings.landing_dir(home), accounts=40, seed=3)
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        **os.environ,
+        "CS_HEALTH_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "CS_HEALTH_AS_OF": DEMO_AS_OF.isoformat(),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*", "-m", "cs_assets.definitions"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "RUN_SUCCESS" in output
+    assert "multiprocess" in output.lower()
+    assert "Could not set lock" not in output and "Conflicting lock" not in output
+    assert published(home).height > 0
