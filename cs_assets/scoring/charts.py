@@ -15,8 +15,11 @@ def score_histogram_markdown(scores: pl.Series, bands: list[tuple[str, float]], 
     fig, ax = plt.subplots(figsize=(6, 3), dpi=90)
     ax.hist(scores.cast(pl.Float64).to_numpy(), bins=list(range(0, 105, 5)), color="#4c72b0", edgecolor="white")
     for name, cut in bands[1:]:
-        ax.axvline(cut, color="#c44e52", linestyle="--", linewidth=1)
-        ax.text(cut + 0.5, ax.get_ylim()[1] * 0.92, name, fontsize=8, color="#c44e52")
+        ax.axvline(cut, color="#c44e52", linestyle="--", linewidth=1, zorder=3)
+        ax.text(
+            cut + 0.5, ax.get_ylim()[1] * 0.92, name, fontsize=8, color="#c44e52", zorder=4,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+        )
     ax.set_xlim(0, 100)
     ax.set_xlabel("health score")
     ax.set_ylabel("accounts")
