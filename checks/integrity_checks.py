@@ -74,6 +74,7 @@ def build_integrity_check(dq: DataQualityConfig) -> dg.AssetChecksDefinition:
         ins={name: dg.AssetIn(key=name) for name in ("crm_accounts", *ACCOUNT_SOURCES)},
     )
     def source_integrity(
+        context: dg.AssetCheckExecutionContext,
         snapshot: SnapshotResource,
         landing: LandingZoneResource,
         crm_accounts: pl.LazyFrame,
@@ -92,7 +93,7 @@ def build_integrity_check(dq: DataQualityConfig) -> dg.AssetChecksDefinition:
         for source, frame in frames.items():
             yield unknown_account_result(source, frame, known, dq.max_unknown_account_share, dq)
 
-        as_of = snapshot.as_of_date(landing.landing_dir)
+        as_of = snapshot.as_of_date(landing.landing_dir, context.run.tags)
         end = as_of_end(as_of)
         active = active_accounts(crm_accounts, as_of).select("account_id")
         with_usage = (

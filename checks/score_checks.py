@@ -21,7 +21,12 @@ def _sample(values: pl.Series, n: int = 5) -> str:
     return ", ".join(str(v) for v in values.head(n).to_list())
 
 
-@dg.asset_check(asset=SCORES, name=SCORE_IN_RANGE, blocking=True, description="health, CO and CX scores are all within 0-100")
+@dg.asset_check(
+    asset=SCORES,
+    name=SCORE_IN_RANGE,
+    blocking=True,
+    description="health, CO and CX scores are all within 0-100",
+)
 def health_score_in_range(account_health_scores: pl.DataFrame) -> dg.AssetCheckResult:
     outside = account_health_scores.filter(
         pl.any_horizontal(
@@ -43,16 +48,17 @@ def health_score_in_range(account_health_scores: pl.DataFrame) -> dg.AssetCheckR
     name=EVERY_ACTIVE_ACCOUNT_ONCE,
     blocking=True,
     additional_ins={"account_indicators": dg.AssetIn("account_indicators")},
-    description="every account active on the snapshot date has exactly one score, and nothing else is scored",
+    description="every account active on each snapshot date has exactly one score for it, and nothing else is scored",
 )
 def every_active_account_scored_once(
     account_health_scores: pl.DataFrame, account_indicators: pl.DataFrame
 ) -> dg.AssetCheckResult:
-    active = account_indicators.filter(pl.col("is_active")).select("account_id")
-    counts = account_health_scores.group_by("account_id").len()
+    key = ["snapshot_date", "account_id"]
+    active = account_indicators.filter(pl.col("is_active")).select(key)
+    counts = account_health_scores.group_by(key).len()
     duplicated = counts.filter(pl.col("len") > 1)["account_id"]
-    unscored = active.join(counts, on="account_id", how="anti")["account_id"]
-    unexpected = counts.join(active, on="account_id", how="anti")["account_id"]
+    unscored = active.join(counts, on=key, how="anti")["account_id"]
+    unexpected = counts.join(active, on=key, how="anti")["account_id"]
     return dg.AssetCheckResult(
         passed=duplicated.len() == 0 and unscored.len() == 0 and unexpected.len() == 0,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -77,8 +83,9 @@ def every_active_account_scored_once(
 def points_sum_to_score(
     account_health_scores: pl.DataFrame, indicator_contributions: pl.DataFrame
 ) -> dg.AssetCheckResult:
-    sums = indicator_contributions.group_by("account_id").agg(points=pl.col("points").sum())
-    joined = account_health_scores.select("account_id", "health_score").join(sums, on="account_id", how="full", coalesce=True)
+    key = ["snapshot_date", "account_id"]
+    sums = indicator_contributions.group_by(key).agg(points=pl.col("points").sum())
+    joined = account_health_scores.select(*key, "health_score").join(sums, on=key, how="full", coalesce=True)
     mismatched = joined.filter(pl.col("points").is_null() | pl.col("health_score").is_null() | (pl.col("points") != pl.col("health_score")))
     return dg.AssetCheckResult(
         passed=mismatched.height == 0,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from cs_assets import settings
+from cs_assets.partitions import run_tags_for
 
 DAGSTER_YAML = """\
 # Instance used by `cs-health` runs (same storage the UI shows when DAGSTER_HOME points here).
@@ -95,6 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = job.execute_in_process(
         instance=_instance(home),
         run_config=run_config(home, as_of),
+        tags=run_tags_for([as_of]),
         raise_on_error=False,
     )
     elapsed = time.perf_counter() - started

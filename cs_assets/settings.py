@@ -2,8 +2,9 @@
 
 All state is under one directory, `$CS_HEALTH_HOME` (default `./.cs_health`). The as-of date is
 an input: the explicit value, else `CS_HEALTH_AS_OF`, else the demo data's own "today" when the
-landing area holds demo data, else the real date. `resolve_as_of` is the only place that reads
-the wall clock, and only in that last case.
+landing area holds demo data, else yesterday (UTC): the last complete day, which is the newest
+snapshot partition. `resolve_as_of` is the only place that reads the wall clock, and only in
+that last case.
 """
 
 import datetime as dt
@@ -67,4 +68,4 @@ def resolve_as_of(explicit: str | None, landing: Path) -> dt.date:
     manifest = demo_manifest(landing)
     if manifest is not None:
         return parse_date(manifest["as_of"], f"{landing / DEMO_MANIFEST}: as_of")
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)

@@ -1,12 +1,14 @@
 """The health model file and the snapshot date, as resources every scoring step shares."""
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
 
 from cs_assets import settings
-from cs_assets.scoring.model_config import HealthModel, load_model
+from cs_assets.partitions import run_as_of
+from cs_assets.scoring.model_config import HealthModel, load_model, model_to_json
 
 
 class HealthModelResource(dg.ConfigurableResource):
@@ -17,11 +19,19 @@ class HealthModelResource(dg.ConfigurableResource):
     def load(self) -> HealthModel:
         return load_model(Path(self.path))
 
+    def as_json(self) -> str:
+        return model_to_json(Path(self.path))
+
 
 class SnapshotResource(dg.ConfigurableResource):
-    """The as-of date a run scores. Empty means: CS_HEALTH_AS_OF, else the demo data's date, else today."""
+    """The as-of date of a run that has no snapshot partition.
+
+    A partitioned run's latest snapshot date (from its tags) always wins; otherwise `as_of`, then
+    CS_HEALTH_AS_OF, then the demo data's date, then today.
+    """
 
     as_of: str = ""
 
-    def as_of_date(self, landing_dir: str) -> dt.date:
-        return settings.resolve_as_of(self.as_of or None, Path(landing_dir))
+    def as_of_date(self, landing_dir: str, run_tags: Mapping[str, str] | None = None) -> dt.date:
+        from_run = run_as_of(dict(run_tags or {}))
+        return from_run or settings.resolve_as_of(self.as_of or None, Path(landing_dir))

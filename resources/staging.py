@@ -11,50 +11,117 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from cs_assets.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+
 
 def table_schema(schema: pl.Schema) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in schema.items()])
 
 
+SNAPSHOT_COLUMN = "snapshot_date"
+
+
+def _write_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if isinstance(frame, pl.LazyFrame):
+            frame.sink_parquet(tmp)
+        else:
+            frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class StagingParquetIOManager(dg.ConfigurableIOManager):
-    """Stores polars DataFrames and LazyFrames as Parquet; hands back whichever the input asks for."""
+    """Stores polars DataFrames and LazyFrames as Parquet; hands back whichever the input asks for.
+
+    A snapshot-partitioned asset is stored one file per snapshot date
+    (`<asset>/<YYYY-MM-DD>.parquet`). Its frames carry a `snapshot_date` column, so a step that
+    computes a range of dates returns one frame and it is split here; loading a range
+    concatenates the files back, oldest first.
+    """
 
     base_dir: str
 
-    def _path(self, key: dg.AssetKey) -> Path:
-        return Path(self.base_dir, *key.path).with_suffix(".parquet")
+    def _path(self, key: dg.AssetKey, partition: str | None = None) -> Path:
+        if partition is None:
+            return Path(self.base_dir, *key.path).with_suffix(".parquet")
+        return Path(self.base_dir, *key.path, f"{partition}.parquet")
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | None) -> None:
         if obj is None:
             return
-        path = self._path(context.asset_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            if isinstance(obj, pl.LazyFrame):
-                obj.sink_parquet(tmp)
-            else:
-                obj.write_parquet(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        stored = pl.scan_parquet(path)
+        if not context.has_asset_partitions:
+            path = self._path(context.asset_key)
+            _write_atomic(obj, path)
+            stored = pl.scan_parquet(path)
+            paths: list[Path] = [path]
+        else:
+            frame = obj.collect() if isinstance(obj, pl.LazyFrame) else obj
+            if SNAPSHOT_COLUMN not in frame.columns:
+                raise ValueError(
+                    f"{context.asset_key.to_user_string()}: a snapshot-partitioned frame needs a "
+                    f"`{SNAPSHOT_COLUMN}` column to be stored by partition"
+                )
+            keys = sorted(context.asset_partition_keys)
+            by_date = frame.partition_by(SNAPSHOT_COLUMN, as_dict=True, maintain_order=True)
+            produced = {str(k[0]) for k in by_date}
+            stray = sorted(produced - set(keys))
+            if stray:
+                raise ValueError(
+                    f"{context.asset_key.to_user_string()}: rows for snapshot(s) {', '.join(stray[:5])} "
+                    f"outside the run's partitions {keys[0]}..{keys[-1]}"
+                )
+            empty = frame.clear()
+            paths = []
+            for key in keys:
+                # a snapshot with no rows is still stored (empty), so loading it later works
+                part = next((v for k, v in by_date.items() if str(k[0]) == key), empty)
+                path = self._path(context.asset_key, key)
+                _write_atomic(part, path)
+                paths.append(path)
+            stored = pl.scan_parquet(paths)
         rows = stored.select(pl.len()).collect().item()
         context.add_output_metadata(
             {
                 "dagster/row_count": rows,
                 "dagster/column_schema": table_schema(stored.collect_schema()),
-                "staging_path": dg.MetadataValue.path(str(path)),
+                "staging_path": dg.MetadataValue.path(str(paths[0] if len(paths) == 1 else paths[0].parent)),
             }
         )
 
+    @staticmethod
+    def _input_partitions(context: dg.InputContext) -> list[str]:
+        keys = sorted(context.asset_partition_keys)
+        # An asset check is not partitioned itself, so Dagster maps its input to every partition
+        # of the asset; it must check what this run produced: the run's snapshot range.
+        tags = context.step_context.dagster_run.tags
+        first = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+        last = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+        if first and last:
+            keys = [k for k in keys if first <= k <= last]
+        return keys
+
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
-        path = self._path(context.asset_key)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"staged data for asset {context.asset_key.to_user_string()} not found at {path}; "
-                "materialize that asset first"
-            )
+        name = context.asset_key.to_user_string()
+        if context.has_asset_partitions:
+            keys = self._input_partitions(context)
+            paths = [self._path(context.asset_key, k) for k in keys]
+            missing = [k for k, p in zip(keys, paths) if not p.is_file()]
+            if missing:
+                raise FileNotFoundError(
+                    f"staged data for asset {name} not found for snapshot(s) {', '.join(missing[:5])}"
+                    f"{' ...' if len(missing) > 5 else ''}; materialize those partitions first"
+                )
+        else:
+            paths = [self._path(context.asset_key)]
+            if not paths[0].is_file():
+                raise FileNotFoundError(
+                    f"staged data for asset {name} not found at {paths[0]}; materialize that asset first"
+                )
+        lazy = pl.scan_parquet(paths)
         if context.dagster_type.typing_type is pl.LazyFrame:
-            return pl.scan_parquet(path)
-        return pl.read_parquet(path)
+            return lazy
+        return lazy.collect()

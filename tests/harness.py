@@ -10,6 +10,7 @@ import polars as pl
 from cs_assets import settings
 from cs_assets.demo.generator import generate_demo_data
 from cs_assets.definitions import defs
+from cs_assets.partitions import run_tags_for
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource, SnapshotResource
 from resources.staging import StagingParquetIOManager
@@ -21,15 +22,21 @@ ASSETS = list(defs.assets)
 CHECKS = list(defs.asset_checks)
 
 
-def run_graph(home: Path, as_of: dt.date, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+def run_graph(
+    home: Path, as_of: dt.date | list[dt.date], instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
+    """One real run of the whole graph for a snapshot date, or for a range of dates in one run."""
+    dates = as_of if isinstance(as_of, list) else [as_of]
     resources = {
         "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home))),
         "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
         "health_model": HealthModelResource(path=str(settings.DEFAULT_MODEL_PATH)),
-        "snapshot": SnapshotResource(as_of=as_of.isoformat()),
+        "snapshot": SnapshotResource(),
     }
-    return dg.materialize([*ASSETS, *CHECKS], resources=resources, raise_on_error=False, instance=instance)
+    return dg.materialize(
+        [*ASSETS, *CHECKS], resources=resources, raise_on_error=False, instance=instance, tags=run_tags_for(dates)
+    )
 
 
 def published(home: Path, table: str = "account_health") -> pl.DataFrame:

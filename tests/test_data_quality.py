@@ -176,15 +176,23 @@ def test_band_shift_is_measured_against_the_last_published_snapshot(good_home, t
 def test_automation_does_not_publish_after_a_failed_blocking_check():
     instance = dg.DagsterInstance.ephemeral()
     graph = defs.resolve_asset_graph()
+    # automation looks at the newest snapshot partition: the day before "now"
+    now = dt.datetime(2026, 11, 1, 2, 0, tzinfo=dt.timezone.utc)
+    day = "2026-10-31"
+
+    def materialize(key: dg.AssetKey) -> None:
+        partitioned = graph.get(key).partitions_def is not None
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=day if partitioned else None))
+
     for key in graph.get_all_asset_keys():
-        instance.report_runless_asset_event(dg.AssetMaterialization(key))
-    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+        materialize(key)
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=now).cursor
     blocking = [k for k in graph.asset_check_keys if k.asset_key == dg.AssetKey("account_health_scores")]
     assert len(blocking) == 3
 
     def tick(failing: str | None, cursor):
         """account_health_scores is re-materialized; its blocking checks pass except `failing`."""
-        instance.report_runless_asset_event(dg.AssetMaterialization("account_health_scores"))
+        materialize(dg.AssetKey("account_health_scores"))
         for key in blocking:
             instance.report_runless_asset_event(
                 dg.AssetCheckEvaluation(
@@ -194,10 +202,11 @@ def test_automation_does_not_publish_after_a_failed_blocking_check():
                     severity=dg.AssetCheckSeverity.ERROR,
                 )
             )
-        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor, evaluation_time=now)
         return result, {r.key for r in result.results if r.true_subset.size > 0}
 
     blocked, requested = tick(POINTS_SUM_TO_SCORE, cursor)
+    assert dg.AssetKey("account_segments") in requested  # the chain below the scores does move on
     assert ACCOUNT_HEALTH not in requested and ACCOUNT_HEALTH_CONTRIBUTIONS not in requested
 
     allowed, requested = tick(None, blocked.cursor)
@@ -237,7 +246,7 @@ def test_multiprocess_executor_materializes_everything_without_lock_errors(tmp_p
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*", "-m", "cs_assets.definitions"],
+        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*", "--partition", DEMO_AS_OF.isoformat(), "-m", "cs_assets.definitions"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     output = proc.stdout + proc.stderr

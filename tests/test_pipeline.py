@@ -148,14 +148,15 @@ def test_bad_value_in_source_fails_clearly_and_keeps_published_scores(scored_hom
 
 
 def test_score_checks_fail_on_broken_scores():
+    day = dt.date(2026, 10, 31)
     scores = pl.DataFrame(
         {"account_id": ["A", "B"], "health_score": [50.0, 101.0], "co_score": [50.0, 90.0], "cx_score": [50.0, 90.0]}
-    ).with_columns(pl.col("health_score").cast(pl.Decimal(9, 4)))
+    ).with_columns(pl.col("health_score").cast(pl.Decimal(9, 4)), snapshot_date=pl.lit(day))
     result = health_score_in_range(scores)
     assert not result.passed and result.metadata["accounts_out_of_range"].value == 1
 
     points = pl.DataFrame({"account_id": ["A", "A"], "points": [25.0, 24.9999]}).with_columns(
-        pl.col("points").cast(pl.Decimal(9, 4))
+        pl.col("points").cast(pl.Decimal(9, 4)), snapshot_date=pl.lit(day)
     )
     result = points_sum_to_score(scores.head(1), points)
     assert not result.passed and result.metadata["sample_account_ids"].value == "A"

@@ -8,15 +8,16 @@ import polars as pl
 from cs_assets.metadata import markdown_table
 from checks.dq_config import BAND_SHIFT, active_dq_config
 from checks.score_checks import band_shift_result
+from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS, snapshot_dates
+from cs_assets.publish.lineage import HEALTH_COLUMN_LINEAGE, lineage_rows
 from cs_assets.publish.tables import (
     PublishError,
     build_contribution_rows,
     build_health_rows,
     previous_snapshot,
-    publish_snapshot,
+    publish_snapshots,
 )
-from resources.landing import LandingZoneResource
-from resources.model import SnapshotResource
+from resources.model import HealthModelResource
 from resources.warehouse import WarehouseResource
 
 OWNER = "team:customer-success-analytics"
@@ -31,25 +32,54 @@ BAND_SHIFT_POLICY = DQ_CONFIG.checks[BAND_SHIFT]
 PUBLISH_CONDITION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
+PUBLISHED = dict(
+    group_name="published",
+    kinds={"duckdb"},
+    owners=[OWNER],
+    automation_condition=PUBLISH_CONDITION,
+)
+
+
+def worst_band_shift(
+    health: pl.DataFrame, previous_date: dt.date | None, previous: pl.DataFrame, dates: list[dt.date]
+) -> dg.AssetCheckResult:
+    """Band shift of each snapshot in the run against the one before it; the worst one is reported."""
+    worst = None
+    for date in dates:
+        current = health.filter(pl.col("snapshot_date") == date)
+        result = band_shift_result(
+            previous, current, previous_date, DQ_CONFIG.max_band_change_share, BAND_SHIFT_POLICY.severity
+        )
+        share = float(result.metadata["changed_share"].value) if "changed_share" in result.metadata else 0.0
+        if worst is None or (not result.passed and worst[1]) or (result.passed == worst[1] and share > worst[0]):
+            worst = (share, result.passed, result, date)
+        previous_date, previous = date, current.select("account_id", "band")
+    _, _, result, date = worst
+    if len(dates) > 1:
+        result = dg.AssetCheckResult(
+            asset_key=result.asset_key,
+            check_name=result.check_name,
+            passed=result.passed,
+            severity=result.severity,
+            description=f"worst of {len(dates)} snapshots (snapshot {date}): {result.description}",
+            metadata={**result.metadata, "snapshot_date": date.isoformat(), "snapshots_checked": len(dates)},
+        )
+    return result
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             ACCOUNT_HEALTH,
             description="Published customer health: one row per active account per snapshot, with band, stage, triage and top drags.",
-            group_name="published",
-            kinds={"duckdb"},
-            owners=[OWNER],
             deps=["account_health_scores", "account_segments", "account_indicators"],
-            automation_condition=PUBLISH_CONDITION,
+            **PUBLISHED,
         ),
         dg.AssetSpec(
             ACCOUNT_HEALTH_CONTRIBUTIONS,
             description="Published per-indicator contributions: raw value, indicator score, weight and points that add up to each health score.",
-            group_name="published",
-            kinds={"duckdb"},
-            owners=[OWNER],
             deps=["indicator_contributions"],
-            automation_condition=PUBLISH_CONDITION,
+            **PUBLISHED,
         ),
     ],
     check_specs=[
@@ -65,45 +95,48 @@ PUBLISH_CONDITION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_
         "indicators": dg.AssetIn("account_indicators"),
         "contributions": dg.AssetIn("indicator_contributions"),
     },
+    partitions_def=SNAPSHOT_PARTITIONS,
+    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def published_account_health(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
-    snapshot: SnapshotResource,
-    landing: LandingZoneResource,
+    health_model: HealthModelResource,
     scores: pl.DataFrame,
     segments: pl.DataFrame,
     indicators: pl.DataFrame,
     contributions: pl.DataFrame,
 ):
-    """Writes both published tables for the snapshot in one DuckDB transaction."""
-    snapshot_date = snapshot.as_of_date(landing.landing_dir)
-    model_version = contributions["model_version"][0] if contributions.height else "none"
+    """Writes every published table for the run's snapshots in one DuckDB transaction."""
+    dates = snapshot_dates(context)
+    model_version = contributions["model_version"][0] if contributions.height else health_model.load().version
     # when the rows were written: bookkeeping, never an input to a score
     computed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    health = build_health_rows(scores, segments, indicators, snapshot_date, model_version, computed_at)
-    points = build_contribution_rows(contributions, snapshot_date, computed_at)
+    health = build_health_rows(scores, segments, indicators, model_version, computed_at)
+    points = build_contribution_rows(contributions, computed_at)
+    lineage = lineage_rows(context, dates, computed_at)
     with warehouse.connect() as con:
-        previous_date, previous = previous_snapshot(con, snapshot_date)
-        shift = band_shift_result(
-            previous, health, previous_date, DQ_CONFIG.max_band_change_share, BAND_SHIFT_POLICY.severity
-        )
+        previous_date, previous = previous_snapshot(con, dates[0])
+        shift = worst_band_shift(health, previous_date, previous, dates)
         blocks = BAND_SHIFT_POLICY.blocking and BAND_SHIFT_POLICY.severity == dg.AssetCheckSeverity.ERROR
         if blocks and not shift.passed:
             # evaluated before writing: a blocking shift must leave the published tables untouched
             raise PublishError(f"not published: {shift.description}")
-        publish_snapshot(con, snapshot_date, health, points)
-    bands = health.group_by("band").len().sort("band")
+        publish_snapshots(con, dates, health, points, lineage, model_version, health_model.as_json(), computed_at)
+    latest = health.filter(pl.col("snapshot_date") == dates[-1])
+    bands = latest.group_by("band").len().sort("band")
     yield dg.MaterializeResult(
         asset_key=ACCOUNT_HEALTH,
         metadata={
             "dagster/row_count": health.height,
-            "snapshot_date": snapshot_date.isoformat(),
+            "dagster/column_lineage": HEALTH_COLUMN_LINEAGE,
+            "snapshots": len(dates),
+            "latest_snapshot": dates[-1].isoformat(),
             "model_version": model_version,
             **{f"band_{b}": n for b, n in bands.iter_rows()},
             "preview": dg.MetadataValue.md(
                 markdown_table(
-                    health.sort("health_score").select(
+                    latest.sort("health_score").select(
                         "account_id", "health_score", "band", "lifecycle_stage", "triage_priority", "drag_1_indicator"
                     )
                 )
@@ -112,6 +145,6 @@ def published_account_health(
     )
     yield dg.MaterializeResult(
         asset_key=ACCOUNT_HEALTH_CONTRIBUTIONS,
-        metadata={"dagster/row_count": points.height, "snapshot_date": snapshot_date.isoformat()},
+        metadata={"dagster/row_count": points.height, "snapshots": len(dates), "latest_snapshot": dates[-1].isoformat()},
     )
     yield shift

@@ -33,6 +33,9 @@ HEALTH_COLUMNS: dict[str, str] = {
     "drag_3_value": "DOUBLE",
     "drag_3_points_lost": "DOUBLE",
     "csm_owner": "VARCHAR",
+    "arr_usd": "DOUBLE",
+    "renewal_date": "DATE",
+    "days_to_renewal": "INTEGER",
     "model_version": "VARCHAR NOT NULL",
     "computed_at": "TIMESTAMPTZ NOT NULL",
 }
@@ -58,34 +61,79 @@ class PublishError(RuntimeError):
     pass
 
 
+LINEAGE_TABLE = f"{SCHEMA}.snapshot_lineage"
+LINEAGE_COLUMNS: dict[str, str] = {
+    "snapshot_date": "DATE NOT NULL",
+    "asset_key": "VARCHAR NOT NULL",
+    "run_id": "VARCHAR",
+    "data_version": "VARCHAR",
+    "materialized_at": "TIMESTAMPTZ",
+    "publish_run_id": "VARCHAR NOT NULL",
+    "computed_at": "TIMESTAMPTZ NOT NULL",
+}
+
+MODEL_TABLE = f"{SCHEMA}.model_versions"
+MODEL_COLUMNS: dict[str, str] = {
+    "model_version": "VARCHAR NOT NULL",
+    "model_json": "VARCHAR NOT NULL",
+    "first_published_at": "TIMESTAMPTZ NOT NULL",
+}
+
+TREND_VIEW = f"{SCHEMA}.account_health_trend"
+# Always consistent with the snapshots, whichever order they were (re)computed in.
+TREND_VIEW_SQL = f"""
+CREATE OR REPLACE VIEW {TREND_VIEW} AS
+WITH ordered AS (
+    SELECT account_id, snapshot_date, health_score, band, model_version,
+           lag(snapshot_date) OVER w AS previous_snapshot_date,
+           lag(band) OVER w AS previous_band,
+           lag(health_score) OVER w AS previous_score
+    FROM {SCHEMA}.account_health
+    WINDOW w AS (PARTITION BY account_id ORDER BY snapshot_date)
+)
+SELECT o.account_id, o.snapshot_date, o.health_score, o.band, o.model_version,
+       o.health_score - d7.health_score AS change_7d,
+       o.health_score - d30.health_score AS change_30d,
+       o.previous_snapshot_date, o.previous_band,
+       o.health_score - o.previous_score AS change_since_previous,
+       CASE WHEN o.previous_band IS NOT NULL AND o.previous_band <> o.band
+            THEN o.previous_band || '->' || o.band END AS band_transition
+FROM ordered o
+LEFT JOIN {SCHEMA}.account_health d7 ON d7.account_id = o.account_id AND d7.snapshot_date = o.snapshot_date - 7
+LEFT JOIN {SCHEMA}.account_health d30 ON d30.account_id = o.account_id AND d30.snapshot_date = o.snapshot_date - 30
+"""
+
+KEY = ["snapshot_date", "account_id"]
+
+
 def build_health_rows(
     scores: pl.DataFrame,
     segments: pl.DataFrame,
     indicators: pl.DataFrame,
-    snapshot_date: dt.date,
     model_version: str,
     computed_at: dt.datetime,
 ) -> pl.DataFrame:
+    """Health rows for every snapshot in the frames (they carry `snapshot_date`)."""
     frame = (
-        scores.join(segments, on="account_id", how="left")
-        .join(indicators.select("account_id", "csm_owner"), on="account_id", how="left")
+        scores.join(segments, on=KEY, how="left")
+        .join(
+            indicators.select(*KEY, "csm_owner", "arr_usd", "renewal_date", "days_to_renewal"),
+            on=KEY,
+            how="left",
+        )
         .with_columns(
-            snapshot_date=pl.lit(snapshot_date),
             model_version=pl.lit(model_version),
             computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
         )
     )
-    return frame.select(list(HEALTH_COLUMNS)).sort("account_id")
+    return frame.select(list(HEALTH_COLUMNS)).sort(KEY)
 
 
-def build_contribution_rows(
-    contributions: pl.DataFrame, snapshot_date: dt.date, computed_at: dt.datetime
-) -> pl.DataFrame:
+def build_contribution_rows(contributions: pl.DataFrame, computed_at: dt.datetime) -> pl.DataFrame:
     frame = contributions.rename({"composite_share": "effective_weight"}).with_columns(
-        snapshot_date=pl.lit(snapshot_date),
         computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
     )
-    return frame.select(list(CONTRIBUTION_COLUMNS)).sort("account_id", "indicator")
+    return frame.select(list(CONTRIBUTION_COLUMNS)).sort("snapshot_date", "account_id", "indicator")
 
 
 def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> None:
@@ -111,6 +159,9 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     _ensure_table(con, HEALTH_TABLE, HEALTH_COLUMNS)
     _ensure_table(con, CONTRIBUTIONS_TABLE, CONTRIBUTION_COLUMNS)
+    _ensure_table(con, LINEAGE_TABLE, LINEAGE_COLUMNS)
+    _ensure_table(con, MODEL_TABLE, MODEL_COLUMNS)
+    con.execute(TREND_VIEW_SQL)
 
 
 def previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_date: dt.date) -> tuple[dt.date | None, pl.DataFrame]:
@@ -133,21 +184,48 @@ def previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_date: dt.date) ->
     return previous, pl.DataFrame(rows, schema=empty.schema, orient="row")
 
 
-def publish_snapshot(
-    con: duckdb.DuckDBPyConnection, snapshot_date: dt.date, health: pl.DataFrame, contributions: pl.DataFrame
+def publish_snapshots(
+    con: duckdb.DuckDBPyConnection,
+    snapshot_dates: list[dt.date],
+    health: pl.DataFrame,
+    contributions: pl.DataFrame,
+    lineage: pl.DataFrame,
+    model_version: str,
+    model_json: str,
+    computed_at: dt.datetime,
 ) -> None:
-    """Replace one snapshot in both tables atomically: readers see the old or the new, never a mix."""
+    """Replace the given snapshots in every published table atomically.
+
+    Re-running a snapshot replaces it, never duplicates it; readers see the old rows or the new
+    ones, never a mix, and a failure leaves every table as it was.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_tables(con)
-        for table, frame in ((HEALTH_TABLE, health), (CONTRIBUTIONS_TABLE, contributions)):
-            con.execute(f"DELETE FROM {table} WHERE snapshot_date = ?", [snapshot_date])
-            con.register("incoming", frame.to_arrow())
-            try:
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-            finally:
-                con.unregister("incoming")
+        con.register("run_dates", pl.DataFrame({"snapshot_date": snapshot_dates}, schema={"snapshot_date": pl.Date}).to_arrow())
+        try:
+            for table, frame in ((HEALTH_TABLE, health), (CONTRIBUTIONS_TABLE, contributions), (LINEAGE_TABLE, lineage)):
+                con.execute(f"DELETE FROM {table} WHERE snapshot_date IN (SELECT snapshot_date FROM run_dates)")
+                con.register("incoming", frame.to_arrow())
+                try:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                finally:
+                    con.unregister("incoming")
+        finally:
+            con.unregister("run_dates")
+        con.execute(
+            f"INSERT INTO {MODEL_TABLE} SELECT ?, ?, ? WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {MODEL_TABLE} WHERE model_version = ?)",
+            [model_version, model_json, computed_at, model_version],
+        )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def published_bands(con: duckdb.DuckDBPyConnection, snapshot_date: dt.date) -> pl.DataFrame:
+    rows = con.execute(
+        f"SELECT account_id, band FROM {HEALTH_TABLE} WHERE snapshot_date = ? ORDER BY account_id", [snapshot_date]
+    ).fetchall()
+    return pl.DataFrame(rows, schema={"account_id": pl.String, "band": pl.String}, orient="row")

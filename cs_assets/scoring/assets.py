@@ -1,7 +1,10 @@
 """Scoring assets: indicator scores and points, CO/CX sub-scores, composite score, segments.
 
-Thin wrappers: the maths lives in the sibling modules as plain functions over polars frames.
+Thin wrappers: the maths lives in the sibling modules as plain functions over polars frames,
+applied to each snapshot date of the run in turn (`per_snapshot`).
 """
+
+from collections.abc import Callable
 
 import dagster as dg
 import polars as pl
@@ -12,25 +15,63 @@ from cs_assets.scoring.composite import apportion_points, compute_composite
 from cs_assets.scoring.indicator_scores import score_indicators
 from cs_assets.scoring.segments import assign_segments
 from cs_assets.scoring.subscores import compute_subscores, with_effective_weights
+from cs_assets.publish.lineage import SCORE_COLUMN_LINEAGE
+from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS
 from resources.model import HealthModelResource
 
 OWNER = "team:customer-success-analytics"
 GROUP = "scoring"
+SNAPSHOT = "snapshot_date"
+
+SCORING = dict(
+    group_name=GROUP,
+    kinds={"polars"},
+    owners=[OWNER],
+    partitions_def=SNAPSHOT_PARTITIONS,
+    backfill_policy=SINGLE_RUN_BACKFILL,
+    automation_condition=dg.AutomationCondition.eager(),
+)
+
+
+def per_snapshot(compute: Callable[..., pl.DataFrame], *frames: pl.DataFrame) -> pl.DataFrame:
+    """Apply `compute` to each snapshot date's slice of the frames; stack the results by date.
+
+    The scoring maths works on one snapshot (it groups by account); the frames of a backfill
+    hold many. Each result gets its `snapshot_date` back as the first column.
+    """
+    slices = [
+        {key[0]: part.drop(SNAPSHOT) for key, part in f.partition_by(SNAPSHOT, as_dict=True, maintain_order=True).items()}
+        for f in frames
+    ]
+    dates = sorted(set().union(*(s.keys() for s in slices)))
+    empty = [f.clear().drop(SNAPSHOT) for f in frames]
+    results = []
+    for date in dates:
+        result = compute(*(s.get(date, e) for s, e in zip(slices, empty)))
+        results.append(result.select(pl.lit(date).alias(SNAPSHOT), pl.all().exclude(SNAPSHOT)))
+    if not results:
+        result = compute(*empty)
+        return result.select(pl.lit(None, dtype=pl.Date).alias(SNAPSHOT), pl.all().exclude(SNAPSHOT)).clear()
+    return pl.concat(results, how="vertical")
 
 
 def _preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(frame, rows))
 
 
-@dg.asset(group_name=GROUP, kinds={"polars"}, owners=[OWNER])
+def contributions_for(indicators: pl.DataFrame, model) -> pl.DataFrame:
+    active = indicators.filter(pl.col("is_active"))
+    weighted = with_effective_weights(score_indicators(active, model), model)
+    return apportion_points(weighted).with_columns(model_version=pl.lit(model.version))
+
+
+@dg.asset(**SCORING)
 def indicator_contributions(
     context: dg.AssetExecutionContext, health_model: HealthModelResource, account_indicators: pl.DataFrame
 ) -> pl.DataFrame:
     """Per account and indicator: raw value, 0-100 indicator score, weight and the points it adds to the health score."""
     model = health_model.load()
-    active = account_indicators.filter(pl.col("is_active"))
-    weighted = with_effective_weights(score_indicators(active, model), model)
-    contributions = apportion_points(weighted).with_columns(model_version=pl.lit(model.version))
+    contributions = per_snapshot(lambda ind: contributions_for(ind, model), account_indicators)
     context.add_output_metadata(
         {
             "model_version": model.version,
@@ -41,13 +82,13 @@ def indicator_contributions(
     return contributions
 
 
-@dg.asset(group_name=GROUP, kinds={"polars"}, owners=[OWNER])
+@dg.asset(**SCORING)
 def account_subscores(indicator_contributions: pl.DataFrame) -> pl.DataFrame:
     """CO (customer outcome) and CX (customer experience) sub-scores, 0-100, per active account."""
-    return compute_subscores(indicator_contributions)
+    return per_snapshot(compute_subscores, indicator_contributions)
 
 
-@dg.asset(group_name=GROUP, kinds={"polars"}, owners=[OWNER])
+@dg.asset(**SCORING)
 def account_health_scores(
     context: dg.AssetExecutionContext,
     health_model: HealthModelResource,
@@ -56,13 +97,16 @@ def account_health_scores(
 ) -> pl.DataFrame:
     """Composite health score (0-100) per active account, with the three indicators that pull it down most."""
     model = health_model.load()
-    scores = compute_composite(indicator_contributions, account_subscores)
-    values = scores["health_score"].cast(pl.Float64)
+    scores = per_snapshot(compute_composite, indicator_contributions, account_subscores)
+    latest = scores.filter(pl.col(SNAPSHOT) == scores[SNAPSHOT].max()) if scores.height else scores
+    values = latest["health_score"].cast(pl.Float64)
     context.add_output_metadata(
         {
-            "accounts": scores.height,
-            "mean_score": round(float(values.mean()), 2) if scores.height else 0.0,
-            "median_score": round(float(values.median()), 2) if scores.height else 0.0,
+            "dagster/column_lineage": SCORE_COLUMN_LINEAGE,
+            "snapshots": scores[SNAPSHOT].n_unique(),
+            "accounts": latest.height,
+            "mean_score": round(float(values.mean()), 2) if latest.height else 0.0,
+            "median_score": round(float(values.median()), 2) if latest.height else 0.0,
             "score_distribution": dg.MetadataValue.md(
                 score_histogram_markdown(
                     values, [(b.name, b.min_score) for b in model.bands], f"Health scores (model {model.version})"
@@ -73,7 +117,7 @@ def account_health_scores(
     return scores
 
 
-@dg.asset(group_name=GROUP, kinds={"polars"}, owners=[OWNER])
+@dg.asset(**SCORING)
 def account_segments(
     context: dg.AssetExecutionContext,
     health_model: HealthModelResource,
@@ -81,12 +125,14 @@ def account_segments(
     account_indicators: pl.DataFrame,
 ) -> pl.DataFrame:
     """Band (red/yellow/green), lifecycle stage, size tier and triage priority per active account."""
-    segments = assign_segments(account_health_scores, account_indicators, health_model.load())
-    band_counts = segments.group_by("band").len().sort("band")
+    model = health_model.load()
+    segments = per_snapshot(lambda s, i: assign_segments(s, i, model), account_health_scores, account_indicators)
+    latest = segments.filter(pl.col(SNAPSHOT) == segments[SNAPSHOT].max()) if segments.height else segments
+    band_counts = latest.group_by("band").len().sort("band")
     context.add_output_metadata(
         {
             **{f"band_{b}": n for b, n in band_counts.iter_rows()},
-            "triage_counts": _preview(segments.group_by("triage_priority").len().sort("triage_priority")),
+            "triage_counts": _preview(latest.group_by("triage_priority").len().sort("triage_priority")),
         }
     )
     return segments

@@ -283,12 +283,24 @@ def model_version(model: HealthModel) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def load_model(path: str | Path) -> HealthModel:
+def load_model_document(path: str | Path) -> Any:
+    """The model file as parsed YAML (not yet validated)."""
     path = Path(path)
     if not path.is_file():
         raise ModelConfigError(str(path), "<file>", "model file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ModelConfigError(str(path), "<file>", f"not valid YAML: {exc}") from exc
-    return parse_model(raw, source=str(path))
+
+
+def load_model(path: str | Path) -> HealthModel:
+    return parse_model(load_model_document(path), source=str(path))
+
+
+def model_to_json(path: str | Path) -> str:
+    """The validated model file as canonical JSON: stored with published scores so any past
+    model can be re-applied (change attribution) with `parse_model(json.loads(...))`."""
+    document = load_model_document(path)
+    parse_model(document, source=str(path))
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)

@@ -59,7 +59,7 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         previous_rows = previous_row_count(context)
         raw = landing.read(spec)
         cleaned = clean(spec, raw)
-        end = as_of_end(snapshot.as_of_date(landing.landing_dir))
+        end = as_of_end(snapshot.as_of_date(landing.landing_dir, context.run.tags))
         ts = pl.col(spec.timestamp_column)
         stats = pl.concat(
             [

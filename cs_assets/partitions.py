@@ -1,0 +1,65 @@
+"""Snapshot dates: the daily partitions every scoring asset is split by.
+
+A partition `D` is the health of every account as of the end of day `D` (UTC), computed only
+from what had happened and arrived by then. A run covers one partition or, for a backfill, a
+contiguous range of them in a single run (`BackfillPolicy.single_run()`), which is what keeps
+a 180-day backfill to minutes: each step loads its inputs once and loops over dates in memory.
+
+Unpartitioned steps of the same run (the source extracts and their checks) take the run's
+latest snapshot date as their "as of" time, from the run's partition tags.
+"""
+
+import datetime as dt
+import os
+
+import dagster as dg
+
+from cs_assets import settings
+
+HISTORY_START_ENV = "CS_HEALTH_HISTORY_START"
+DEFAULT_HISTORY_START = "2025-01-01"
+
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def history_start() -> str:
+    value = os.environ.get(HISTORY_START_ENV) or DEFAULT_HISTORY_START
+    return settings.parse_date(value, HISTORY_START_ENV).isoformat()
+
+
+# The newest partition is the last complete day (UTC): a snapshot scores whole days only.
+SNAPSHOT_PARTITIONS = dg.DailyPartitionsDefinition(start_date=history_start())
+SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
+
+
+def partition_dates(keys: list[str] | tuple[str, ...]) -> list[dt.date]:
+    return sorted(dt.date.fromisoformat(k) for k in keys)
+
+
+def snapshot_dates(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The snapshot dates a partitioned step computes, oldest first."""
+    return partition_dates(context.partition_keys)
+
+
+def date_range_keys(first: dt.date, last: dt.date) -> list[str]:
+    if last < first:
+        raise ValueError(f"snapshot range ends ({last}) before it starts ({first})")
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def run_tags_for(dates: list[dt.date]) -> dict[str, str]:
+    """Run tags selecting one snapshot or a contiguous range of snapshots."""
+    if not dates:
+        raise ValueError("no snapshot dates given")
+    first, last = min(dates), max(dates)
+    if first == last:
+        return {PARTITION_TAG: first.isoformat()}
+    return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+
+
+def run_as_of(tags: dict[str, str]) -> dt.date | None:
+    """The latest snapshot date a run scores, from its tags; None for an unpartitioned run."""
+    value = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+    return dt.date.fromisoformat(value) if value else None
