@@ -79,36 +79,67 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    home = _set_home(args.home)
+def _prepare_landing(home: Path, accounts: int, seed: int) -> Path:
     landing = settings.landing_dir(home)
-    started = time.perf_counter()
     if _landing_is_empty(landing):
         from cs_assets.demo.generator import generate_demo_data
 
-        print(f"landing area {landing} is empty: generating demo data ({args.accounts:,} accounts, seed {args.seed})")
-        generate_demo_data(landing, accounts=args.accounts, seed=args.seed)
-    as_of = settings.resolve_as_of(args.as_of, landing)
+        print(f"landing area {landing} is empty: generating demo data ({accounts:,} accounts, seed {seed})")
+        generate_demo_data(landing, accounts=accounts, seed=seed)
+    return landing
 
+
+def execute_snapshots(home: Path, dates: list[dt.date]):
+    """One in-process run of the scoring job for a snapshot date or a contiguous range of them."""
     from cs_assets.definitions import HEALTH_SCORE_JOB, defs
 
     job = defs.resolve_job_def(HEALTH_SCORE_JOB)
-    result = job.execute_in_process(
+    return job.execute_in_process(
         instance=_instance(home),
-        run_config=run_config(home, as_of),
-        tags=run_tags_for([as_of]),
+        run_config=run_config(home, max(dates)),
+        tags=run_tags_for(dates),
         raise_on_error=False,
     )
+
+
+def _report_failure(result, what: str) -> int:
+    print(f"run {result.run_id} FAILED for {what}; the published scores were not updated.", file=sys.stderr)
+    for line in failure_reasons(result.all_events):
+        print(f"  {line}", file=sys.stderr)
+    print("  (`cs-health status` shows the state of every source; README \"Checks\" says what to do)", file=sys.stderr)
+    return 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = _set_home(args.home)
+    started = time.perf_counter()
+    landing = _prepare_landing(home, args.accounts, args.seed)
+    as_of = settings.resolve_as_of(args.as_of, landing)
+    result = execute_snapshots(home, [as_of])
     elapsed = time.perf_counter() - started
     if not result.success:
-        print(f"run {result.run_id} FAILED for snapshot {as_of}; the published scores were not updated.", file=sys.stderr)
-        for line in failure_reasons(result.all_events):
-            print(f"  {line}", file=sys.stderr)
-        print("  (`cs-health status` shows the state of every source; README \"Checks\" says what to do)", file=sys.stderr)
-        return 1
+        return _report_failure(result, f"snapshot {as_of}")
     print(f"run {result.run_id} succeeded: snapshot {as_of} published to {settings.warehouse_path(home)} "
           f"in {elapsed:.1f} s")
     _print_band_summary(home, as_of)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    home = _set_home(args.home)
+    if args.days < 1:
+        raise ValueError(f"--days must be at least 1, got {args.days}")
+    started = time.perf_counter()
+    landing = _prepare_landing(home, args.accounts, args.seed)
+    end = settings.resolve_as_of(args.end, landing)
+    dates = [end - dt.timedelta(days=i) for i in range(args.days - 1, -1, -1)]
+    result = execute_snapshots(home, dates)
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        return _report_failure(result, f"snapshots {dates[0]}..{dates[-1]}")
+    print(f"run {result.run_id} succeeded: {len(dates)} snapshot(s) {dates[0]}..{dates[-1]} published to "
+          f"{settings.warehouse_path(home)} in {elapsed:.1f} s")
+    _print_band_summary(home, end)
     return 0
 
 
@@ -207,7 +238,52 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"{sub:<4}{ind:<30}{value:>12}{shown:>8}{weight:>8.1%}{pts:>10}{mx:>8.2f}")
     total = sum(p[6] for p in parts)
     print(f"{'':<4}{'total':<30}{'':>12}{'':>8}{'':>8}{total:>10}")
+    if args.since:
+        _print_change(home, account, settings.parse_date(args.since, "--since"), snapshot)
+    if args.trace:
+        _print_trace(home, snapshot)
     return 0
+
+
+def _print_change(home: Path, account: str, since: dt.date, until: dt.date) -> None:
+    from cs_assets.publish.queries import score_change, snapshot_on_or_before
+
+    con = _connect(home)
+    try:
+        start = snapshot_on_or_before(con, account, since)
+        if start is None:
+            print(f"\nno published snapshot of {account} on or before {since}: nothing to compare with")
+            return
+        change = score_change(con, account, start, until)
+    finally:
+        con.close()
+    delta = change["score_after"] - change["score_before"]
+    print(f"\nchange since {start}: {change['score_before']} -> {change['score_after']} ({delta:+})")
+    if change["model_before"] != change["model_after"]:
+        print(f"model {change['model_before']} -> {change['model_after']}: indicator parts use model "
+              f"{change['model_before']}; the rest is the model change")
+    print(f"{'part':<34}{'before':>10}{'after':>10}{'change':>10}")
+    for _, indicator, before, after, part in change["parts"].iter_rows():
+        if part != 0:
+            print(f"{indicator:<34}{before:>10}{after:>10}{part:>+10}")
+    print(f"{'total':<34}{'':>10}{'':>10}{change['parts']['change'].sum():>+10}")
+
+
+def _print_trace(home: Path, snapshot: dt.date) -> None:
+    from cs_assets.publish.queries import lineage
+
+    con = _connect(home)
+    try:
+        rows = lineage(con, snapshot)
+    finally:
+        con.close()
+    if rows.height == 0:
+        print(f"\nno lineage recorded for snapshot {snapshot}")
+        return
+    print(f"\nlineage of snapshot {snapshot} (published by run {rows['publish_run_id'][0]}):")
+    print(f"{'asset':<28}{'run id':<38}{'data version':<18}materialized at")
+    for asset, run_id, version, at, _ in rows.iter_rows():
+        print(f"{asset:<28}{run_id or '-':<38}{(version or '-')[:16]:<18}{at.isoformat() if at else '-'}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -300,10 +376,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="materialize the whole graph through Dagster and print a band summary")
-    run.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: $CS_HEALTH_AS_OF, else the demo data's date, else today)")
+    run.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: $CS_HEALTH_AS_OF, else the demo data's date, else yesterday UTC)")
     run.add_argument("--accounts", type=int, default=2000, help="demo accounts to generate when the landing area is empty (default 2000)")
     run.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
     run.set_defaults(func=cmd_run)
+
+    backfill = sub.add_parser(
+        "backfill", help="score and publish the last N snapshot dates in one run (re-running a date replaces it)"
+    )
+    backfill.add_argument("--days", type=int, required=True, help="number of daily snapshots, ending with --end")
+    backfill.add_argument("--end", help="last snapshot date YYYY-MM-DD (default as for `run --as-of`)")
+    backfill.add_argument("--accounts", type=int, default=2000, help="demo accounts to generate when the landing area is empty (default 2000)")
+    backfill.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
+    backfill.set_defaults(func=cmd_backfill)
 
     demo = sub.add_parser("demo-data", help="write deterministic demo exports into the landing area")
     demo.add_argument("--accounts", type=int, default=2000, help="number of accounts (default 2000)")
@@ -319,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="print an account's score breakdown")
     explain.add_argument("account_id")
     explain.add_argument("--snapshot", help="snapshot date YYYY-MM-DD (default: the latest)")
+    explain.add_argument("--since", help="also split the change since this date's snapshot into per-indicator parts")
+    explain.add_argument("--trace", action="store_true", help="also list the source loads (run ids, data versions) that fed the snapshot")
     explain.set_defaults(func=cmd_explain)
     return parser
 

@@ -4,6 +4,7 @@ The source assets only ask this resource for a frame; an HTTP connector can late
 same `read` so that the assets and their checks do not change with the transport.
 """
 
+import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +27,16 @@ class LandingZoneResource(dg.ConfigurableResource):
         if path.is_dir():
             return sorted(p for p in path.glob(f"*.{spec.file_format}") if p.is_file())
         return [path] if path.is_file() else []
+
+    def fingerprint(self, spec: SourceSpec) -> str:
+        """Content hash of the export's files: the source's data version (same bytes, same version)."""
+        digest = hashlib.sha256()
+        for path in self.files(spec):
+            digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()[:16]
 
     def read(self, spec: SourceSpec) -> pl.LazyFrame:
         """The export as a typed lazy frame, before de-duplication."""

@@ -23,7 +23,10 @@ CHECKS = list(defs.asset_checks)
 
 
 def run_graph(
-    home: Path, as_of: dt.date | list[dt.date], instance: dg.DagsterInstance | None = None
+    home: Path,
+    as_of: dt.date | list[dt.date],
+    instance: dg.DagsterInstance | None = None,
+    model_path: Path = settings.DEFAULT_MODEL_PATH,
 ) -> dg.ExecuteInProcessResult:
     """One real run of the whole graph for a snapshot date, or for a range of dates in one run."""
     dates = as_of if isinstance(as_of, list) else [as_of]
@@ -31,7 +34,7 @@ def run_graph(
         "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home))),
         "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
-        "health_model": HealthModelResource(path=str(settings.DEFAULT_MODEL_PATH)),
+        "health_model": HealthModelResource(path=str(model_path)),
         "snapshot": SnapshotResource(),
     }
     return dg.materialize(

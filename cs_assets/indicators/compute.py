@@ -11,6 +11,7 @@ import polars as pl
 from cs_assets.sources.schemas import CORE_FEATURES
 
 USAGE_HISTORY_DAYS = 365
+DATES_PER_BATCH = 8
 
 
 def as_of_end(as_of: dt.date) -> dt.datetime:
@@ -272,7 +273,9 @@ def compute_account_indicators(
     crm, usage_rollup, tickets, surveys, engagement = (
         frame.collect().lazy() for frame in (crm, usage_rollup, tickets, surveys, engagement)
     )
-    frames = pl.collect_all(
-        [account_indicator_frame(crm, usage_rollup, tickets, surveys, engagement, d) for d in dates]
-    )
+    frames: list[pl.DataFrame] = []
+    # a few dates at a time: polars runs each batch in parallel, and memory stays bounded
+    for i in range(0, len(dates), DATES_PER_BATCH):
+        batch = dates[i : i + DATES_PER_BATCH]
+        frames.extend(pl.collect_all([account_indicator_frame(crm, usage_rollup, tickets, surveys, engagement, d) for d in batch]))
     return pl.concat(frames, how="vertical")

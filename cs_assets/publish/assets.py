@@ -14,6 +14,7 @@ from cs_assets.publish.tables import (
     PublishError,
     build_contribution_rows,
     build_health_rows,
+    build_indicator_value_rows,
     previous_snapshot,
     publish_snapshots,
 )
@@ -122,7 +123,10 @@ def published_account_health(
         if blocks and not shift.passed:
             # evaluated before writing: a blocking shift must leave the published tables untouched
             raise PublishError(f"not published: {shift.description}")
-        publish_snapshots(con, dates, health, points, lineage, model_version, health_model.as_json(), computed_at)
+        publish_snapshots(
+            con, dates, health, points, build_indicator_value_rows(indicators), lineage,
+            model_version, health_model.as_json(), computed_at,
+        )
     latest = health.filter(pl.col("snapshot_date") == dates[-1])
     bands = latest.group_by("band").len().sort("band")
     yield dg.MaterializeResult(

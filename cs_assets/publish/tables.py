@@ -9,6 +9,8 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from cs_assets.indicators.definitions import INDICATOR_COLUMNS
+
 SCHEMA = "published"
 HEALTH_TABLE = f"{SCHEMA}.account_health"
 CONTRIBUTIONS_TABLE = f"{SCHEMA}.account_health_contributions"
@@ -60,6 +62,15 @@ CONTRIBUTION_COLUMNS: dict[str, str] = {
 class PublishError(RuntimeError):
     pass
 
+
+INDICATOR_VALUES_TABLE = f"{SCHEMA}.account_indicator_values"
+# every catalogued indicator, scored by the current model or not: a past or future model can be
+# re-applied to a published snapshot (change attribution), and action rules can read any of them
+INDICATOR_VALUE_COLUMNS: dict[str, str] = {
+    "account_id": "VARCHAR NOT NULL",
+    "snapshot_date": "DATE NOT NULL",
+    **{name: "DOUBLE" for name in INDICATOR_COLUMNS},
+}
 
 LINEAGE_TABLE = f"{SCHEMA}.snapshot_lineage"
 LINEAGE_COLUMNS: dict[str, str] = {
@@ -129,6 +140,13 @@ def build_health_rows(
     return frame.select(list(HEALTH_COLUMNS)).sort(KEY)
 
 
+def build_indicator_value_rows(indicators: pl.DataFrame) -> pl.DataFrame:
+    active = indicators.filter(pl.col("is_active"))
+    return active.select(
+        "account_id", "snapshot_date", *[pl.col(c).cast(pl.Float64) for c in INDICATOR_COLUMNS]
+    ).sort(KEY)
+
+
 def build_contribution_rows(contributions: pl.DataFrame, computed_at: dt.datetime) -> pl.DataFrame:
     frame = contributions.rename({"composite_share": "effective_weight"}).with_columns(
         computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
@@ -159,6 +177,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     _ensure_table(con, HEALTH_TABLE, HEALTH_COLUMNS)
     _ensure_table(con, CONTRIBUTIONS_TABLE, CONTRIBUTION_COLUMNS)
+    _ensure_table(con, INDICATOR_VALUES_TABLE, INDICATOR_VALUE_COLUMNS)
     _ensure_table(con, LINEAGE_TABLE, LINEAGE_COLUMNS)
     _ensure_table(con, MODEL_TABLE, MODEL_COLUMNS)
     con.execute(TREND_VIEW_SQL)
@@ -189,6 +208,7 @@ def publish_snapshots(
     snapshot_dates: list[dt.date],
     health: pl.DataFrame,
     contributions: pl.DataFrame,
+    indicator_values: pl.DataFrame,
     lineage: pl.DataFrame,
     model_version: str,
     model_json: str,
@@ -204,7 +224,13 @@ def publish_snapshots(
         ensure_tables(con)
         con.register("run_dates", pl.DataFrame({"snapshot_date": snapshot_dates}, schema={"snapshot_date": pl.Date}).to_arrow())
         try:
-            for table, frame in ((HEALTH_TABLE, health), (CONTRIBUTIONS_TABLE, contributions), (LINEAGE_TABLE, lineage)):
+            tables = (
+                (HEALTH_TABLE, health),
+                (CONTRIBUTIONS_TABLE, contributions),
+                (INDICATOR_VALUES_TABLE, indicator_values),
+                (LINEAGE_TABLE, lineage),
+            )
+            for table, frame in tables:
                 con.execute(f"DELETE FROM {table} WHERE snapshot_date IN (SELECT snapshot_date FROM run_dates)")
                 con.register("incoming", frame.to_arrow())
                 try:

@@ -73,6 +73,7 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         limits = dq.sources[spec.name]
         yield dg.Output(
             cleaned,
+            data_version=dg.DataVersion(landing.fingerprint(spec)),
             metadata={
                 "rows_in_export": rows_in_export,
                 "rows_removed": rows_in_export - rows_loaded,

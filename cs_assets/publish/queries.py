@@ -1,0 +1,95 @@
+"""Read-side queries over the published tables: history, change attribution, lineage.
+
+Used by `cs-health explain`; each function takes an open (read-only) DuckDB connection.
+"""
+
+import datetime as dt
+import json
+
+import duckdb
+import polars as pl
+
+from cs_assets.publish.tables import (
+    CONTRIBUTIONS_TABLE,
+    HEALTH_TABLE,
+    INDICATOR_VALUE_COLUMNS,
+    INDICATOR_VALUES_TABLE,
+    LINEAGE_TABLE,
+    MODEL_TABLE,
+)
+from cs_assets.scoring.attribution import attribute_change
+from cs_assets.scoring.composite import DECIMAL
+from cs_assets.scoring.model_config import parse_model
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list, schema: dict) -> pl.DataFrame:
+    return pl.DataFrame(con.execute(sql, params).fetchall(), schema=schema, orient="row")
+
+
+def snapshot_on_or_before(con: duckdb.DuckDBPyConnection, account: str, day: dt.date) -> dt.date | None:
+    return con.execute(
+        f"SELECT max(snapshot_date) FROM {HEALTH_TABLE} WHERE account_id = ? AND snapshot_date <= ?", [account, day]
+    ).fetchone()[0]
+
+
+def snapshot_points(con: duckdb.DuckDBPyConnection, account: str, day: dt.date) -> tuple[str, pl.DataFrame]:
+    version = con.execute(
+        f"SELECT model_version FROM {HEALTH_TABLE} WHERE account_id = ? AND snapshot_date = ?", [account, day]
+    ).fetchone()[0]
+    points = _frame(
+        con,
+        f"SELECT account_id, indicator, points FROM {CONTRIBUTIONS_TABLE} WHERE account_id = ? AND snapshot_date = ? "
+        "ORDER BY indicator",
+        [account, day],
+        {"account_id": pl.String, "indicator": pl.String, "points": DECIMAL},
+    )
+    return version, points
+
+
+def rescore_with_model(con: duckdb.DuckDBPyConnection, account: str, day: dt.date, model_version: str) -> pl.DataFrame:
+    """The account's indicators on `day`, scored with a published model version."""
+    from cs_assets.scoring.assets import contributions_for
+
+    document = con.execute(f"SELECT model_json FROM {MODEL_TABLE} WHERE model_version = ?", [model_version]).fetchone()
+    if document is None:
+        raise ValueError(f"model version {model_version} is not in {MODEL_TABLE}; cannot separate the model change")
+    model = parse_model(json.loads(document[0]), source=f"{MODEL_TABLE}[{model_version}]")
+    columns = [c for c in INDICATOR_VALUE_COLUMNS if c not in ("snapshot_date",)]
+    values = _frame(
+        con,
+        f"SELECT {', '.join(columns)} FROM {INDICATOR_VALUES_TABLE} WHERE account_id = ? AND snapshot_date = ?",
+        [account, day],
+        {c: (pl.String if c == "account_id" else pl.Float64) for c in columns},
+    ).with_columns(is_active=pl.lit(True))
+    return contributions_for(values, model).select("account_id", "indicator", "points")
+
+
+def score_change(con: duckdb.DuckDBPyConnection, account: str, since: dt.date, until: dt.date) -> dict:
+    """Attribution of the account's score change from snapshot `since` to snapshot `until`."""
+    version_before, before = snapshot_points(con, account, since)
+    version_after, after = snapshot_points(con, account, until)
+    rescored = None if version_before == version_after else rescore_with_model(con, account, until, version_before)
+    parts = attribute_change(before, after, rescored)
+    return {
+        "score_before": before["points"].sum(),
+        "score_after": after["points"].sum(),
+        "model_before": version_before,
+        "model_after": version_after,
+        "parts": parts,
+    }
+
+
+def lineage(con: duckdb.DuckDBPyConnection, day: dt.date) -> pl.DataFrame:
+    return _frame(
+        con,
+        f"SELECT asset_key, run_id, data_version, materialized_at, publish_run_id FROM {LINEAGE_TABLE} "
+        "WHERE snapshot_date = ? ORDER BY materialized_at, asset_key",
+        [day],
+        {
+            "asset_key": pl.String,
+            "run_id": pl.String,
+            "data_version": pl.String,
+            "materialized_at": pl.Datetime("us", "UTC"),
+            "publish_run_id": pl.String,
+        },
+    )
