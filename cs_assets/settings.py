@@ -37,6 +37,11 @@ def warehouse_path(home: Path | None = None) -> Path:
     return (home or home_dir()) / "warehouse.duckdb"
 
 
+def outbox_dir(home: Path | None = None) -> Path:
+    """Where notifications go when no webhook URL is set (dry run)."""
+    return (home or home_dir()) / "outbox"
+
+
 def dagster_home(home: Path | None = None) -> Path:
     return (home or home_dir()) / "dagster"
 

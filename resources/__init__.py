@@ -1,8 +1,11 @@
 """Resources of the health-score project, built once here and shared by the definitions."""
 
 from cs_assets import settings
+from cs_assets.actions.rules import actions_path
+from resources.action_rules import ActionRulesResource
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource, SnapshotResource
+from resources.notifier import NotifierResource
 from resources.staging import StagingParquetIOManager
 from resources.warehouse import WarehouseResource
 
@@ -11,6 +14,8 @@ staging_io_manager = StagingParquetIOManager(base_dir=str(settings.staging_dir()
 warehouse = WarehouseResource(database=str(settings.warehouse_path()))
 health_model = HealthModelResource(path=str(settings.model_path()))
 snapshot = SnapshotResource()
+action_rules = ActionRulesResource(path=str(actions_path()))
+notifier = NotifierResource(outbox_dir=str(settings.outbox_dir()))
 
 RESOURCES = {
     "landing": landing_zone,
@@ -18,4 +23,6 @@ RESOURCES = {
     "warehouse": warehouse,
     "health_model": health_model,
     "snapshot": snapshot,
+    "action_rules": action_rules,
+    "notifier": notifier,
 }

@@ -38,6 +38,17 @@ class LandingZoneResource(dg.ConfigurableResource):
                     digest.update(block)
         return digest.hexdigest()[:16]
 
+    def signature(self, spec: SourceSpec) -> str | None:
+        """Cheap change detector for sensors (names, sizes, modification times); None: no export."""
+        files = self.files(spec)
+        if not files:
+            return None
+        digest = hashlib.sha256()
+        for path in files:
+            stat = path.stat()
+            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        return digest.hexdigest()[:16]
+
     def read(self, spec: SourceSpec) -> pl.LazyFrame:
         """The export as a typed lazy frame, before de-duplication."""
         files = self.files(spec)

@@ -8,11 +8,14 @@ import duckdb
 import polars as pl
 
 from cs_assets import settings
+from cs_assets.actions.rules import DEFAULT_ACTIONS_PATH
 from cs_assets.demo.generator import generate_demo_data
 from cs_assets.definitions import defs
 from cs_assets.partitions import run_tags_for
+from resources.action_rules import ActionRulesResource
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource, SnapshotResource
+from resources.notifier import NotifierResource
 from resources.staging import StagingParquetIOManager
 from resources.warehouse import WarehouseResource
 
@@ -27,6 +30,7 @@ def run_graph(
     as_of: dt.date | list[dt.date],
     instance: dg.DagsterInstance | None = None,
     model_path: Path = settings.DEFAULT_MODEL_PATH,
+    actions_path: Path = DEFAULT_ACTIONS_PATH,
 ) -> dg.ExecuteInProcessResult:
     """One real run of the whole graph for a snapshot date, or for a range of dates in one run."""
     dates = as_of if isinstance(as_of, list) else [as_of]
@@ -36,6 +40,9 @@ def run_graph(
         "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
         "health_model": HealthModelResource(path=str(model_path)),
         "snapshot": SnapshotResource(),
+        "action_rules": ActionRulesResource(path=str(actions_path)),
+        # no webhook URL in tests unless a test sets one: notifications go to the home's outbox
+        "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home)), backoff_seconds=0.01),
     }
     return dg.materialize(
         [*ASSETS, *CHECKS], resources=resources, raise_on_error=False, instance=instance, tags=run_tags_for(dates)

@@ -1,0 +1,1 @@
+"""Reactive actions: rules over the published history, their table and their delivery."""

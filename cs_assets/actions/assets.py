@@ -1,0 +1,127 @@
+"""Reactive actions: rules over the published history, and their delivery to the CS team.
+
+Both assets sit downstream of the publish step, so a publish that a blocking check stopped (or
+that failed) runs neither: a blocked publish sends nothing.
+"""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from cs_assets.actions.evaluate import OPEN, actions_to_send, evaluate_actions
+from cs_assets.actions.store import (
+    delivered_ids,
+    read_actions,
+    read_history,
+    record_delivery,
+    replace_actions,
+)
+from cs_assets.metadata import markdown_table
+from cs_assets.publish.assets import ACCOUNT_HEALTH
+from resources.action_rules import ActionRulesResource
+from resources.model import HealthModelResource
+from resources.notifier import NotifierResource, slack_message
+from resources.warehouse import WarehouseResource
+
+OWNER = "team:customer-success-analytics"
+ACCOUNT_ACTIONS = dg.AssetKey(["published", "account_actions"])
+ACTION_NOTIFICATIONS = dg.AssetKey("action_notifications")
+
+# like the publish step: never act on what a blocking check refused
+ACTIONS_CONDITION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+@dg.asset(
+    key=ACCOUNT_ACTIONS,
+    deps=[ACCOUNT_HEALTH],
+    group_name="actions",
+    kinds={"duckdb", "polars"},
+    owners=[OWNER],
+    automation_condition=ACTIONS_CONDITION,
+)
+def account_actions(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    action_rules: ActionRulesResource,
+    health_model: HealthModelResource,
+) -> dg.MaterializeResult:
+    """Which account needs which action now, and why: action rules evaluated over the published history."""
+    rules = action_rules.load(health_model.load())
+    with warehouse.connect() as con:
+        history = read_history(con)
+        actions = evaluate_actions(history, rules)
+        replace_actions(con, actions, rules.version)
+    newest = history["snapshot_date"].max() if history.height else None
+    open_actions = actions.filter(pl.col("status") == OPEN)
+    by_rule = open_actions.group_by("rule").len().sort("rule")
+    context.log.info(f"{open_actions.height} open action(s) of {actions.height} over {history['snapshot_date'].n_unique()} snapshot(s)")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": actions.height,
+            "open_actions": open_actions.height,
+            "new_on_newest_snapshot": actions.filter(pl.col("first_snapshot") == newest).height if newest else 0,
+            "newest_snapshot": newest.isoformat() if newest else "none",
+            "rules_version": rules.version,
+            **{f"open_{rule}": n for rule, n in by_rule.iter_rows()},
+            "preview": dg.MetadataValue.md(
+                markdown_table(open_actions.select("priority", "account_id", "rule", "owner", "first_snapshot", "reason"))
+            ),
+        }
+    )
+
+
+def action_message(row: dict) -> dict:
+    return slack_message(
+        f"*[{row['priority']}] {row['account_id']}*: {row['reason']}",
+        {
+            "Action": row["action"],
+            "Owner": row["owner"] or "unassigned",
+            "Score": f"{row['score_at_trigger']:.1f} ({row['band_at_trigger']})",
+            "Since": row["first_snapshot"].isoformat(),
+        },
+    )
+
+
+@dg.asset(
+    key=ACTION_NOTIFICATIONS,
+    deps=[ACCOUNT_ACTIONS],
+    group_name="actions",
+    kinds={"slack"},
+    owners=[OWNER],
+    automation_condition=ACTIONS_CONDITION,
+)
+def action_notifications(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    notifier: NotifierResource,
+    action_rules: ActionRulesResource,
+) -> dg.MaterializeResult:
+    """New open actions sent to the CS team's channel, each exactly once."""
+    rules = action_rules.load()
+    channel = notifier.channel
+    with warehouse.connect() as con:
+        actions = read_actions(con)
+        delivered = delivered_ids(con, channel)
+    newest = actions["last_snapshot"].max() if actions.height else None
+    pending = actions_to_send(actions, newest, rules.max_age_days, delivered) if newest else actions.clear()
+    sent = 0
+    for row in pending.iter_rows(named=True):
+        delivery = notifier.send(row["action_id"], action_message(row))
+        # recorded one by one: a failure after some sends never re-sends those
+        with warehouse.connect() as con:
+            record_delivery(
+                con, row["action_id"], delivery.channel, dt.datetime.now(dt.timezone.utc), delivery.attempts, delivery.http_status
+            )
+        sent += 1
+    where = str(notifier.outbox_path()) if channel == "file" else f"webhook (${notifier.webhook_url_env})"
+    context.log.info(f"sent {sent} new action(s) to {where}")
+    return dg.MaterializeResult(
+        metadata={
+            "sent": sent,
+            "channel": channel,
+            "destination": where,
+            "already_delivered": len(delivered),
+            "max_age_days": rules.max_age_days,
+        }
+    )

@@ -1,0 +1,94 @@
+"""What refreshes the scores without a person: a schedule, sensors, declarative automation.
+
+Default statuses (what runs as soon as a daemon runs for this code location):
+- `health_automation` (declarative automation) RUNNING: it only reacts to materializations that
+  something else made, and keeps everything downstream of them current, gated on blocking checks.
+- `notify_on_run_failure` RUNNING: it only reacts to failed runs; without a webhook URL it writes
+  to the dry-run outbox file.
+- `daily_health_scores` (schedule) and `landing_files_sensor` STOPPED: they start work on their
+  own. Turn them on once the landing area receives real exports; on the demo data, whose last day
+  is in the past, a daily run for yesterday would (rightly) be blocked as stale.
+"""
+
+import json
+
+import dagster as dg
+
+from cs_assets.sources.schemas import SOURCES
+from resources.landing import LandingZoneResource
+from resources.notifier import NotifierResource, slack_message
+
+DAILY_SCHEDULE = "daily_health_scores"
+LANDING_SENSOR = "landing_files_sensor"
+RUN_FAILURE_SENSOR = "notify_on_run_failure"
+AUTOMATION_SENSOR = "health_automation"
+SOURCE_TAG = "cs_health/source"
+
+health_automation = dg.AutomationConditionSensorDefinition(
+    AUTOMATION_SENSOR,
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Declarative automation: refreshes downstream assets after upstream updates, never past a failed blocking check.",
+)
+
+
+def build_daily_schedule(job) -> dg.ScheduleDefinition:
+    # a daily-partitioned job's schedule requests the partition of the day that just ended
+    return dg.build_schedule_from_partitioned_job(
+        job,
+        name=DAILY_SCHEDULE,
+        hour_of_day=2,
+        minute_of_hour=0,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="At 02:00 UTC, scores yesterday's snapshot (the newest complete day) and publishes it.",
+    )
+
+
+@dg.sensor(
+    name=LANDING_SENSOR,
+    target=dg.AssetSelection.assets(*SOURCES),
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests a source's extract run when new or changed files land for it; one run per change.",
+)
+def landing_files_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource) -> dg.SensorResult:
+    """Cursor: each source's last seen file signature (names, sizes, mtimes), as JSON."""
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    requests, waiting = [], []
+    for name, spec in SOURCES.items():
+        signature = landing.signature(spec)
+        if signature is None:
+            waiting.append(name)
+            continue
+        if seen.get(name) != signature:
+            requests.append(
+                dg.RunRequest(
+                    # the run key makes a repeat of the same files a no-op even if the cursor is lost
+                    run_key=f"{name}:{signature}",
+                    asset_selection=[dg.AssetKey(name)],
+                    tags={SOURCE_TAG: name},
+                )
+            )
+            seen[name] = signature
+    skip = None
+    if not requests:
+        skip = "no new landing files" + (f"; nothing landed yet for {', '.join(waiting)}" if waiting else "")
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True), skip_reason=skip)
+
+
+@dg.run_failure_sensor(
+    name=RUN_FAILURE_SENSOR,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Posts a message through the notifier when a run of this code location fails.",
+)
+def notify_on_run_failure(context: dg.RunFailureSensorContext, notifier: NotifierResource) -> None:
+    run = context.dagster_run
+    error = (context.failure_event.message or "no message").strip().splitlines()[0][:500]
+    snapshot = run.tags.get("dagster/partition") or "..".join(
+        filter(None, [run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")])
+    )
+    message = slack_message(
+        f"*Run failed*: {run.job_name} ({run.run_id[:8]})",
+        {"Error": error, "Snapshot": snapshot or "unpartitioned", "Run id": run.run_id},
+    )
+    notifier.send(f"run-failure:{run.run_id}", message)

@@ -1,0 +1,294 @@
+"""Action rules: validation, hysteresis over a snapshot sequence, the table, and delivery."""
+
+import datetime as dt
+import json
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import polars as pl
+import pytest
+import yaml
+
+from cs_assets import settings
+from cs_assets.actions.evaluate import CLEARED, NO_LONGER_SCORED, OPEN, evaluate_actions
+from cs_assets.actions.rules import DEFAULT_ACTIONS_PATH, ActionRulesError, load_action_rules, parse_action_rules
+from cs_assets.actions.store import read_history
+from cs_assets.demo.generator import DEMO_AS_OF
+from cs_assets.scoring.model_config import load_model
+from resources.notifier import NotifierError, NotifierResource
+from tests.harness import make_home, published, run_graph
+
+DAY0 = dt.date(2026, 3, 1)
+MODEL = load_model(settings.DEFAULT_MODEL_PATH)
+
+
+def rules_from(*rules: dict, max_age_days: int = 3):
+    return parse_action_rules({"version": 1, "delivery": {"max_age_days": max_age_days}, "rules": list(rules)}, "t.yaml", MODEL)
+
+
+def history(account: str, **columns: list) -> pl.DataFrame:
+    n = len(next(iter(columns.values())))
+    base = {
+        "account_id": [account] * n,
+        "snapshot_date": [DAY0 + dt.timedelta(days=i) for i in range(n)],
+        "csm_owner": ["csm.sato@example.com"] * n,
+        "health_score": [50.0] * n,
+        "band": ["yellow"] * n,
+    }
+    return pl.DataFrame({**base, **columns})
+
+
+DROPPED_TO_RED = {
+    "name": "dropped_to_red",
+    "action": "call",
+    "priority": "P1",
+    "when": [{"field": "band", "op": "eq", "value": "red"}, {"field": "previous_band", "op": "in", "value": ["yellow", "green"]}],
+}
+RED = {"name": "is_red", "action": "call", "priority": "P1", "when": [{"field": "band", "op": "eq", "value": "red"}]}
+DECLINE = {
+    "name": "decline",
+    "description": "Fell three times",
+    "action": "review",
+    "priority": "P3",
+    "for_snapshots": 3,
+    "when": [{"field": "change_since_previous", "op": "lt", "value": -1}],
+}
+
+
+def test_a_rule_fires_when_its_condition_starts_quiet_while_it_holds_and_again_after_it_cleared():
+    bands = ["green", "red", "red", "red", "yellow", "red", "red"]
+    frame = history("A1", band=bands).with_columns(previous_band=pl.col("band").shift(1))
+    actions = evaluate_actions(frame, rules_from(RED))
+    assert actions.sort("first_snapshot").select("first_snapshot", "last_snapshot", "snapshots_held", "status").rows() == [
+        (DAY0 + dt.timedelta(days=1), DAY0 + dt.timedelta(days=3), 3, CLEARED),
+        (DAY0 + dt.timedelta(days=5), DAY0 + dt.timedelta(days=6), 2, OPEN),
+    ]
+    assert actions["action_id"].sort().to_list() == ["is_red:A1:2026-03-02", "is_red:A1:2026-03-06"]
+    assert set(actions["owner"]) == {"csm.sato@example.com"}
+
+
+def test_for_snapshots_needs_that_many_in_a_row_and_short_runs_never_fire():
+    changes = [None, -2.0, -3.0, -1.5, -2.0, 0.5, -2.0, -2.0, 1.0, -4.0, -2.0, -1.5]
+    frame = history("A1", change_since_previous=changes, health_score=[60.0 - i for i in range(len(changes))])
+    actions = evaluate_actions(frame, rules_from(DECLINE))
+    # run 1..4 fires on its third snapshot (day 3) and stays quiet on day 4; the run 6..7 is too
+    # short; run 9..11 fires on day 11 and is still open at the newest snapshot
+    assert actions.sort("first_snapshot").select("first_snapshot", "snapshots_held", "status").rows() == [
+        (DAY0 + dt.timedelta(days=3), 4, CLEARED),
+        (DAY0 + dt.timedelta(days=11), 3, OPEN),
+    ]
+    reason = actions.sort("first_snapshot")["reason"][0]
+    assert reason == "Fell three times: change_since_previous = -1.5 (< -1), for 3 snapshots in a row"
+    assert actions.sort("first_snapshot")["score_at_trigger"].to_list() == [57.0, 49.0]
+
+
+def test_missing_values_hold_only_with_if_missing():
+    inactive = {"name": "champion", "action": "reach", "priority": "P2", "when": [{"field": "champion_days_inactive", "op": "gte", "value": 14}]}
+    frame = history("A1", champion_days_inactive=[3.0, None, None, 20.0, 2.0])
+    strict = evaluate_actions(frame, rules_from(inactive))
+    assert strict.select("first_snapshot", "snapshots_held").rows() == [(DAY0 + dt.timedelta(days=3), 1)]
+    inactive["when"][0]["if_missing"] = True
+    lenient = evaluate_actions(frame, rules_from(inactive))
+    assert lenient.select("first_snapshot", "snapshots_held").rows() == [(DAY0 + dt.timedelta(days=1), 3)]
+    assert lenient["reason"][0].endswith("champion_days_inactive = no data (≥ 14)")
+
+
+def test_an_account_that_left_is_no_longer_scored_and_transitions_are_per_account():
+    a = history("A1", band=["yellow", "red", "red"]).with_columns(previous_band=pl.col("band").shift(1))
+    b = history("B2", band=["green", "red"]).with_columns(previous_band=pl.col("band").shift(1))
+    actions = evaluate_actions(pl.concat([a, b]), rules_from(DROPPED_TO_RED))
+    # a transition condition holds on the snapshot of the transition only: cleared the next day
+    assert actions.select("account_id", "first_snapshot", "status").sort("account_id").rows() == [
+        ("A1", DAY0 + dt.timedelta(days=1), CLEARED),
+        ("B2", DAY0 + dt.timedelta(days=1), NO_LONGER_SCORED),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["rules"][0]["when"][0].update(field="band_colour"), r"rules\[0\] \(dropped_to_red\).when\[0\].field`: unknown field 'band_colour'"),
+        (lambda r: r["rules"][0]["when"][0].update(value="amber"), r"when\[0\].value`: band is never 'amber'; it is one of red, yellow, green"),
+        (lambda r: r["rules"][1]["when"][0].update(op="in"), r"when\[0\].op`: champion_days_inactive is number: op must be one of"),
+        (lambda r: r["rules"][2]["when"][0].update(value=[60, 0]), r"when\[0\].value`: low 60 is above high 0"),
+        (lambda r: r["rules"][3].update(for_snapshots=0), r"for_snapshots`: must be a whole number >= 1, got 0"),
+        (lambda r: r["rules"][3].update(priority="urgent"), r"priority`: must be one of P1, P2, P3, P4, got 'urgent'"),
+        (lambda r: r["rules"][3].update(name="dropped_to_red"), r"`rules\[3\].name`: duplicate rule name 'dropped_to_red'"),
+        (lambda r: r["rules"][0].update(whenn=[]), r"`rules\[0\]`: unknown key\(s\): whenn"),
+    ],
+)
+def test_rule_file_errors_name_the_rule_and_key(change, message):
+    raw = yaml.safe_load(DEFAULT_ACTIONS_PATH.read_text())
+    change(raw)
+    with pytest.raises(ActionRulesError, match=message):
+        parse_action_rules(raw, "actions.yaml", MODEL)
+
+
+def test_shipped_rules_validate_against_the_shipped_model():
+    rules = load_action_rules(DEFAULT_ACTIONS_PATH, MODEL)
+    assert [r.name for r in rules.rules] == ["dropped_to_red", "champion_inactive", "renewal_at_risk", "sustained_decline"]
+
+
+# --- real runs --------------------------------------------------------------------------------
+
+RANGE = [DEMO_AS_OF - dt.timedelta(days=i) for i in range(19, -1, -1)]
+
+
+@pytest.fixture(scope="module")
+def actions_home(tmp_path_factory):
+    home = make_home(tmp_path_factory.mktemp("actions"), "home")
+    assert run_graph(home, RANGE).success
+    return home
+
+
+def outbox(home) -> list[dict]:
+    path = settings.outbox_dir(home) / "messages.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_published_actions_are_the_rules_over_the_published_history(actions_home):
+    import duckdb
+
+    actions = published(actions_home, "account_actions")
+    assert actions.height > 0 and actions["action_id"].n_unique() == actions.height
+    con = duckdb.connect(str(settings.warehouse_path(actions_home)), read_only=True)
+    try:
+        expected = evaluate_actions(read_history(con), load_action_rules(DEFAULT_ACTIONS_PATH, MODEL))
+    finally:
+        con.close()
+    assert actions.drop("rules_version").sort("action_id").equals(expected.sort("action_id"))
+    health = published(actions_home).select("account_id", "csm_owner").unique()
+    owners = actions.join(health, on="account_id")
+    assert (owners["owner"] == owners["csm_owner"]).all()
+    red = actions.filter(pl.col("rule") == "dropped_to_red")["reason"][0]
+    assert red == "Health dropped to red: band = red (= red)"
+
+
+def test_new_open_actions_are_sent_once_and_a_rerun_sends_nothing(actions_home):
+    actions = published(actions_home, "account_actions")
+    recent = actions.filter(pl.col("status") == OPEN, pl.col("first_snapshot") >= RANGE[-1] - dt.timedelta(days=3))
+    sent = outbox(actions_home)
+    assert sorted(m["idempotency_key"] for m in sent) == sorted(recent["action_id"].to_list())
+    assert recent.height > 0
+    assert run_graph(actions_home, RANGE[-1]).success
+    assert len(outbox(actions_home)) == len(sent)
+
+
+def test_a_blocked_publish_sends_nothing_and_keeps_the_actions(actions_home, tmp_path):
+    home = tmp_path / "blocked"
+    shutil.copytree(actions_home, home)
+    before, sent = published(home, "account_actions"), outbox(home)
+    # five days past the demo data: every source is stale, the publish is blocked
+    result = run_graph(home, DEMO_AS_OF + dt.timedelta(days=5))
+    assert not result.success
+    assert published(home, "account_actions").equals(before)
+    assert outbox(home) == sent
+
+
+# --- the notifier against a real HTTP server --------------------------------------------------
+
+
+class Webhook:
+    """A Slack-like webhook on 127.0.0.1 that answers from a script of status codes."""
+
+    def __init__(self, script: list[int], retry_after: str | None = None):
+        self.script, self.retry_after, self.requests = list(script), retry_after, []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                hook.requests.append((self.path, self.headers.get("Idempotency-Key"), body))
+                status = hook.script.pop(0) if hook.script else 200
+                self.send_response(status)
+                if status == 429 and hook.retry_after is not None:
+                    self.send_header("Retry-After", hook.retry_after)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/SECRETTOKEN"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_factory(monkeypatch):
+    hooks = []
+
+    def make(script, retry_after=None):
+        hook = Webhook(script, retry_after)
+        hooks.append(hook)
+        monkeypatch.setenv("CS_HEALTH_WEBHOOK_URL", hook.url)
+        return hook
+
+    yield make
+    for hook in hooks:
+        hook.close()
+
+
+def notifier(tmp_path, attempts=4) -> NotifierResource:
+    return NotifierResource(outbox_dir=str(tmp_path / "outbox"), max_attempts=attempts, backoff_seconds=0.01)
+
+
+def test_notifier_retries_5xx_and_429_with_the_same_idempotency_key(webhook_factory, tmp_path):
+    hook = webhook_factory([503, 502, 429], retry_after="0")
+    delivery = notifier(tmp_path).send("dropped_to_red:ACC-1:2026-10-31", {"text": "hello"})
+    assert (delivery.channel, delivery.attempts, delivery.http_status) == ("webhook", 4, 200)
+    assert [r[1] for r in hook.requests] == ["dropped_to_red:ACC-1:2026-10-31"] * 4
+    assert hook.requests[0][2] == {"text": "hello"}
+
+
+def test_notifier_gives_up_with_an_error_that_hides_the_url(webhook_factory, tmp_path):
+    hook = webhook_factory([500] * 10)
+    with pytest.raises(NotifierError) as error:
+        notifier(tmp_path, attempts=3).send("k1", {"text": "x"})
+    assert str(error.value) == "webhook (CS_HEALTH_WEBHOOK_URL) failed for message k1 after 3 attempts; last: HTTP 500"
+    assert len(hook.requests) == 3
+    hook400 = webhook_factory([400])
+    with pytest.raises(NotifierError, match=r"refused message k2: HTTP 400; not retried"):
+        notifier(tmp_path).send("k2", {"text": "x"})
+    assert len(hook400.requests) == 1
+
+
+def test_notifier_refuses_a_non_http_url(monkeypatch, tmp_path):
+    monkeypatch.setenv("CS_HEALTH_WEBHOOK_URL", "file:///etc/passwd")
+    with pytest.raises(NotifierError, match="CS_HEALTH_WEBHOOK_URL must be an http\\(s\\) URL with a host; got a value with scheme 'file'"):
+        notifier(tmp_path).send("k", {"text": "x"})
+
+
+def test_actions_reach_the_webhook_exactly_once_across_failures_and_reruns(actions_home, tmp_path, webhook_factory):
+    home = tmp_path / "hooked"
+    shutil.copytree(actions_home, home)
+    (settings.outbox_dir(home) / "messages.jsonl").unlink()
+    due = published(home, "account_actions").filter(
+        pl.col("status") == OPEN, pl.col("first_snapshot") >= RANGE[-1] - dt.timedelta(days=3)
+    )
+    assert due.height >= 2
+    # the second message fails every attempt: the first is delivered and recorded, the run fails
+    hook = webhook_factory([200, 500, 500, 500, 500, 500])
+    instance = dg.DagsterInstance.ephemeral()
+    failed = run_graph(home, RANGE[-1], instance=instance)
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.is_step_failure)
+    assert "after 5 attempts; last: HTTP 500" in failure.step_failure_data.error.to_string()
+    assert "SECRETTOKEN" not in failure.step_failure_data.error.to_string()
+    # the next run delivers the rest, and never the first one again
+    assert run_graph(home, RANGE[-1], instance=instance).success
+    keys = [r[1] for r in hook.requests if r[0].endswith("SECRETTOKEN")]
+    delivered = [k for i, k in enumerate(keys) if i == 0 or i > 5]
+    assert sorted(delivered) == sorted(due["action_id"].to_list())
+    assert run_graph(home, RANGE[-1], instance=instance).success
+    assert [r[1] for r in hook.requests if r[0].endswith("SECRETTOKEN")] == keys
+    for run in (failed.run_id,):
+        assert "SECRETTOKEN" not in "".join(dg.serialize_value(r) for r in instance.all_logs(run))
+    assert not (settings.outbox_dir(home) / "messages.jsonl").exists()
