@@ -286,6 +286,42 @@ def _print_trace(home: Path, snapshot: dt.date) -> None:
         print(f"{asset:<28}{run_id or '-':<38}{(version or '-')[:16]:<18}{at.isoformat() if at else '-'}")
 
 
+def cmd_actions(args: argparse.Namespace) -> int:
+    from cs_assets.actions.evaluate import OPEN
+    from cs_assets.actions.store import ACTIONS_TABLE
+
+    home = _set_home(args.home)
+    con = _connect(home)
+    try:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'published' AND table_name = 'account_actions'"
+        ).fetchall()[0][0]
+        if not exists:
+            print("no actions yet: publish a snapshot first (`cs-health run`)")
+            return 0
+        where, params = [], []
+        if not args.all:
+            where.append("status = ?")
+            params.append(OPEN)
+        if args.owner:
+            where.append("owner = ?")
+            params.append(args.owner)
+        rows = con.execute(
+            f"SELECT priority, account_id, rule, owner, first_snapshot, status, reason, action FROM {ACTIONS_TABLE} "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+            "ORDER BY priority, first_snapshot DESC, account_id, rule LIMIT ?",
+            [*params, args.limit],
+        ).fetchall()
+    finally:
+        con.close()
+    for priority, account, rule, owner, since, status, reason, action in rows:
+        print(f"{priority}  {account}  {rule}  owner {owner or 'unassigned'}  since {since}  [{status}]")
+        print(f"    {reason}")
+        print(f"    -> {action}")
+    print(f"{len(rows)} action(s) shown" + ("" if args.all else " (open only; --all for every status)"))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import dagster as dg
 
@@ -407,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--since", help="also split the change since this date's snapshot into per-indicator parts")
     explain.add_argument("--trace", action="store_true", help="also list the source loads (run ids, data versions) that fed the snapshot")
     explain.set_defaults(func=cmd_explain)
+
+    actions = sub.add_parser("actions", help="list open actions (what to do for which account, and why), P1 first")
+    actions.add_argument("--all", action="store_true", help="also cleared and no-longer-scored actions")
+    actions.add_argument("--owner", help="only this CSM's actions")
+    actions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    actions.set_defaults(func=cmd_actions)
     return parser
 
 

@@ -163,7 +163,7 @@ def test_published_actions_are_the_rules_over_the_published_history(actions_home
     owners = actions.join(health, on="account_id")
     assert (owners["owner"] == owners["csm_owner"]).all()
     red = actions.filter(pl.col("rule") == "dropped_to_red")["reason"][0]
-    assert red == "Health dropped to red: band = red (= red)"
+    assert red == "Health dropped to red: band = red"
 
 
 def test_new_open_actions_are_sent_once_and_a_rerun_sends_nothing(actions_home):
@@ -292,3 +292,16 @@ def test_actions_reach_the_webhook_exactly_once_across_failures_and_reruns(actio
     for run in (failed.run_id,):
         assert "SECRETTOKEN" not in "".join(dg.serialize_value(r) for r in instance.all_logs(run))
     assert not (settings.outbox_dir(home) / "messages.jsonl").exists()
+
+
+def test_cs_health_actions_lists_open_actions_p1_first(actions_home, capsys, monkeypatch):
+    from cs_assets.cli import main
+
+    monkeypatch.setenv(settings.HOME_ENV, str(actions_home))  # --home sets it; restored after the test
+    assert main(["--home", str(actions_home), "actions", "--limit", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "5 action(s) shown (open only; --all for every status)"
+    heads = [line for line in lines if not line.startswith(" ")][:-1]
+    assert len(heads) == 5 and all(h.endswith("[open]") for h in heads)
+    assert [h.split()[0] for h in heads] == sorted(h.split()[0] for h in heads)
+    assert any(line.startswith("    -> ") for line in lines)

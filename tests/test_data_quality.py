@@ -16,6 +16,7 @@ import yaml
 from checks.dq_config import DEFAULT_DQ_PATH, DataQualityConfigError, parse_dq_config
 from checks.score_checks import POINTS_SUM_TO_SCORE
 from cs_assets import settings
+from cs_assets.actions.assets import ACCOUNT_ACTIONS, ACTION_NOTIFICATIONS
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.definitions import defs
 from cs_assets.publish.assets import ACCOUNT_HEALTH, ACCOUNT_HEALTH_CONTRIBUTIONS
@@ -208,10 +209,18 @@ def test_automation_does_not_publish_after_a_failed_blocking_check():
     blocked, requested = tick(POINTS_SUM_TO_SCORE, cursor)
     assert dg.AssetKey("account_segments") in requested  # the chain below the scores does move on
     assert ACCOUNT_HEALTH not in requested and ACCOUNT_HEALTH_CONTRIBUTIONS not in requested
+    assert ACCOUNT_ACTIONS not in requested and ACTION_NOTIFICATIONS not in requested  # nothing is sent
 
     allowed, requested = tick(None, blocked.cursor)
     # one step writes both tables; its health spec is what account_health_scores feeds
     assert ACCOUNT_HEALTH in requested
+    # actions read the whole published history (unpartitioned): they follow on the next tick,
+    # once the publish has happened, and never while it is blocked
+    assert ACCOUNT_ACTIONS not in requested
+    materialize(ACCOUNT_HEALTH)
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=allowed.cursor, evaluation_time=now)
+    requested = {r.key for r in result.results if r.true_subset.size > 0}
+    assert {ACCOUNT_ACTIONS, ACTION_NOTIFICATIONS} <= requested
 
 
 def test_dq_config_errors_name_the_key():

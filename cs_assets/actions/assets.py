@@ -28,8 +28,14 @@ OWNER = "team:customer-success-analytics"
 ACCOUNT_ACTIONS = dg.AssetKey(["published", "account_actions"])
 ACTION_NOTIFICATIONS = dg.AssetKey("action_notifications")
 
-# like the publish step: never act on what a blocking check refused
-ACTIONS_CONDITION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+# Like the publish step, never act on what a blocking check refused. "Any dep missing" is
+# dropped from eager(): these unpartitioned assets read the whole published history, and for
+# them every snapshot partition never backfilled (back to CS_HEALTH_HISTORY_START) counts as a
+# missing dependency, which would keep them from ever updating.
+ACTIONS_CONDITION = (
+    dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
 
 
 @dg.asset(

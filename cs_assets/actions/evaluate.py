@@ -86,10 +86,12 @@ def _limit_text(c: Condition) -> str:
 
 
 def reason_expr(rule: ActionRule) -> pl.Expr:
-    """'Health dropped to red: band = red (= red), previous_band = green (in yellow/green)'."""
+    """'Renewal within 60 days and not green: days_to_renewal = 45 (within 0..60), band = yellow (≠ green)'."""
     parts = []
     for c in rule.conditions:
-        parts.append(pl.format(f"{c.field} = {{}} ({_limit_text(c)})", _value_text(c)))
+        # "band = red" says it all; otherwise the value and the limit it was held against
+        limit = "" if c.op == "eq" else f" ({_limit_text(c)})"
+        parts.append(pl.format(f"{c.field} = {{}}{limit}", _value_text(c)))
     reason = pl.concat_str([pl.lit(f"{rule.description}: "), pl.concat_str(parts, separator=", ")])
     if rule.for_snapshots > 1:
         reason = pl.concat_str([reason, pl.lit(f", for {rule.for_snapshots} snapshots in a row")])

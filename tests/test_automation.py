@@ -1,0 +1,112 @@
+"""The schedule, the landing-file sensor and the run-failure sensor, evaluated for real."""
+
+import datetime as dt
+import json
+import os
+
+import dagster as dg
+import pytest
+
+from cs_assets import settings
+from cs_assets.automation import (
+    AUTOMATION_SENSOR,
+    DAILY_SCHEDULE,
+    LANDING_SENSOR,
+    RUN_FAILURE_SENSOR,
+    landing_files_sensor,
+    notify_on_run_failure,
+)
+from cs_assets.definitions import defs
+from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
+from cs_assets.sources.schemas import SOURCES
+from resources.landing import LandingZoneResource
+from resources.notifier import NotifierResource
+from tests.harness import run_graph
+
+UTC = dt.timezone.utc
+
+
+def test_default_statuses_are_the_documented_ones():
+    repo = defs.get_repository_def()
+    assert repo.get_schedule_def(DAILY_SCHEDULE).default_status == dg.DefaultScheduleStatus.STOPPED
+    assert repo.get_sensor_def(LANDING_SENSOR).default_status == dg.DefaultSensorStatus.STOPPED
+    assert repo.get_sensor_def(RUN_FAILURE_SENSOR).default_status == dg.DefaultSensorStatus.RUNNING
+    assert repo.get_sensor_def(AUTOMATION_SENSOR).default_status == dg.DefaultSensorStatus.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("tick", "partition"),
+    [
+        (dt.datetime(2026, 11, 25, 2, 0, tzinfo=UTC), "2026-11-24"),
+        (dt.datetime(2027, 1, 1, 2, 0, tzinfo=UTC), "2026-12-31"),
+    ],
+)
+def test_the_daily_schedule_requests_the_day_that_just_ended(tick, partition):
+    schedule = defs.get_repository_def().get_schedule_def(DAILY_SCHEDULE)
+    assert schedule.cron_schedule == "0 2 * * *"
+    requests = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests
+    assert [r.partition_key for r in requests] == [partition]
+    assert requests[0].job_name == "health_score_job"
+
+
+def _tick(landing: LandingZoneResource, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(cursor=cursor, resources={"landing": landing})
+    return landing_files_sensor(context)
+
+
+def test_the_landing_sensor_requests_runs_for_new_files_only_across_ticks(tmp_path):
+    landing_dir = settings.landing_dir(tmp_path)
+    generate_demo_data(landing_dir, accounts=30, seed=5)
+    landing = LandingZoneResource(landing_dir=str(landing_dir))
+
+    first = _tick(landing, None)
+    assert sorted(r.asset_selection[0].to_user_string() for r in first.run_requests) == sorted(SOURCES)
+    keys = {r.run_key for r in first.run_requests}
+    assert all(key.startswith(tuple(f"{s}:" for s in SOURCES)) for key in keys)
+
+    quiet = _tick(landing, first.cursor)
+    assert quiet.run_requests == [] and quiet.skip_reason.skip_message == "no new landing files"
+
+    # a new answer lands in the survey export; a new part file lands for usage
+    surveys = landing_dir / SOURCES["survey_responses"].path
+    os.utime(surveys, ns=(surveys.stat().st_atime_ns, surveys.stat().st_mtime_ns + 10**9))
+    with surveys.open("a", encoding="utf-8") as out:
+        out.write("RSP-NEW,ACC-000001,U-1,nps,9,2026-10-31T10:00:00Z,\n")
+    parts = landing_dir / SOURCES["usage_events"].path
+    first_part = sorted(parts.glob("*.parquet"))[0]
+    (parts / "zz-new-part.parquet").write_bytes(first_part.read_bytes())
+    changed = _tick(landing, quiet.cursor)
+    assert sorted(r.asset_selection[0].to_user_string() for r in changed.run_requests) == ["survey_responses", "usage_events"]
+    assert not ({r.run_key for r in changed.run_requests} & keys)
+    assert json.loads(changed.cursor).keys() == set(SOURCES)
+
+    # a source whose export disappeared is reported, not requested
+    (landing_dir / SOURCES["engagement_events"].path).unlink()
+    after = _tick(landing, changed.cursor)
+    assert after.run_requests == []
+    assert after.skip_reason.skip_message == "no new landing files; nothing landed yet for engagement_events"
+
+
+def test_a_failed_run_is_reported_through_the_notifier(tmp_path):
+    home = tmp_path / "home"
+    generate_demo_data(settings.landing_dir(home), accounts=30, seed=5)
+    (settings.landing_dir(home) / SOURCES["crm_accounts"].path).unlink()
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_graph(home, DEMO_AS_OF, instance=instance)
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    outbox = tmp_path / "outbox"
+    context = dg.build_run_status_sensor_context(
+        sensor_name=RUN_FAILURE_SENSOR,
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"notifier": NotifierResource(outbox_dir=str(outbox))},
+    ).for_run_failure()
+    notify_on_run_failure(context)
+    [message] = [json.loads(line) for line in (outbox / "messages.jsonl").read_text().splitlines()]
+    assert message["idempotency_key"] == f"run-failure:{result.run_id}"
+    fields = {f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in message["message"]["blocks"][1]["fields"]}
+    assert fields["*Snapshot*"] == DEMO_AS_OF.isoformat()
+    assert "Steps failed" in fields["*Error*"] and "crm_accounts" in fields["*Error*"]
