@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import os
+import shutil
 
 import dagster as dg
 import pytest
@@ -110,3 +111,11 @@ def test_a_failed_run_is_reported_through_the_notifier(tmp_path):
     fields = {f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in message["message"]["blocks"][1]["fields"]}
     assert fields["*Snapshot*"] == DEMO_AS_OF.isoformat()
     assert "Steps failed" in fields["*Error*"] and "crm_accounts" in fields["*Error*"]
+
+
+def test_the_example_instance_config_loads_with_telemetry_off_and_one_run_at_a_time(tmp_path):
+    shutil.copy(settings.REPO_ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.get_settings("telemetry") == {"enabled": False}
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+        assert instance.auto_materialize_use_sensors
