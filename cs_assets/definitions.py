@@ -16,15 +16,24 @@ from cs_assets.scoring.assets import (
 )
 from cs_assets.partitions import SNAPSHOT_PARTITIONS
 from cs_assets.sources.assets import DQ_CONFIG, source_assets
+from cs_assets.validation.assets import GROUP as VALIDATION_GROUP
+from cs_assets.validation.assets import validation_assets
 from resources import RESOURCES
 
 HEALTH_SCORE_JOB = "health_score_job"
 
 health_score_job = dg.define_asset_job(
     HEALTH_SCORE_JOB,
-    selection=dg.AssetSelection.all(),
+    # validation reads the whole history and runs on demand (validation_job), not every day
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(VALIDATION_GROUP),
     partitions_def=SNAPSHOT_PARTITIONS,
     description="Reads every source, computes indicators, CO/CX and composite scores, segments, publishes them for a snapshot date (or a range, in one run), then derives and sends actions.",
+)
+
+validation_job = dg.define_asset_job(
+    "validation_job",
+    selection=dg.AssetSelection.groups(VALIDATION_GROUP),
+    description="Validates the score against churn and renewals, fits a challenger model and estimates the CS contribution, from the published history.",
 )
 
 defs = dg.Definitions(
@@ -39,9 +48,10 @@ defs = dg.Definitions(
         published_account_health,
         account_actions,
         action_notifications,
+        *validation_assets,
     ],
     asset_checks=[*score_checks, build_integrity_check(DQ_CONFIG)],
-    jobs=[health_score_job],
+    jobs=[health_score_job, validation_job],
     schedules=[build_daily_schedule(health_score_job)],
     sensors=[health_automation, landing_files_sensor, notify_on_run_failure],
     resources=RESOURCES,

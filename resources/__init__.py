@@ -2,11 +2,13 @@
 
 from cs_assets import settings
 from cs_assets.actions.rules import actions_path
+from cs_assets.validation.config import validation_path
 from resources.action_rules import ActionRulesResource
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource, SnapshotResource
 from resources.notifier import NotifierResource
 from resources.staging import StagingParquetIOManager
+from resources.validation import ValidationConfigResource
 from resources.warehouse import WarehouseResource
 
 landing_zone = LandingZoneResource(landing_dir=str(settings.landing_dir()))
@@ -16,6 +18,7 @@ health_model = HealthModelResource(path=str(settings.model_path()))
 snapshot = SnapshotResource()
 action_rules = ActionRulesResource(path=str(actions_path()))
 notifier = NotifierResource(outbox_dir=str(settings.outbox_dir()))
+validation = ValidationConfigResource(path=str(validation_path()))
 
 RESOURCES = {
     "landing": landing_zone,
@@ -25,4 +28,5 @@ RESOURCES = {
     "snapshot": snapshot,
     "action_rules": action_rules,
     "notifier": notifier,
+    "validation": validation,
 }

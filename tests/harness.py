@@ -21,7 +21,8 @@ from resources.warehouse import WarehouseResource
 
 ACCOUNTS = 120
 SEED = 11
-ASSETS = list(defs.assets)
+# what health_score_job runs (the validation group reads the whole history and runs on its own)
+ASSETS = [a for a in defs.assets if "validation" not in {a.group_names_by_key[k] for k in a.keys}]
 CHECKS = list(defs.asset_checks)
 
 
@@ -46,6 +47,33 @@ def run_graph(
     }
     return dg.materialize(
         [*ASSETS, *CHECKS], resources=resources, raise_on_error=False, instance=instance, tags=run_tags_for(dates)
+    )
+
+
+def run_validation(
+    home: Path,
+    instance: dg.DagsterInstance | None = None,
+    model_path: Path = settings.DEFAULT_MODEL_PATH,
+    validation_path: Path | None = None,
+) -> dg.ExecuteInProcessResult:
+    """A real run of the validation group over the published history (the CRM from staging)."""
+    from cs_assets.validation.config import DEFAULT_VALIDATION_PATH
+    from resources.validation import ValidationConfigResource
+
+    resources = {
+        "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home))),
+        "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
+        "health_model": HealthModelResource(path=str(model_path)),
+        "validation": ValidationConfigResource(path=str(validation_path or DEFAULT_VALIDATION_PATH)),
+        # required by the unselected assets the CRM input comes from
+        "snapshot": SnapshotResource(),
+        "action_rules": ActionRulesResource(path=str(DEFAULT_ACTIONS_PATH)),
+        "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home))),
+    }
+    return dg.materialize(
+        list(defs.assets), selection=dg.AssetSelection.groups("validation"), resources=resources,
+        raise_on_error=False, instance=instance,
     )
 
 

@@ -24,9 +24,16 @@ def score_histogram_markdown(scores: pl.Series, bands: list[tuple[str, float]], 
     ax.set_xlabel("health score")
     ax.set_ylabel("accounts")
     ax.set_title(title, fontsize=10)
+    return figure_markdown(fig, "score distribution")
+
+
+def figure_markdown(fig, alt: str) -> str:
+    """A matplotlib figure as a markdown image (PNG, no timestamp in it: same data, same bytes)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
     encoded = base64.b64encode(buf.getvalue()).decode()
-    return f"![score distribution](data:image/png;base64,{encoded})"
+    return f"![{alt}](data:image/png;base64,{encoded})"
