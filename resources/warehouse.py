@@ -21,3 +21,12 @@ class WarehouseResource(DuckDBResource):
                 yield con
             finally:
                 con.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection: several processes may read at once (never beside a writer)."""
+        con = duckdb.connect(self.database, read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()

@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 import yaml
 
+from cs_assets.actions.assets import ACTION_NOTIFICATIONS
 from cs_assets.actions.store import read_history
 from cs_assets.metadata import markdown_table
 from cs_assets.publish.assets import ACCOUNT_HEALTH
@@ -34,11 +35,14 @@ SCORE_PREDICTS_CHURN = "score_predicts_churn"
 SUMMARY_TABLE = f"{SCHEMA}.score_validation"
 GROUPS_TABLE = f"{SCHEMA}.score_validation_groups"
 
-COMMON = dict(group_name=GROUP, owners=[OWNER], deps=[ACCOUNT_HEALTH], ins={"crm": dg.AssetIn("crm_accounts")})
+# After the action steps, not only after the publish: under the multiprocess executor
+# ("materialize all") no two steps may hold the DuckDB file at once, and the action steps write it.
+COMMON = dict(group_name=GROUP, owners=[OWNER], ins={"crm": dg.AssetIn("crm_accounts")})
+AFTER_ACTIONS = [ACCOUNT_HEALTH, ACTION_NOTIFICATIONS]
 
 
 def _inputs(warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.DataFrame, cfg: ValidationConfig):
-    with warehouse.connect() as con:
+    with warehouse.reader() as con:
         history = read_history(con)
     if history.is_empty():
         raise LookupError("no published snapshots: backfill history first (cs-health backfill --days 365)")
@@ -72,6 +76,7 @@ def _write_tables(con: duckdb.DuckDBPyConnection, summary: pl.DataFrame, groups:
 
 
 @dg.asset(
+    deps=AFTER_ACTIONS,
     kinds={"duckdb", "scikitlearn"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -156,7 +161,8 @@ def score_validation(
 
 # output_required=False: with too little history the step says why and materializes nothing,
 # so "materialize all" on a fresh instance does not fail on it
-@dg.asset(kinds={"scikitlearn", "yaml"}, output_required=False, **COMMON)
+# after the report, which writes the warehouse; these two only read it
+@dg.asset(deps=["score_validation"], kinds={"scikitlearn", "yaml"}, output_required=False, **COMMON)
 def challenger_model(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -222,7 +228,7 @@ def challenger_model(
     )
 
 
-@dg.asset(kinds={"polars"}, output_required=False, **COMMON)
+@dg.asset(deps=["score_validation"], kinds={"polars"}, output_required=False, **COMMON)
 def cs_contribution_estimate(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
