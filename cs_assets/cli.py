@@ -79,6 +79,52 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo_api(args: argparse.Namespace) -> int:
+    """Serve the landing data over HTTP on 127.0.0.1 through the connector presets' protocols."""
+    from cs_assets.demo.api_server import TOKEN_ENV, DemoApi, demo_sources_config, new_token
+
+    home = _set_home(args.home)
+    landing = _prepare_landing(home, args.accounts, args.seed)
+    out = home / "demo_api"
+    out.mkdir(parents=True, exist_ok=True)
+    token = os.environ.get(TOKEN_ENV, "")
+    token_path = out / "token"
+    if not token:
+        # never printed: written to a file only the owner can read
+        token = new_token()
+        token_path.touch(mode=0o600, exist_ok=True)
+        token_path.chmod(0o600)
+        token_path.write_text(token, encoding="utf-8")
+    api = DemoApi.from_landing(landing, token=token, port=args.port)
+    try:
+        api.start()
+    except OSError as exc:
+        print(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    config_path = out / "sources.yaml"
+    config_path.write_text(demo_sources_config(api.url, TOKEN_ENV), encoding="utf-8")
+    print(f"demo API serving {landing} on {api.url} (127.0.0.1 only; Ctrl-C stops it)")
+    print("  HubSpot CRM v3 style:  GET/POST /crm/v3/objects/companies[/search]   (bearer token)")
+    print("  Zendesk incremental:   GET /api/v2/incremental/tickets.json          (basic auth)")
+    print("  CSV export:            GET /spreadsheets/d/demo-surveys/export?format=csv")
+    print("  JSON REST:             GET /api/v1/<source>                          (bearer token)")
+    print(f"\nto pull every source through it, in another shell (from {Path.cwd()}):")
+    if os.environ.get(TOKEN_ENV):
+        print(f"  # {TOKEN_ENV} is already set in this shell: export the same value there")
+    else:
+        print(f"  export {TOKEN_ENV}=\"$(cat {token_path})\"")
+    print(f"  export CS_HEALTH_SOURCES_CONFIG={config_path}")
+    print(f"  cs-health --home {home} run", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.stop()
+    return 0
+
+
 def _prepare_landing(home: Path, accounts: int, seed: int) -> Path:
     landing = settings.landing_dir(home)
     if _landing_is_empty(landing):
@@ -432,6 +478,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--as-of", help="the demo data's 'today' (default 2026-10-31)")
     demo.add_argument("--force", action="store_true", help="overwrite a non-empty landing area")
     demo.set_defaults(func=cmd_demo_data)
+
+    demo_api = sub.add_parser("demo-api", help="serve the demo data over HTTP on 127.0.0.1 (HubSpot-, Zendesk-, CSV- and JSON-style APIs)")
+    demo_api.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks a free one)")
+    demo_api.add_argument("--accounts", type=int, default=2000, help="demo accounts to generate when the landing area is empty (default 2000)")
+    demo_api.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
+    demo_api.set_defaults(func=cmd_demo_api)
 
     status = sub.add_parser("status", help="per source: newest record, age, limit, last check results; last run and publish")
     status.add_argument("--as-of", help="measure ages from the end of this day (default as for `run`)")

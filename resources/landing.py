@@ -1,7 +1,8 @@
 """Reads source exports from the landing directory.
 
-The source assets only ask this resource for a frame; an HTTP connector can later offer the
-same `read` so that the assets and their checks do not change with the transport.
+The source assets only ask this resource for a frame. A source configured as `kind: http` in
+`config/sources.yaml` is first pulled into its landing export by `sync` (see
+`resources.connectors`), so the assets and their checks do not change with the transport.
 """
 
 import hashlib
@@ -18,6 +19,16 @@ class LandingZoneResource(dg.ConfigurableResource):
     """Source exports as files under one directory, in the layout of `cs_assets.sources.schemas`."""
 
     landing_dir: str
+    # HTTP sources: the sources config ("" = $CS_HEALTH_SOURCES_CONFIG, else config/sources.yaml)
+    # and where cursors are kept ("" = <landing_dir>/../state). No secret is ever configured here.
+    sources_config: str = ""
+    state_dir: str = ""
+
+    def sync(self, spec: SourceSpec):
+        """Pull an HTTP source into its landing export, all or nothing; None for a file source."""
+        from resources.connectors import sync_source
+
+        return sync_source(self, spec)
 
     def location(self, spec: SourceSpec) -> Path:
         return Path(self.landing_dir) / spec.path

@@ -57,6 +57,10 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
     ) -> Iterator:
         # read before this load's own materialization is recorded
         previous_rows = previous_row_count(context)
+        # an HTTP source (config/sources.yaml) is pulled into its landing export first, all or nothing
+        synced = landing.sync(spec)
+        if synced is not None:
+            context.log.info(synced.summary())
         raw = landing.read(spec)
         cleaned = clean(spec, raw)
         end = as_of_end(snapshot.as_of_date(landing.landing_dir, context.run.tags))
@@ -79,6 +83,7 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
                 "rows_removed": rows_in_export - rows_loaded,
                 "files": [p.name for p in landing.files(spec)],
                 "newest_timestamp": newest.isoformat() if newest is not None else "none",
+                **(synced.metadata() if synced is not None else {}),
             },
         )
         yield freshness_result(spec.name, newest, end, limits, dq.checks[FRESHNESS])
