@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from checks.gx_checks import gx_checks
 from checks.integrity_checks import build_integrity_check
 from checks.score_checks import score_checks
 from cs_assets.actions.assets import account_actions, action_notifications
@@ -50,7 +51,7 @@ defs = dg.Definitions(
         action_notifications,
         *validation_assets,
     ],
-    asset_checks=[*score_checks, build_integrity_check(DQ_CONFIG)],
+    asset_checks=[*score_checks, build_integrity_check(DQ_CONFIG), *gx_checks],
     jobs=[health_score_job, validation_job],
     schedules=[build_daily_schedule(health_score_job)],
     sensors=[health_automation, landing_files_sensor, notify_on_run_failure],

@@ -88,12 +88,16 @@ def sync(home: Path, source: str, config: dict, **kwargs):
 
 
 def new_rows(api: DemoApi, source: str, count: int, prefix: str) -> pl.DataFrame:
-    """`count` new records copied from existing ones, with new keys, stamped at the newest time."""
+    """`count` new records copied from existing ones, with new keys, stamped from the newest time on."""
     spec = SOURCES[source]
     frame = api.data(source)
     field = "received_at" if source == "usage_events" else spec.timestamp_column
     newest = frame[field].max()
-    rows = frame.head(count).with_columns(pl.lit(newest).alias(field))
+    # one second apart from the newest on: no two copies are the same activity at the same
+    # instant (which gx_natural_key_unique rightly flags), and all are at or after the cursor
+    rows = frame.head(count).with_columns(
+        (pl.lit(newest) + pl.duration(seconds=pl.int_range(pl.len()))).alias(field)
+    )
     key = spec.key[0]
     if spec.columns[key] == pl.Int64:
         return rows.with_columns((pl.col(key) + 9_000_000).alias(key))

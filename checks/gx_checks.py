@@ -1,0 +1,153 @@
+"""Validity checks (Great Expectations suites) as Dagster asset checks.
+
+Two check steps: `gx_source_validation` validates every source's suite, and
+`gx_indicator_validation` the indicator table's (the snapshots of the run). Every rule of
+`checks/gx_suites.py` is its own asset check, named `gx_<rule name>`, so the UI, the run's
+failure lines and `cs-health status` show which rule failed, on which column, with which values.
+Severity and blocking for all of them are the `validity` policy of `config/data_quality.yaml`.
+
+Great Expectations is imported by `checks/gx_validation.py` only when a step runs: loading the
+definitions never imports it.
+"""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from checks.dq_config import VALIDITY, CheckPolicy, DataQualityConfig, active_dq_config
+from checks.gx_suites import INDICATORS, ROW_IDS, SUITES, Expect
+# gx_validation imports Great Expectations only inside its functions, when a check step runs
+from checks.gx_validation import Outcome, TableValidation, validate_tables
+from cs_assets.indicators.compute import as_of_end
+from cs_assets.sources.schemas import SOURCES
+from resources.landing import LandingZoneResource
+from resources.model import SnapshotResource
+
+GX_PREFIX = "gx_"
+GX_SOURCE_VALIDATION = "gx_source_validation"
+GX_INDICATOR_VALIDATION = "gx_indicator_validation"
+
+
+def check_name(rule: Expect) -> str:
+    return f"{GX_PREFIX}{rule.name}"
+
+
+# every gx check name per checked asset, e.g. CHECK_NAMES["survey_responses"] has "gx_nps_score_in_range"
+CHECK_NAMES: dict[str, tuple[str, ...]] = {table: tuple(check_name(r) for r in rules) for table, rules in SUITES.items()}
+
+
+def latest_allowed(as_of: dt.date, now: dt.datetime | None = None) -> dt.datetime:
+    """The newest timestamp a source may hold: the end of the as-of day, or now if that is later.
+
+    A daily run at 02:00 already sees records of the new day, and a past snapshot re-scored from
+    today's export sees everything since: neither is "in the future". The scoring windows cut
+    the data at the as-of day anyway.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return max(as_of_end(as_of), now).replace(microsecond=0)
+
+
+def _specs(table: str, policy: CheckPolicy) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            check_name(rule),
+            asset=table,
+            blocking=policy.blocking,
+            description=f"Great Expectations: {rule.description}",
+        )
+        for rule in SUITES[table]
+    ]
+
+
+def check_result(table: str, outcome: Outcome, policy: CheckPolicy, validation: TableValidation) -> dg.AssetCheckResult:
+    """One rule's outcome (`gx_validation.Outcome`) as the asset check result of `gx_<name>`."""
+    observed = outcome.observed_value
+    if observed is None:
+        observed = f"{outcome.unexpected_count:,} unexpected of {outcome.rows:,}"
+    metadata = {
+        "column": outcome.column,
+        "rule": outcome.rule,
+        "observed_value": observed,
+        "rows_checked": outcome.rows,
+        "unexpected_count": outcome.unexpected_count,
+        "unexpected_percent": outcome.unexpected_percent,
+        "sample_values": ", ".join(outcome.sample),
+        "sample_rows": "; ".join(outcome.sample_rows),
+        "table_rows": validation.rows,
+        "validation_seconds": validation.seconds,
+    }
+    if outcome.error:
+        metadata["error"] = outcome.error
+    return dg.AssetCheckResult(
+        asset_key=table,
+        check_name=f"{GX_PREFIX}{outcome.name}",
+        passed=outcome.success,
+        severity=policy.severity,
+        description=outcome.description,
+        metadata=metadata,
+    )
+
+
+def _results(context, tables: dict[str, pl.LazyFrame], bound: dt.datetime | None, policy: CheckPolicy):
+    validated = validate_tables({t: (frame, SUITES[t]) for t, frame in tables.items()}, bound, ROW_IDS)
+    for table, validation in validated.items():
+        failed = [o.name for o in validation.outcomes if not o.success]
+        context.log.info(
+            f"gx {table}: {validation.rows:,} rows, {len(validation.outcomes)} rules in {validation.seconds:.2f} s"
+            + (f"; failed: {', '.join(failed)}" if failed else "")
+        )
+        for outcome in validation.outcomes:
+            yield check_result(table, outcome, policy, validation)
+
+
+def build_gx_source_check(dq: DataQualityConfig) -> dg.AssetChecksDefinition:
+    policy = dq.checks[VALIDITY]
+    specs = [spec for source in SOURCES for spec in _specs(source, policy)]
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=GX_SOURCE_VALIDATION,
+        description="Great Expectations validity suites of every source (nulls, keys, categories, ranges, no future timestamps).",
+        ins={name: dg.AssetIn(key=name) for name in SOURCES},
+    )
+    def gx_source_validation(
+        context: dg.AssetCheckExecutionContext,
+        snapshot: SnapshotResource,
+        landing: LandingZoneResource,
+        crm_accounts: pl.LazyFrame,
+        usage_events: pl.LazyFrame,
+        support_tickets: pl.LazyFrame,
+        survey_responses: pl.LazyFrame,
+        engagement_events: pl.LazyFrame,
+    ):
+        frames = {
+            "crm_accounts": crm_accounts,
+            "usage_events": usage_events,
+            "support_tickets": support_tickets,
+            "survey_responses": survey_responses,
+            "engagement_events": engagement_events,
+        }
+        bound = latest_allowed(snapshot.as_of_date(landing.landing_dir, context.run.tags))
+        yield from _results(context, frames, bound, policy)
+
+    return gx_source_validation
+
+
+def build_gx_indicator_check(dq: DataQualityConfig) -> dg.AssetChecksDefinition:
+    policy = dq.checks[VALIDITY]
+
+    @dg.multi_asset_check(
+        specs=_specs(INDICATORS, policy),
+        name=GX_INDICATOR_VALIDATION,
+        description="Great Expectations validity suite of the indicator table (keys, shares, counts, rating scales), for the run's snapshots.",
+        ins={INDICATORS: dg.AssetIn(key=INDICATORS)},
+    )
+    def gx_indicator_validation(context: dg.AssetCheckExecutionContext, account_indicators: pl.LazyFrame):
+        yield from _results(context, {INDICATORS: account_indicators}, None, policy)
+
+    return gx_indicator_validation
+
+
+DQ_CONFIG = active_dq_config()
+gx_checks = [build_gx_source_check(DQ_CONFIG), build_gx_indicator_check(DQ_CONFIG)]
