@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
 
+from cs_assets.config_file import ConfigFileError, read_yaml, require_mapping
 from cs_assets.settings import REPO_ROOT
 from cs_assets.sources.schemas import SOURCES
 
@@ -26,9 +26,8 @@ CHECK_KINDS = (FRESHNESS, VOLUME, DUPLICATES, UNKNOWN_ACCOUNTS, USAGE_COVERAGE, 
 SOURCE_LIMITS = ("max_age_hours", "max_volume_drop_share", "max_duplicate_share")
 
 
-class DataQualityConfigError(ValueError):
-    def __init__(self, source: str, key: str, problem: str):
-        super().__init__(f"{source}: `{key}`: {problem}")
+class DataQualityConfigError(ConfigFileError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -54,15 +53,7 @@ class DataQualityConfig:
 
 
 def _keys(origin: str, key: str, value: Any, required: tuple[str, ...]) -> dict:
-    if not isinstance(value, dict):
-        raise DataQualityConfigError(origin, key, f"must be a mapping, got {type(value).__name__}")
-    missing = [k for k in required if k not in value]
-    if missing:
-        raise DataQualityConfigError(origin, key, f"missing required key(s): {', '.join(missing)}")
-    unknown = sorted(set(map(str, value)) - set(required))
-    if unknown:
-        raise DataQualityConfigError(origin, key, f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(required)})")
-    return value
+    return require_mapping(DataQualityConfigError, origin, key, value, required)
 
 
 def _share(origin: str, key: str, value: Any) -> float:
@@ -111,13 +102,7 @@ def dq_config_path() -> Path:
 
 def load_dq_config(path: str | Path | None = None) -> DataQualityConfig:
     path = Path(path) if path else dq_config_path()
-    if not path.is_file():
-        raise DataQualityConfigError(str(path), "<file>", "data-quality config file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DataQualityConfigError(str(path), "<file>", f"not valid YAML: {exc}") from exc
-    return parse_dq_config(raw, str(path))
+    return parse_dq_config(read_yaml(path, DataQualityConfigError, "data-quality config file"), str(path))
 
 
 @functools.cache

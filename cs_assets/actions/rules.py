@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cs_assets.config_file import ConfigFileError, read_yaml, require_mapping
 from cs_assets.indicators.definitions import INDICATOR_COLUMNS
 from cs_assets.scoring.model_config import LIFECYCLE_STAGES, HealthModel
 from cs_assets.settings import REPO_ROOT
@@ -53,10 +52,8 @@ PRIORITIES = ("P1", "P2", "P3", "P4")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-class ActionRulesError(ValueError):
-    def __init__(self, source: str, key: str, problem: str):
-        self.source, self.key, self.problem = source, key, problem
-        super().__init__(f"{source}: `{key}`: {problem}")
+class ActionRulesError(ConfigFileError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -86,16 +83,7 @@ class ActionRules:
 
 
 def _mapping(source: str, key: str, value: Any, required: set[str], optional: set[str] = frozenset()) -> dict:
-    if not isinstance(value, dict):
-        raise ActionRulesError(source, key, f"must be a mapping, got {type(value).__name__}")
-    missing = sorted(required - value.keys())
-    if missing:
-        raise ActionRulesError(source, key, f"missing required key(s): {', '.join(missing)}")
-    unknown = sorted(map(str, set(value) - required - set(optional)))
-    if unknown:
-        allowed = ", ".join(sorted(required | set(optional)))
-        raise ActionRulesError(source, key, f"unknown key(s): {', '.join(unknown)} (allowed: {allowed})")
-    return value
+    return require_mapping(ActionRulesError, source, key, value, required, optional)
 
 
 def _text(source: str, key: str, value: Any) -> str:
@@ -227,11 +215,5 @@ def actions_path() -> Path:
 
 
 def load_action_rules(path: str | Path, model: HealthModel | None = None) -> ActionRules:
-    path = Path(path)
-    if not path.is_file():
-        raise ActionRulesError(str(path), "<file>", "action rules file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ActionRulesError(str(path), "<file>", f"not valid YAML: {exc}") from exc
+    raw = read_yaml(path, ActionRulesError, "action rules file")
     return parse_action_rules(raw, source=str(path), model=model)

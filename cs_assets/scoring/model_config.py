@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cs_assets.config_file import ConfigFileError, read_yaml, require_mapping
 from cs_assets.indicators.definitions import INDICATOR_COLUMNS
 
 SUBSCORES = ("co", "cx")
@@ -25,12 +24,8 @@ LIFECYCLE_STAGES = ("onboarding", "adoption", "renewal_window")  # scored stages
 MODEL_FILE_VERSION = 1
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(ConfigFileError):
     """The model file is invalid; the message names the key path and the problem."""
-
-    def __init__(self, source: str, key: str, problem: str):
-        self.source, self.key, self.problem = source, key, problem
-        super().__init__(f"{source}: `{key}`: {problem}")
 
 
 @dataclass(frozen=True)
@@ -83,16 +78,7 @@ def _number(source: str, key: str, value: Any, *, minimum: float | None = None) 
 
 
 def _mapping(source: str, key: str, value: Any, required: set[str], optional: set[str] = frozenset()) -> dict:
-    if not isinstance(value, dict):
-        _fail(source, key, f"must be a mapping, got {type(value).__name__}")
-    missing = sorted(required - value.keys())
-    if missing:
-        _fail(source, key, f"missing required key(s): {', '.join(missing)}")
-    unknown = sorted(set(value) - required - set(optional))
-    if unknown:
-        allowed = ", ".join(sorted(required | set(optional)))
-        _fail(source, key, f"unknown key(s): {', '.join(map(str, unknown))} (allowed: {allowed})")
-    return value
+    return require_mapping(ModelConfigError, source, key, value, required, optional)
 
 
 def _choice(source: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -285,13 +271,7 @@ def model_version(model: HealthModel) -> str:
 
 def load_model_document(path: str | Path) -> Any:
     """The model file as parsed YAML (not yet validated)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelConfigError(str(path), "<file>", "model file not found")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ModelConfigError(str(path), "<file>", f"not valid YAML: {exc}") from exc
+    return read_yaml(path, ModelConfigError, "model file")
 
 
 def load_model(path: str | Path) -> HealthModel:

@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import yaml
-
+from cs_assets.config_file import ConfigFileError, parse_yaml, read_config_text, require_mapping
 from cs_assets.settings import REPO_ROOT
 from cs_assets.sources.schemas import SOURCES
 
@@ -67,9 +66,8 @@ PRESET_KEYS = {
 RETRY_KEYS = ("max_attempts", "backoff_seconds", "max_backoff_seconds", "max_total_seconds")
 
 
-class SourceConfigError(ValueError):
-    def __init__(self, origin: str, key: str, problem: str):
-        super().__init__(f"{origin}: `{key}`: {problem}")
+class SourceConfigError(ConfigFileError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -156,15 +154,7 @@ class SourcesConfig:
 
 
 def _mapping(origin: str, key: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
-    if not isinstance(value, dict):
-        raise SourceConfigError(origin, key, f"must be a mapping, got {type(value).__name__}")
-    missing = [k for k in required if k not in value]
-    if missing:
-        raise SourceConfigError(origin, key, f"missing required key(s): {', '.join(missing)}")
-    unknown = sorted(set(map(str, value)) - set(allowed))
-    if unknown:
-        raise SourceConfigError(origin, key, f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(allowed)})")
-    return value
+    return require_mapping(SourceConfigError, origin, key, value, required, allowed)
 
 
 def _string(origin: str, key: str, value: Any, pattern: re.Pattern | None = None, what: str = "") -> str:
@@ -448,18 +438,11 @@ def load_sources_config(path: str | Path | None = None) -> SourcesConfig:
         if path == DEFAULT_SOURCES_PATH.resolve():
             return SourcesConfig(origin=str(path))
         raise SourceConfigError(str(path), "<file>", "sources config file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceConfigError(str(path), "<file>", f"cannot read the file: {exc}") from None
+    text = read_config_text(path, SourceConfigError, "sources config file")
     # each source step loads the file: parse a given content once per process
     return _parse_cached(str(path), text)
 
 
 @functools.lru_cache(maxsize=16)
 def _parse_cached(path: str, text: str) -> SourcesConfig:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SourceConfigError(path, "<file>", f"not valid YAML: {exc}") from None
-    return parse_sources_config(raw, path)
+    return parse_sources_config(parse_yaml(text, path, SourceConfigError), path)
