@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from cs_assets import settings
@@ -506,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Dagster warns that some parameters we use (backfill_policy, data_version) are beta: that is
+    # for this project's developers (pinned in uv.lock), and a CLI user can do nothing about it
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     try:
         return args.func(args)
     except ValueError as exc:

@@ -13,7 +13,7 @@ from cs_assets.validation.config import DEFAULT_VALIDATION_PATH, ValidationConfi
 from cs_assets.validation.contribution import cs_contribution
 from cs_assets.validation.metrics import horizon_metrics, with_deciles
 from cs_assets.validation.outcomes import OutcomesError, outcomes_from_crm, read_outcomes_file, scores_before_outcomes
-from cs_assets.validation.tuning import challenger_document, fit_weights, migration_matrix, time_split
+from cs_assets.validation.tuning import challenger_document, migration_matrix, time_split
 from tests.harness import make_home, published, run_graph, run_validation
 
 BANDS = ["red", "yellow", "green"]
