@@ -5,16 +5,16 @@ read from the environment when a message is sent, never stored in resource confi
 written to logs, metadata or error messages; errors name the environment variable instead.
 """
 
-import datetime as dt
 import json
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
 import requests
+
+from resources.retry_after import retry_after_seconds
 
 WEBHOOK_ENV = "CS_HEALTH_WEBHOOK_URL"
 WEBHOOK, FILE = "webhook", "file"
@@ -105,24 +105,10 @@ class NotifierResource(dg.ConfigurableResource):
                     raise NotifierError(
                         f"webhook ({self.webhook_url_env}) refused message {key}: {last}; not retried"
                     )
-                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if attempt < self.max_attempts:
                 time.sleep(min(retry_after if retry_after is not None else wait, self.max_wait_seconds))
                 wait *= 2
         raise NotifierError(
             f"webhook ({self.webhook_url_env}) failed for message {key} after {self.max_attempts} attempts; last: {last}"
         )
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # HTTP-date form
-        when = parsedate_to_datetime(value)
-        return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
-    except (TypeError, ValueError):
-        return None

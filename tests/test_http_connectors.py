@@ -498,3 +498,20 @@ def test_demo_api_command_serves_the_protocols(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_retry_after_header_forms():
+    from email.utils import format_datetime
+
+    from resources.retry_after import retry_after_seconds
+
+    assert retry_after_seconds(None) is None and retry_after_seconds("") is None
+    assert retry_after_seconds(" 120 ") == 120.0
+    assert retry_after_seconds("1.5") == 1.5
+    assert retry_after_seconds("-3") == 0.0
+    assert retry_after_seconds("inf") is None and retry_after_seconds("soon") is None
+    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+    in_an_hour = format_datetime(now + dt.timedelta(hours=1), usegmt=True)
+    assert retry_after_seconds(in_an_hour, now=now) == 3600.0
+    assert retry_after_seconds("Sun, 01 Nov 2026 13:00:00", now=now) == 3600.0  # no zone: GMT
+    assert retry_after_seconds(format_datetime(now - dt.timedelta(days=1), usegmt=True), now=now) == 0.0

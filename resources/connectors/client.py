@@ -17,12 +17,10 @@
 """
 
 import base64
-import datetime as dt
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from urllib.parse import urljoin, urlsplit
 
@@ -31,6 +29,7 @@ import urllib3
 
 from cs_assets.sources.normalise import SourceDataError
 from cs_assets.sources.source_config import HttpSource
+from resources.retry_after import retry_after_seconds
 
 USER_AGENT = "cs-health-connector/1"
 MAX_REDIRECTS = 5
@@ -197,7 +196,7 @@ class HttpClient:
                         return Response(status, resp.headers, body, url, 0), None
                     text = _status_text(status, resp.reason)
                     if status == 429 or status >= 500:
-                        return (text, True), _retry_after(resp.headers.get("Retry-After"))
+                        return (text, True), retry_after_seconds(resp.headers.get("Retry-After"))
                     if status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
                         if method != "GET":
                             return (f"{text}: a {method} request is not redirected (configure the final URL)", False), None
@@ -250,19 +249,3 @@ class HttpClient:
         if auth.type == "basic":
             return f": check the credentials (password in ${auth.password_env})"
         return ": the API needs credentials (configure `auth`)"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
