@@ -17,7 +17,7 @@ from cs_assets.actions.store import read_history
 from cs_assets.metadata import markdown_table
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.publish.tables import SCHEMA
-from cs_assets.scoring.model_config import load_model_document, parse_model
+from cs_assets.scoring.model_config import HealthModel, load_model_document, parse_model
 from cs_assets.validation.charts import churn_per_band_chart, score_by_tenure_boxplot
 from cs_assets.validation.config import ValidationConfig
 from cs_assets.validation.contribution import cs_contribution
@@ -53,9 +53,9 @@ def _inputs(warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.
     return history, outcomes.filter(pl.col("outcome_date") <= newest), newest, source
 
 
-def _band_names(health_model: HealthModelResource) -> tuple[list[str], str]:
-    model = health_model.load()
-    names = [b.name for b in sorted(model.bands, key=lambda b: b.min_score)]
+def _band_names(model: HealthModel) -> tuple[list[str], str]:
+    # the model validates its bands as ascending from 0: the first is the riskiest ("red")
+    names = [b.name for b in model.bands]
     return names, names[0]
 
 
@@ -97,7 +97,7 @@ def score_validation(
 ):
     """Does the score predict churn? AUC, churn per band and decile, lift, red precision/recall, N days before outcomes."""
     cfg = validation.load()
-    bands, red = _band_names(health_model)
+    bands, red = _band_names(health_model.load())
     history, outcomes, newest, source = _inputs(warehouse, landing, crm, cfg)
     summary_rows, group_frames, metadata, problems = [], [], {}, []
     for days in cfg.horizons_days:
@@ -175,7 +175,7 @@ def challenger_model(
     cfg = validation.load()
     champion = health_model.load()
     champion_doc = load_model_document(health_model.path)
-    bands, red = _band_names(health_model)
+    bands, red = _band_names(champion)
     history, outcomes, newest, _ = _inputs(warehouse, landing, crm, cfg)
     rows = scores_before_outcomes(history, outcomes, cfg.tuning_horizon_days)
     split = time_split(rows, cfg.train_share) if rows.height >= 2 else None
