@@ -1,18 +1,21 @@
-"""The data-quality config (`config/data_quality.yaml`): check severities, blocking, and limits."""
+"""The data-quality config (`data_quality.yaml`): check severities, blocking, and limits.
 
-import functools
-import os
-from dataclasses import dataclass
+Limits are per declared source (`sources.<name>`), with `source_defaults` for a declared source
+the file does not list. An entry for a source the deployment does not declare is ignored (so one
+file serves deployments with fewer sources) and reported by `cs-health config check`.
+"""
+
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
-from cs_assets.config_file import ConfigFileError, read_yaml, require_mapping
+from cs_assets.config_file import ConfigFileError, ConfigModel, load_config, validate_config
 from cs_assets.settings import REPO_ROOT
-from cs_assets.sources.schemas import SOURCES
+from cs_assets.sources.contract import Contract
 
-DQ_ENV = "CS_HEALTH_DQ_CONFIG"
 DEFAULT_DQ_PATH = REPO_ROOT / "config" / "data_quality.yaml"
 
 FRESHNESS = "freshness"
@@ -28,6 +31,47 @@ SOURCE_LIMITS = ("max_age_hours", "max_volume_drop_share", "max_duplicate_share"
 
 class DataQualityConfigError(ConfigFileError):
     pass
+
+
+class PolicyDecl(ConfigModel):
+    severity: Literal["ERROR", "WARN"]
+    blocking: bool
+
+
+class LimitsDecl(ConfigModel):
+    max_age_hours: float = Field(gt=0, allow_inf_nan=False)
+    max_volume_drop_share: float = Field(ge=0, le=1)
+    max_duplicate_share: float = Field(ge=0, le=1)
+
+
+class ChecksDecl(ConfigModel):
+    freshness: PolicyDecl
+    volume: PolicyDecl
+    duplicates: PolicyDecl
+    unknown_accounts: PolicyDecl
+    usage_coverage: PolicyDecl
+    validity: PolicyDecl
+    band_shift: PolicyDecl
+
+
+class IntegrityDecl(ConfigModel):
+    max_unknown_account_share: float = Field(ge=0, le=1)
+    min_usage_coverage_share: float = Field(ge=0, le=1)
+    # the event source every active account is expected to appear in (null: no coverage check)
+    coverage_source: str | None = None
+
+
+class ScoresDecl(ConfigModel):
+    max_band_change_share: float = Field(ge=0, le=1)
+
+
+class DataQualityFile(ConfigModel):
+    version: Literal[1]
+    checks: ChecksDecl
+    source_defaults: LimitsDecl | None = None
+    sources: dict[str, LimitsDecl] = {}
+    integrity: IntegrityDecl
+    scores: ScoresDecl
 
 
 @dataclass(frozen=True)
@@ -50,62 +94,57 @@ class DataQualityConfig:
     max_unknown_account_share: float
     min_usage_coverage_share: float
     max_band_change_share: float
+    coverage_source: str | None = None
+    ignored_sources: tuple[str, ...] = field(default=())  # listed in the file, not declared
 
 
-def _keys(origin: str, key: str, value: Any, required: tuple[str, ...]) -> dict:
-    return require_mapping(DataQualityConfigError, origin, key, value, required)
+def _limits(decl: LimitsDecl) -> SourceLimits:
+    return SourceLimits(float(decl.max_age_hours), float(decl.max_volume_drop_share), float(decl.max_duplicate_share))
 
 
-def _share(origin: str, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise DataQualityConfigError(origin, key, f"must be a share between 0 and 1, got {value!r}")
-    return float(value)
-
-
-def parse_dq_config(raw: Any, origin: str = "<data quality>") -> DataQualityConfig:
-    raw = _keys(origin, "<root>", raw, ("version", "checks", "sources", "integrity", "scores"))
-    if raw["version"] != 1:
-        raise DataQualityConfigError(origin, "version", f"this release reads version 1, got {raw['version']!r}")
-    checks = {}
-    for kind, policy in _keys(origin, "checks", raw["checks"], CHECK_KINDS).items():
-        policy = _keys(origin, f"checks.{kind}", policy, ("severity", "blocking"))
-        if policy["severity"] not in ("ERROR", "WARN"):
-            raise DataQualityConfigError(origin, f"checks.{kind}.severity", f"must be ERROR or WARN, got {policy['severity']!r}")
-        if not isinstance(policy["blocking"], bool):
-            raise DataQualityConfigError(origin, f"checks.{kind}.blocking", f"must be true or false, got {policy['blocking']!r}")
-        checks[kind] = CheckPolicy(dg.AssetCheckSeverity(policy["severity"]), policy["blocking"])
+def build_dq_config(parsed: DataQualityFile, contract: Contract, origin: str) -> DataQualityConfig:
     sources = {}
-    for name, limits in _keys(origin, "sources", raw["sources"], tuple(SOURCES)).items():
-        limits = _keys(origin, f"sources.{name}", limits, SOURCE_LIMITS)
-        age = limits["max_age_hours"]
-        if isinstance(age, bool) or not isinstance(age, (int, float)) or age <= 0:
-            raise DataQualityConfigError(origin, f"sources.{name}.max_age_hours", f"must be a number of hours > 0, got {age!r}")
-        sources[name] = SourceLimits(
-            max_age_hours=float(age),
-            max_volume_drop_share=_share(origin, f"sources.{name}.max_volume_drop_share", limits["max_volume_drop_share"]),
-            max_duplicate_share=_share(origin, f"sources.{name}.max_duplicate_share", limits["max_duplicate_share"]),
+    for name in contract.sources:
+        if name in parsed.sources:
+            sources[name] = _limits(parsed.sources[name])
+        elif parsed.source_defaults is not None:
+            sources[name] = _limits(parsed.source_defaults)
+        else:
+            raise DataQualityConfigError(
+                origin, f"sources.{name}",
+                f"no limits for the declared source {name}: add them here or give `source_defaults`",
+            )
+    coverage = parsed.integrity.coverage_source
+    if coverage is not None and coverage not in contract.event_sources:
+        raise DataQualityConfigError(
+            origin, "integrity.coverage_source",
+            f"must name a declared event source ({', '.join(contract.event_sources) or 'none declared'}), got {coverage!r}",
         )
-    integrity = _keys(origin, "integrity", raw["integrity"], ("max_unknown_account_share", "min_usage_coverage_share"))
-    scores = _keys(origin, "scores", raw["scores"], ("max_band_change_share",))
     return DataQualityConfig(
-        checks=checks,
+        checks={k: CheckPolicy(dg.AssetCheckSeverity(getattr(parsed.checks, k).severity), getattr(parsed.checks, k).blocking)
+                for k in CHECK_KINDS},
         sources=sources,
-        max_unknown_account_share=_share(origin, "integrity.max_unknown_account_share", integrity["max_unknown_account_share"]),
-        min_usage_coverage_share=_share(origin, "integrity.min_usage_coverage_share", integrity["min_usage_coverage_share"]),
-        max_band_change_share=_share(origin, "scores.max_band_change_share", scores["max_band_change_share"]),
+        max_unknown_account_share=float(parsed.integrity.max_unknown_account_share),
+        min_usage_coverage_share=float(parsed.integrity.min_usage_coverage_share),
+        max_band_change_share=float(parsed.scores.max_band_change_share),
+        coverage_source=coverage,
+        ignored_sources=tuple(sorted(set(parsed.sources) - set(contract.sources))),
     )
 
 
-def dq_config_path() -> Path:
-    return Path(os.environ.get(DQ_ENV) or DEFAULT_DQ_PATH).resolve()
+def _contract(contract: Contract | None) -> Contract:
+    from cs_assets.deployment import config_paths, load_contract
+
+    return contract if contract is not None else load_contract(config_paths().sources)
 
 
-def load_dq_config(path: str | Path | None = None) -> DataQualityConfig:
-    path = Path(path) if path else dq_config_path()
-    return parse_dq_config(read_yaml(path, DataQualityConfigError, "data-quality config file"), str(path))
+def parse_dq_config(raw, origin: str = "<data quality>", contract: Contract | None = None) -> DataQualityConfig:
+    """A parsed YAML document validated against the deployment's sources (default: the current ones)."""
+    parsed = validate_config(DataQualityFile, raw, origin, DataQualityConfigError)
+    return build_dq_config(parsed, _contract(contract), origin)
 
 
-@functools.cache
-def active_dq_config() -> DataQualityConfig:
-    """The config the definitions are built with (loaded once per process)."""
-    return load_dq_config()
+def load_dq_config(path: str | Path, contract: Contract | None = None) -> DataQualityConfig:
+    """The validated config; `contract` (the deployment's sources) defaults to the current one."""
+    parsed = load_config(path, DataQualityFile, DataQualityConfigError, "data-quality config file")
+    return build_dq_config(parsed, _contract(contract), str(path))

@@ -15,12 +15,12 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from checks.dq_config import VALIDITY, CheckPolicy, DataQualityConfig, active_dq_config
-from checks.gx_suites import INDICATORS, ROW_IDS, SUITES, Expect
+from checks.dq_config import VALIDITY, CheckPolicy
+from checks.gx_suites import INDICATORS, Expect, build_suites, row_ids
 # gx_validation imports Great Expectations only inside its functions, when a check step runs
 from checks.gx_validation import Outcome, TableValidation, validate_tables
-from cs_assets.indicators.compute import as_of_end
-from cs_assets.sources.schemas import SOURCES
+from cs_assets.deployment import Deployment
+from cs_assets.indicators.compiler import as_of_end
 from resources.landing import LandingZoneResource
 from resources.model import SnapshotResource
 
@@ -33,8 +33,9 @@ def check_name(rule: Expect) -> str:
     return f"{GX_PREFIX}{rule.name}"
 
 
-# every gx check name per checked asset, e.g. CHECK_NAMES["survey_responses"] has "gx_nps_score_in_range"
-CHECK_NAMES: dict[str, tuple[str, ...]] = {table: tuple(check_name(r) for r in rules) for table, rules in SUITES.items()}
+def check_names(deployment: Deployment) -> dict[str, tuple[str, ...]]:
+    """Every gx check name per checked asset, e.g. ["survey_responses"] has "gx_nps_score_in_range"."""
+    return {table: tuple(check_name(r) for r in rules) for table, rules in build_suites(deployment).items()}
 
 
 def latest_allowed(as_of: dt.date, now: dt.datetime | None = None) -> dt.datetime:
@@ -48,7 +49,7 @@ def latest_allowed(as_of: dt.date, now: dt.datetime | None = None) -> dt.datetim
     return max(as_of_end(as_of), now).replace(microsecond=0)
 
 
-def _specs(table: str, policy: CheckPolicy) -> list[dg.AssetCheckSpec]:
+def _specs(table: str, rules: tuple[Expect, ...], policy: CheckPolicy) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             check_name(rule),
@@ -56,7 +57,7 @@ def _specs(table: str, policy: CheckPolicy) -> list[dg.AssetCheckSpec]:
             blocking=policy.blocking,
             description=f"Great Expectations: {rule.description}",
         )
-        for rule in SUITES[table]
+        for rule in rules
     ]
 
 
@@ -89,8 +90,8 @@ def check_result(table: str, outcome: Outcome, policy: CheckPolicy, validation: 
     )
 
 
-def _results(context, tables: dict[str, pl.LazyFrame], bound: dt.datetime | None, policy: CheckPolicy):
-    validated = validate_tables({t: (frame, SUITES[t]) for t, frame in tables.items()}, bound, ROW_IDS)
+def _results(context, tables: dict[str, pl.LazyFrame], suites, ids, bound: dt.datetime | None, policy: CheckPolicy):
+    validated = validate_tables({t: (frame, suites[t]) for t, frame in tables.items()}, bound, ids)
     for table, validation in validated.items():
         failed = [o.name for o in validation.outcomes if not o.success]
         context.log.info(
@@ -101,53 +102,45 @@ def _results(context, tables: dict[str, pl.LazyFrame], bound: dt.datetime | None
             yield check_result(table, outcome, policy, validation)
 
 
-def build_gx_source_check(dq: DataQualityConfig) -> dg.AssetChecksDefinition:
-    policy = dq.checks[VALIDITY]
-    specs = [spec for source in SOURCES for spec in _specs(source, policy)]
+def build_gx_source_check(deployment: Deployment) -> dg.AssetChecksDefinition:
+    policy = deployment.dq.checks[VALIDITY]
+    suites, ids = build_suites(deployment), row_ids(deployment)
+    sources = list(deployment.contract.sources)
+    specs = [spec for source in sources for spec in _specs(source, suites[source], policy)]
 
     @dg.multi_asset_check(
         specs=specs,
         name=GX_SOURCE_VALIDATION,
-        description="Great Expectations validity suites of every source (nulls, keys, categories, ranges, no future timestamps).",
-        ins={name: dg.AssetIn(key=name) for name in SOURCES},
+        description="Great Expectations validity suites of every source (nulls, keys, vocabularies, ranges, no future timestamps).",
+        ins={name: dg.AssetIn(key=name) for name in sources},
     )
     def gx_source_validation(
         context: dg.AssetCheckExecutionContext,
         snapshot: SnapshotResource,
         landing: LandingZoneResource,
-        crm_accounts: pl.LazyFrame,
-        usage_events: pl.LazyFrame,
-        support_tickets: pl.LazyFrame,
-        survey_responses: pl.LazyFrame,
-        engagement_events: pl.LazyFrame,
+        **frames: pl.LazyFrame,
     ):
-        frames = {
-            "crm_accounts": crm_accounts,
-            "usage_events": usage_events,
-            "support_tickets": support_tickets,
-            "survey_responses": survey_responses,
-            "engagement_events": engagement_events,
-        }
         bound = latest_allowed(snapshot.as_of_date(landing.landing_dir, context.run.tags))
-        yield from _results(context, frames, bound, policy)
+        yield from _results(context, frames, suites, ids, bound, policy)
 
     return gx_source_validation
 
 
-def build_gx_indicator_check(dq: DataQualityConfig) -> dg.AssetChecksDefinition:
-    policy = dq.checks[VALIDITY]
+def build_gx_indicator_check(deployment: Deployment) -> dg.AssetChecksDefinition:
+    policy = deployment.dq.checks[VALIDITY]
+    suites, ids = build_suites(deployment), row_ids(deployment)
 
     @dg.multi_asset_check(
-        specs=_specs(INDICATORS, policy),
+        specs=_specs(INDICATORS, suites[INDICATORS], policy),
         name=GX_INDICATOR_VALIDATION,
         description="Great Expectations validity suite of the indicator table (keys, shares, counts, rating scales), for the run's snapshots.",
         ins={INDICATORS: dg.AssetIn(key=INDICATORS)},
     )
     def gx_indicator_validation(context: dg.AssetCheckExecutionContext, account_indicators: pl.LazyFrame):
-        yield from _results(context, {INDICATORS: account_indicators}, None, policy)
+        yield from _results(context, {INDICATORS: account_indicators}, suites, ids, None, policy)
 
     return gx_indicator_validation
 
 
-DQ_CONFIG = active_dq_config()
-gx_checks = [build_gx_source_check(DQ_CONFIG), build_gx_indicator_check(DQ_CONFIG)]
+def build_gx_checks(deployment: Deployment) -> list[dg.AssetChecksDefinition]:
+    return [build_gx_source_check(deployment), build_gx_indicator_check(deployment)]

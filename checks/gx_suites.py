@@ -17,17 +17,20 @@ Kinds of rule:
                     later of the end of the run's as-of day and the time of the check (so a past
                     snapshot re-scored from today's export still passes; a typo like 2062 does not)
 
-Keys, timestamp columns and the columns themselves come from the landing contract
-(`cs_assets/sources/schemas.py`); the allowed categories are the ones its comments list.
+Every rule comes from the deployment's config, nothing from code: keys, timestamps, required
+columns, vocabularies (`values`), ranges and natural keys from `sources.yaml`; the indicator
+table's rules from the catalogue (`indicators.yaml`: counts are never negative, shares within
+0..1, relative changes at least -1, or an indicator's `valid_range`).
 """
 
 from dataclasses import dataclass
 
 import polars as pl
 
-from cs_assets.indicators.compute import USAGE_COUNTS, ZERO_WHEN_ABSENT
-from cs_assets.indicators.definitions import INDICATOR_COLUMNS
-from cs_assets.sources.schemas import SOURCES, UTC_TS
+from cs_assets.deployment import Deployment
+from cs_assets.indicators.catalogue import MAX, MEAN, MEDIAN, MIN, QUANTILE, VALUE
+from cs_assets.indicators.compute import account_columns
+from cs_assets.sources.contract import UTC_TS, SourceSpec
 
 NOT_NULL = "not_null"
 UNIQUE = "unique"
@@ -109,117 +112,80 @@ def not_future(column: str) -> Expect:
 
 # --- sources ---------------------------------------------------------------------------------
 
-# Columns every row needs besides the key, account_id and the source's timestamp column: the
-# ones the indicators branch on (a null there silently drops the row from every count).
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "crm_accounts": ("size_tier", "plan", "licensed_seats", "contract_start_date", "renewal_date"),
-    "usage_events": ("event_type", "received_at"),
-    "support_tickets": ("category", "created_at"),
-    "survey_responses": ("survey_type", "score"),
-    "engagement_events": ("activity_type",),
-}
 
-# The allowed categories the landing contract lists (cs_assets/sources/schemas.py comments).
-CATEGORIES: dict[str, dict[str, tuple[str, ...]]] = {
-    "crm_accounts": {
-        "size_tier": ("Enterprise", "Mid", "SMB"),
-        "plan": ("starter", "professional", "enterprise"),
-    },
-    "usage_events": {
-        "event_type": ("login", "job_run", "job_created", "feature_used", "page_view"),
-        "job_status": ("success", "failure"),
-        "feature_tier": ("core", "addon"),
-    },
-    "support_tickets": {
-        "category": ("bug", "feature_request", "question", "incident", "billing"),
-        "priority": ("low", "normal", "high", "urgent"),
-        "status": ("open", "pending", "solved", "closed"),
-    },
-    "survey_responses": {"survey_type": ("nps", "csat")},
-    "engagement_events": {
-        "activity_type": ("webinar_attended", "community_post", "help_article_view", "case_study"),
-    },
-}
-
-# Value ranges. One `score` column holds two survey types with different scales: one rule each.
-RANGES: dict[str, tuple[Expect, ...]] = {
-    "crm_accounts": (non_negative("licensed_seats"), non_negative("arr_usd")),
-    "usage_events": (non_negative("load_ms"),),
-    "support_tickets": (between("csat_score", 1, 5),),
-    "survey_responses": (
-        between("score", 0, 10, name="nps_score_in_range", where=("survey_type", "nps")),
-        between("score", 1, 5, name="csat_score_in_range", where=("survey_type", "csat")),
-    ),
-    "engagement_events": (),
-}
-
-# The same real-world record sent twice under two ids survives the key de-duplication of the
-# load and would be counted twice: a survey answer, an engagement activity.
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {
-    "survey_responses": ("account_id", "user_id", "survey_type", "submitted_at"),
-    "engagement_events": ("account_id", "user_id", "activity_type", "content_id", "occurred_at"),
-}
+def _range(column: str, low: float | None, high: float | None) -> Expect:
+    if low == 0 and high is None:
+        return non_negative(column)
+    return between(column, low, high)
 
 
-def source_suite(source: str) -> tuple[Expect, ...]:
-    spec = SOURCES[source]
-    required = dict.fromkeys([*spec.key, "account_id", spec.timestamp_column, *REQUIRED[source]])
+def source_suite(spec: SourceSpec) -> tuple[Expect, ...]:
+    """Not-null keys and required columns, unique key (and natural key), vocabularies, ranges,
+    no future timestamps: all read from the source's declaration."""
+    required = dict.fromkeys([*spec.key, "account_id", spec.timestamp_column, *spec.required])
     rules = [not_null(c) for c in required]
     rules.append(unique(*spec.key, name="key_unique" if len(spec.key) > 1 else None, why="the source key"))
-    if source in NATURAL_KEYS:
-        rules.append(unique(*NATURAL_KEYS[source], name="natural_key_unique", why="the same record under two ids"))
-    rules += [in_set(column, values) for column, values in CATEGORIES[source].items()]
-    rules += RANGES[source]
+    if spec.natural_key:
+        rules.append(unique(*spec.natural_key, name="natural_key_unique", why="the same record under two ids"))
+    rules += [in_set(column, values) for column, values in spec.vocabulary.items()]
+    rules += [_range(column, low, high) for column, (low, high) in spec.bounds.items()]
+    for rule in spec.range_rules:
+        (column, value), = rule.where.items()
+        rules.append(between(rule.column, rule.min, rule.max, name=rule.name, where=(column, value)))
     rules += [not_future(c) for c, dtype in spec.columns.items() if dtype == UTC_TS]
     return tuple(rules)
 
 
 # --- the indicator table ----------------------------------------------------------------------
 
-INDICATOR_SHARES = ("job_error_rate_30d", "core_feature_breadth_30d")
-INDICATOR_COUNTS = (
-    "licensed_seats", "tenure_days", "active_users_30d", "jobs_run_30d", "new_jobs_30d",
-    "addon_features_used_30d", "usage_events_30d", "usage_events_prev_30d", "champion_days_inactive",
-    "bug_tickets_90d", "incident_tickets_90d", "feature_request_tickets_90d", "question_tickets_90d",
-    "webinars_attended_90d", "community_posts_90d", "help_views_90d", "case_studies_365d",
-)
-# not counts, but never negative; seat_penetration may exceed 1 (more users than licensed seats)
-INDICATOR_NON_NEGATIVE = ("arr_usd", "seat_penetration", "page_load_p75_ms", "median_resolution_hours_90d")
 
-INDICATOR_SUITE: tuple[Expect, ...] = (
-    not_null("snapshot_date"),
-    not_null("account_id"),
-    not_null("is_active"),
-    unique("snapshot_date", "account_id", name="snapshot_account_unique", why="one row per account and snapshot"),
-    in_set("size_tier", CATEGORIES["crm_accounts"]["size_tier"]),
-    in_set("plan", CATEGORIES["crm_accounts"]["plan"]),
-    *[share(c) for c in INDICATOR_SHARES],
-    *[non_negative(c) for c in (*INDICATOR_COUNTS, *INDICATOR_NON_NEGATIVE)],
-    between("usage_trend_30d", -1, None),  # -1: no events at all this month
-    between("nps_avg_365d", 0, 10),
-    between("survey_csat_avg_365d", 1, 5),
-    between("ticket_csat_avg_180d", 1, 5),
-)
-
-# the columns that say which row a bad value is in (shown beside it in the check's description)
-ROW_IDS: dict[str, tuple[str, ...]] = {
-    **{source: spec.key for source, spec in SOURCES.items()},
-    INDICATORS: ("snapshot_date", "account_id"),
-}
-
-SUITES: dict[str, tuple[Expect, ...]] = {
-    **{source: source_suite(source) for source in SOURCES},
-    INDICATORS: INDICATOR_SUITE,
-}
+def indicator_suite(deployment: Deployment) -> tuple[Expect, ...]:
+    accounts = deployment.contract.accounts
+    rules: list[Expect] = [
+        not_null("snapshot_date"),
+        not_null("account_id"),
+        not_null("is_active"),
+        unique("snapshot_date", "account_id", name="snapshot_account_unique", why="one row per account and snapshot"),
+    ]
+    carried = account_columns(deployment.contract)
+    rules += [in_set(c, v) for c, v in accounts.vocabulary.items() if c in carried]
+    rules += [_range(c, low, high) for c, (low, high) in accounts.bounds.items() if c in carried]
+    rules.append(non_negative("tenure_days"))
+    for ind in deployment.catalogue.indicators.values():
+        bounds = ind.default_range()
+        if bounds is None and ind.aggregate in (MEAN, MEDIAN, MIN, MAX, QUANTILE, VALUE) and ind.per is None and not ind.compare:
+            # a mean, median or quantile of a column stays within the column's declared range
+            bounds = deployment.contract[ind.source].bounds.get(ind.column)
+        if bounds is None or bounds == (None, None):
+            continue
+        low, high = bounds
+        if (low, high) == (0.0, 1.0):
+            rules.append(share(ind.name))
+        else:
+            rules.append(_range(ind.name, low, high))
+    return tuple(rules)
 
 
-def _check_suites() -> None:
-    """Fail at import when a rule names a column the contract does not have, or a name repeats."""
-    # the indicator table: the catalogue, the raw counts behind it, and the CRM fields it carries
-    indicator_columns = {*INDICATOR_COLUMNS, *USAGE_COUNTS, *ZERO_WHEN_ABSENT, "snapshot_date", "account_id",
-                         "is_active", "size_tier", "plan", "licensed_seats", "arr_usd"}
-    for table, rules in SUITES.items():
-        known = set(SOURCES[table].columns) if table in SOURCES else indicator_columns
+def build_suites(deployment: Deployment) -> dict[str, tuple[Expect, ...]]:
+    suites = {name: source_suite(spec) for name, spec in deployment.contract.sources.items()}
+    suites[INDICATORS] = indicator_suite(deployment)
+    _check_suites(deployment, suites)
+    return suites
+
+
+def row_ids(deployment: Deployment) -> dict[str, tuple[str, ...]]:
+    """The columns that say which row a bad value is in (shown beside it in the check's description)."""
+    return {**{name: spec.key for name, spec in deployment.contract.sources.items()}, INDICATORS: ("snapshot_date", "account_id")}
+
+
+def _check_suites(deployment: Deployment, suites: dict[str, tuple[Expect, ...]]) -> None:
+    """Fail when a rule names a column its table does not have, or a name repeats."""
+    from cs_assets.indicators.compute import empty_indicator_schema
+
+    indicator_columns = set(empty_indicator_schema(deployment.contract, deployment.catalogue))
+    for table, rules in suites.items():
+        spec = deployment.contract.sources.get(table)
+        known = set(spec.columns) if spec is not None else indicator_columns
         names = [r.name for r in rules]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -230,10 +196,3 @@ def _check_suites() -> None:
             unknown = [c for c in rule.needed_columns if c not in known]
             if unknown:
                 raise ValueError(f"gx suite {table}: rule {rule.name}: unknown column(s) {', '.join(unknown)}")
-        if table in SOURCES:
-            for rule in rules:
-                if rule.kind == BETWEEN and SOURCES[table].columns[rule.columns[0]] not in (pl.Int64, pl.Float64):
-                    raise ValueError(f"gx suite {table}: rule {rule.name}: range on a non-numeric column")
-
-
-_check_suites()

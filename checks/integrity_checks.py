@@ -1,19 +1,20 @@
 """Cross-source integrity: rows for accounts the CRM does not know, and usage coverage.
 
 One multi-asset check step reads only the account_id column of each staged source, so it is
-cheap even for tens of millions of usage rows.
+cheap even for tens of millions of usage rows. Every declared event source is checked for
+unknown accounts; the coverage check runs on the source `integrity.coverage_source` names.
 """
 
 import dagster as dg
 import polars as pl
 
 from checks.dq_config import UNKNOWN_ACCOUNTS, USAGE_COVERAGE, DataQualityConfig
+from cs_assets.deployment import Deployment
 from cs_assets.indicators.compute import active_accounts, as_of_end
 from resources.landing import LandingZoneResource
 from resources.model import SnapshotResource
 
-ACCOUNT_SOURCES = ("usage_events", "support_tickets", "survey_responses", "engagement_events")
-USAGE_HISTORY_DAYS = 365
+COVERAGE_DAYS = 365
 
 
 def unknown_account_result(
@@ -47,75 +48,73 @@ def unknown_account_result(
     )
 
 
-def build_integrity_check(dq: DataQualityConfig) -> dg.AssetChecksDefinition:
+def build_integrity_check(deployment: Deployment) -> dg.AssetChecksDefinition | None:
+    dq = deployment.dq
+    accounts = deployment.contract.accounts.name
+    events = list(deployment.contract.event_sources)
+    coverage = dq.coverage_source
+    if not events:
+        return None
     specs = [
         dg.AssetCheckSpec(
             UNKNOWN_ACCOUNTS,
             asset=source,
             blocking=dq.checks[UNKNOWN_ACCOUNTS].blocking,
-            additional_deps=["crm_accounts"],
-            description="every row's account_id exists in the CRM",
+            additional_deps=[accounts],
+            description=f"Every row's account_id exists in {accounts}.",
         )
-        for source in ACCOUNT_SOURCES
+        for source in events
     ]
-    specs.append(
-        dg.AssetCheckSpec(
-            USAGE_COVERAGE,
-            asset="usage_events",
-            blocking=dq.checks[USAGE_COVERAGE].blocking,
-            additional_deps=["crm_accounts"],
-            description="enough active CRM accounts have usage data in the last 365 days",
+    if coverage is not None:
+        specs.append(
+            dg.AssetCheckSpec(
+                USAGE_COVERAGE,
+                asset=coverage,
+                blocking=dq.checks[USAGE_COVERAGE].blocking,
+                additional_deps=[accounts],
+                description=f"Enough active accounts have {coverage} records in the last {COVERAGE_DAYS} days.",
+            )
         )
-    )
 
     @dg.multi_asset_check(
         specs=specs,
         name="source_integrity",
-        ins={name: dg.AssetIn(key=name) for name in ("crm_accounts", *ACCOUNT_SOURCES)},
+        ins={name: dg.AssetIn(key=name) for name in (accounts, *events)},
     )
     def source_integrity(
         context: dg.AssetCheckExecutionContext,
         snapshot: SnapshotResource,
         landing: LandingZoneResource,
-        crm_accounts: pl.LazyFrame,
-        usage_events: pl.LazyFrame,
-        support_tickets: pl.LazyFrame,
-        survey_responses: pl.LazyFrame,
-        engagement_events: pl.LazyFrame,
+        **frames: pl.LazyFrame,
     ):
-        known = crm_accounts.select("account_id")
-        frames = {
-            "usage_events": usage_events,
-            "support_tickets": support_tickets,
-            "survey_responses": survey_responses,
-            "engagement_events": engagement_events,
-        }
-        for source, frame in frames.items():
-            yield unknown_account_result(source, frame, known, dq.max_unknown_account_share, dq)
-
+        crm = frames[accounts]
+        known = crm.select("account_id")
+        for source in events:
+            yield unknown_account_result(source, frames[source], known, dq.max_unknown_account_share, dq)
+        if coverage is None:
+            return
+        spec = deployment.contract[coverage]
         as_of = snapshot.as_of_date(landing.landing_dir, context.run.tags)
         end = as_of_end(as_of)
-        active = active_accounts(crm_accounts, as_of).select("account_id")
-        with_usage = (
-            usage_events.filter(pl.col("occurred_at") < end)
-            .filter(pl.col("occurred_at") >= end - pl.duration(days=USAGE_HISTORY_DAYS))
-            .select("account_id")
-            .unique()
+        active = active_accounts(crm, as_of).select("account_id")
+        stamp = pl.col(spec.event_time)
+        with_records = (
+            frames[coverage].filter((stamp < end) & (stamp >= end - pl.duration(days=COVERAGE_DAYS))).select("account_id").unique()
         )
         counts = pl.concat(
-            [active.select(n=pl.len()), active.join(with_usage, on="account_id", how="semi").select(n=pl.len())]
+            [active.select(n=pl.len()), active.join(with_records, on="account_id", how="semi").select(n=pl.len())]
         ).collect()["n"]
         total, covered = int(counts[0]), int(counts[1])
         share = covered / total if total else 1.0
         policy = dq.checks[USAGE_COVERAGE]
         yield dg.AssetCheckResult(
-            asset_key="usage_events",
+            asset_key=coverage,
             check_name=USAGE_COVERAGE,
             passed=share >= dq.min_usage_coverage_share,
             severity=policy.severity,
-            description=f"usage_events: {covered:,} of {total:,} active CRM accounts ({share:.1%}) have usage "
-            f"in the last {USAGE_HISTORY_DAYS} days (minimum {dq.min_usage_coverage_share:.0%})",
-            metadata={"active_accounts": total, "with_usage": covered, "coverage_share": round(share, 4)},
+            description=f"{coverage}: {covered:,} of {total:,} active accounts ({share:.1%}) have records "
+            f"in the last {COVERAGE_DAYS} days (minimum {dq.min_usage_coverage_share:.0%})",
+            metadata={"active_accounts": total, "with_records": covered, "coverage_share": round(share, 4)},
         )
 
     return source_integrity

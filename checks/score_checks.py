@@ -25,15 +25,14 @@ def _sample(values: pl.Series, n: int = 5) -> str:
     asset=SCORES,
     name=SCORE_IN_RANGE,
     blocking=True,
-    description="health, CO and CX scores are all within 0-100",
+    description="Health scores are within 0-100, and so are CO and CX where the account has data for them.",
 )
 def health_score_in_range(account_health_scores: pl.DataFrame) -> dg.AssetCheckResult:
+    # a sub-score may be null (the account has nothing to measure in it); the health score never is
     outside = account_health_scores.filter(
         pl.any_horizontal(
-            [
-                ~pl.col(c).cast(pl.Float64).is_between(0.0, 100.0) | pl.col(c).is_null()
-                for c in ("health_score", "co_score", "cx_score")
-            ]
+            [~pl.col("health_score").cast(pl.Float64).is_between(0.0, 100.0) | pl.col("health_score").is_null()]
+            + [~pl.col(c).cast(pl.Float64).is_between(0.0, 100.0).fill_null(True) for c in ("co_score", "cx_score")]
         )
     )
     return dg.AssetCheckResult(

@@ -14,7 +14,7 @@ import json
 
 import dagster as dg
 
-from cs_assets.sources.schemas import SOURCES
+from cs_assets.deployment import Deployment
 from resources.landing import LandingZoneResource
 from resources.notifier import NotifierResource, slack_message
 
@@ -44,36 +44,41 @@ def build_daily_schedule(job) -> dg.ScheduleDefinition:
     )
 
 
-@dg.sensor(
-    name=LANDING_SENSOR,
-    target=dg.AssetSelection.assets(*SOURCES),
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Requests a source's extract run when new or changed files land for it; one run per change.",
-)
-def landing_files_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource) -> dg.SensorResult:
-    """Cursor: each source's last seen file signature (names, sizes, mtimes), as JSON."""
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    requests, waiting = [], []
-    for name, spec in SOURCES.items():
-        signature = landing.signature(spec)
-        if signature is None:
-            waiting.append(name)
-            continue
-        if seen.get(name) != signature:
-            requests.append(
-                dg.RunRequest(
-                    # the run key makes a repeat of the same files a no-op even if the cursor is lost
-                    run_key=f"{name}:{signature}",
-                    asset_selection=[dg.AssetKey(name)],
-                    tags={SOURCE_TAG: name},
+def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:
+    sources = deployment.contract.sources
+
+    @dg.sensor(
+        name=LANDING_SENSOR,
+        target=dg.AssetSelection.assets(*sources),
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Requests a source's extract run when new or changed files land for it; one run per change.",
+    )
+    def landing_files_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource) -> dg.SensorResult:
+        """Cursor: each source's last seen file signature (names, sizes, mtimes), as JSON."""
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        requests, waiting = [], []
+        for name, spec in sources.items():
+            signature = landing.signature(spec)
+            if signature is None:
+                waiting.append(name)
+                continue
+            if seen.get(name) != signature:
+                requests.append(
+                    dg.RunRequest(
+                        # the run key makes a repeat of the same files a no-op even if the cursor is lost
+                        run_key=f"{name}:{signature}",
+                        asset_selection=[dg.AssetKey(name)],
+                        tags={SOURCE_TAG: name},
+                    )
                 )
-            )
-            seen[name] = signature
-    skip = None
-    if not requests:
-        skip = "no new landing files" + (f"; nothing landed yet for {', '.join(waiting)}" if waiting else "")
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True), skip_reason=skip)
+                seen[name] = signature
+        skip = None
+        if not requests:
+            skip = "no new landing files" + (f"; nothing landed yet for {', '.join(waiting)}" if waiting else "")
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True), skip_reason=skip)
+
+    return landing_files_sensor
 
 
 @dg.run_failure_sensor(

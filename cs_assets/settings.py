@@ -14,7 +14,6 @@ from pathlib import Path
 
 HOME_ENV = "CS_HEALTH_HOME"
 AS_OF_ENV = "CS_HEALTH_AS_OF"
-MODEL_ENV = "CS_HEALTH_MODEL"
 DEFAULT_HOME = ".cs_health"
 DEMO_MANIFEST = "_demo_manifest.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +41,13 @@ def outbox_dir(home: Path | None = None) -> Path:
     return (home or home_dir()) / "outbox"
 
 
+def models_dir(home: Path | None = None) -> Path:
+    """Where calibration writes candidate models and their reports (never the repository)."""
+    return (home or home_dir()) / "models"
+
+
 def dagster_home(home: Path | None = None) -> Path:
     return (home or home_dir()) / "dagster"
-
-
-def model_path() -> Path:
-    return Path(os.environ.get(MODEL_ENV) or DEFAULT_MODEL_PATH).resolve()
 
 
 def parse_date(value: str, what: str) -> dt.date:

@@ -1,8 +1,10 @@
-"""Resources of the health-score project, built once here and shared by the definitions."""
+"""Resources of the health-score project: built in one place, from a deployment's config paths
+and a state directory ($CS_HEALTH_HOME). The definitions, the CLI and the tests all use it."""
+
+from pathlib import Path
 
 from cs_assets import settings
-from cs_assets.actions.rules import actions_path
-from cs_assets.validation.config import validation_path
+from cs_assets.deployment import ConfigPaths, config_paths
 from resources.action_rules import ActionRulesResource
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource, SnapshotResource
@@ -11,22 +13,22 @@ from resources.staging import StagingParquetIOManager
 from resources.validation import ValidationConfigResource
 from resources.warehouse import WarehouseResource
 
-landing_zone = LandingZoneResource(landing_dir=str(settings.landing_dir()))
-staging_io_manager = StagingParquetIOManager(base_dir=str(settings.staging_dir()))
-warehouse = WarehouseResource(database=str(settings.warehouse_path()))
-health_model = HealthModelResource(path=str(settings.model_path()))
-snapshot = SnapshotResource()
-action_rules = ActionRulesResource(path=str(actions_path()))
-notifier = NotifierResource(outbox_dir=str(settings.outbox_dir()))
-validation = ValidationConfigResource(path=str(validation_path()))
 
-RESOURCES = {
-    "landing": landing_zone,
-    "io_manager": staging_io_manager,
-    "warehouse": warehouse,
-    "health_model": health_model,
-    "snapshot": snapshot,
-    "action_rules": action_rules,
-    "notifier": notifier,
-    "validation": validation,
-}
+def build_resources(paths: ConfigPaths, home: Path, **notifier_options) -> dict:
+    """Every resource the definitions need, for one deployment and one state directory."""
+    config_dir = str(paths.config_dir)
+    return {
+        "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home)), sources_config=str(paths.sources)),
+        "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
+        "health_model": HealthModelResource(path=str(paths.model), config_dir=config_dir),
+        "snapshot": SnapshotResource(),
+        "action_rules": ActionRulesResource(path=str(paths.actions), config_dir=config_dir),
+        "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home)), **notifier_options),
+        "validation": ValidationConfigResource(
+            path=str(paths.validation), config_dir=config_dir, models_dir=str(settings.models_dir(home))
+        ),
+    }
+
+
+RESOURCES = build_resources(config_paths(), settings.home_dir())

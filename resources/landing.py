@@ -11,12 +11,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from cs_assets.sources.normalise import SourceDataError, normalise_text_source, normalise_typed_source
-from cs_assets.sources.schemas import SourceSpec
+from cs_assets.sources.normalise import SourceDataError, normalise_text_source, normalise_typed_source, rename_exported
+from cs_assets.sources.contract import SourceSpec
 
 
 class LandingZoneResource(dg.ConfigurableResource):
-    """Source exports as files under one directory, in the layout of `cs_assets.sources.schemas`."""
+    """Source exports as files under one directory, in the layout the deployment's sources.yaml declares."""
 
     landing_dir: str
     # HTTP sources: the sources config ("" = $CS_HEALTH_SOURCES_CONFIG, else config/sources.yaml)
@@ -70,13 +70,13 @@ class LandingZoneResource(dg.ConfigurableResource):
         if empty:
             raise SourceDataError(f"source {spec.name}: export file {empty[0]} is empty")
         if spec.file_format == "parquet":
-            return normalise_typed_source(spec, pl.scan_parquet(files), str(where))
+            return normalise_typed_source(spec, rename_exported(spec, pl.scan_parquet(files)), str(where))
         if spec.file_format == "csv":
             try:
                 raw = pl.concat([pl.read_csv(p, infer_schema=False) for p in files], how="diagonal_relaxed")
             except pl.exceptions.PolarsError as exc:
                 raise SourceDataError(f"source {spec.name} ({where}): cannot parse CSV: {exc}") from None
-            return normalise_text_source(spec, raw.lazy(), str(where))
+            return normalise_text_source(spec, rename_exported(spec, raw.lazy()), str(where))
         if spec.file_format == "jsonl":
             try:
                 raw = pl.concat(
@@ -84,5 +84,5 @@ class LandingZoneResource(dg.ConfigurableResource):
                 )
             except pl.exceptions.PolarsError as exc:
                 raise SourceDataError(f"source {spec.name} ({where}): cannot parse JSON lines: {exc}") from None
-            return normalise_text_source(spec, raw.lazy(), str(where))
+            return normalise_text_source(spec, rename_exported(spec, raw.lazy()), str(where))
         raise SourceDataError(f"source {spec.name}: unsupported file format {spec.file_format!r}")

@@ -7,20 +7,27 @@ from pathlib import Path
 import dagster as dg
 
 from cs_assets import settings
+from cs_assets.deployment import Deployment, current_deployment
 from cs_assets.partitions import run_as_of
-from cs_assets.scoring.model_config import HealthModel, load_model, model_to_json
+from cs_assets.scoring.model_config import HealthModel, load_model
 
 
 class HealthModelResource(dg.ConfigurableResource):
-    """The reviewed model config (YAML); validated each time a step loads it."""
+    """The reviewed model config (YAML), validated against the deployment's indicator catalogue
+    each time a step loads it; indicators of sources the deployment lacks are left out."""
 
     path: str
+    # the deployment's config directory ("" = $CS_HEALTH_CONFIG, else the repository's config/)
+    config_dir: str = ""
+
+    def deployment(self) -> Deployment:
+        return current_deployment(self.config_dir or None)
 
     def load(self) -> HealthModel:
-        return load_model(Path(self.path))
+        return load_model(Path(self.path), self.deployment().catalogue)
 
     def as_json(self) -> str:
-        return model_to_json(Path(self.path))
+        return self.load().to_json()
 
 
 class SnapshotResource(dg.ConfigurableResource):

@@ -35,7 +35,8 @@ def _write_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
 
 
 class StagingParquetIOManager(dg.ConfigurableIOManager):
-    """Stores polars DataFrames and LazyFrames as Parquet; hands back whichever the input asks for.
+    """Stores polars DataFrames and LazyFrames as Parquet; hands back a DataFrame to an input
+    typed `pl.DataFrame` and a LazyFrame otherwise.
 
     A snapshot-partitioned asset is stored one file per snapshot date
     (`<asset>/<YYYY-MM-DD>.parquet`). Its frames carry a `snapshot_date` column, so a step that
@@ -122,6 +123,8 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
                     f"staged data for asset {name} not found at {paths[0]}; materialize that asset first"
                 )
         lazy = pl.scan_parquet(paths)
-        if context.dagster_type.typing_type is pl.LazyFrame:
-            return lazy
-        return lazy.collect()
+        if context.dagster_type.typing_type is pl.DataFrame:
+            return lazy.collect()
+        # a LazyFrame, or an input without a type (`**frames` of a step over every declared
+        # source): lazy, so the step reads only the columns it needs
+        return lazy

@@ -1,5 +1,6 @@
 """Shared helpers: run the real graph against a home directory, read what it published."""
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -8,73 +9,61 @@ import duckdb
 import polars as pl
 
 from cs_assets import settings
-from cs_assets.actions.rules import DEFAULT_ACTIONS_PATH
+from cs_assets.definitions import HEALTH_SCORE_JOB, VALIDATION_JOB, build_definitions
 from cs_assets.demo.generator import generate_demo_data
-from cs_assets.definitions import defs
+from cs_assets.deployment import load_deployment
 from cs_assets.partitions import run_tags_for
-from resources.action_rules import ActionRulesResource
-from resources.landing import LandingZoneResource
-from resources.model import HealthModelResource, SnapshotResource
-from resources.notifier import NotifierResource
-from resources.staging import StagingParquetIOManager
-from resources.warehouse import WarehouseResource
+from resources import build_resources
 
 ACCOUNTS = 120
 SEED = 11
-# what health_score_job runs (the validation group reads the whole history and runs on its own)
-ASSETS = [a for a in defs.assets if "validation" not in {a.group_names_by_key[k] for k in a.keys}]
-CHECKS = list(defs.asset_checks)
+
+
+def definitions(
+    home: Path,
+    config_dir: Path | None = None,
+    model_path: Path | None = None,
+    actions_path: Path | None = None,
+    validation_path: Path | None = None,
+) -> dg.Definitions:
+    """The project's definitions for one home and deployment, wired by `resources.build_resources`."""
+    deployment = load_deployment(config_dir)
+    overrides = {"model": model_path, "actions": actions_path, "validation": validation_path}
+    paths = dataclasses.replace(deployment.paths, **{k: Path(v) for k, v in overrides.items() if v is not None})
+    deployment = dataclasses.replace(deployment, paths=paths)
+    # no webhook URL in tests unless a test sets one: notifications go to the home's outbox
+    return build_definitions(deployment, build_resources(paths, home, backoff_seconds=0.01))
+
+
+def default_definitions() -> dg.Definitions:
+    """The definitions `dagster dev` loads: the default deployment and resources."""
+    return build_definitions(load_deployment())
 
 
 def run_graph(
     home: Path,
     as_of: dt.date | list[dt.date],
     instance: dg.DagsterInstance | None = None,
-    model_path: Path = settings.DEFAULT_MODEL_PATH,
-    actions_path: Path = DEFAULT_ACTIONS_PATH,
+    model_path: Path | None = None,
+    actions_path: Path | None = None,
+    config_dir: Path | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One real run of the whole graph for a snapshot date, or for a range of dates in one run."""
+    """One real run of health_score_job for a snapshot date, or for a range of dates in one run."""
     dates = as_of if isinstance(as_of, list) else [as_of]
-    resources = {
-        "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home))),
-        "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
-        "health_model": HealthModelResource(path=str(model_path)),
-        "snapshot": SnapshotResource(),
-        "action_rules": ActionRulesResource(path=str(actions_path)),
-        # no webhook URL in tests unless a test sets one: notifications go to the home's outbox
-        "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home)), backoff_seconds=0.01),
-    }
-    return dg.materialize(
-        [*ASSETS, *CHECKS], resources=resources, raise_on_error=False, instance=instance, tags=run_tags_for(dates)
-    )
+    job = definitions(home, config_dir, model_path, actions_path).resolve_job_def(HEALTH_SCORE_JOB)
+    return job.execute_in_process(instance=instance, tags=run_tags_for(dates), raise_on_error=False)
 
 
 def run_validation(
     home: Path,
     instance: dg.DagsterInstance | None = None,
-    model_path: Path = settings.DEFAULT_MODEL_PATH,
+    model_path: Path | None = None,
     validation_path: Path | None = None,
+    config_dir: Path | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """A real run of the validation group over the published history (the CRM from staging)."""
-    from cs_assets.validation.config import DEFAULT_VALIDATION_PATH
-    from resources.validation import ValidationConfigResource
-
-    resources = {
-        "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home))),
-        "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
-        "health_model": HealthModelResource(path=str(model_path)),
-        "validation": ValidationConfigResource(path=str(validation_path or DEFAULT_VALIDATION_PATH)),
-        # required by the unselected assets the CRM input comes from
-        "snapshot": SnapshotResource(),
-        "action_rules": ActionRulesResource(path=str(DEFAULT_ACTIONS_PATH)),
-        "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home))),
-    }
-    return dg.materialize(
-        list(defs.assets), selection=dg.AssetSelection.groups("validation"), resources=resources,
-        raise_on_error=False, instance=instance,
-    )
+    """A real run of validation_job over the published history (the CRM from staging)."""
+    job = definitions(home, config_dir, model_path, None, validation_path).resolve_job_def(VALIDATION_JOB)
+    return job.execute_in_process(instance=instance, raise_on_error=False)
 
 
 def published(home: Path, table: str = "account_health") -> pl.DataFrame:
@@ -89,5 +78,3 @@ def make_home(root: Path, name: str) -> Path:
     home = root / name
     generate_demo_data(settings.landing_dir(home), accounts=ACCOUNTS, seed=SEED)
     return home
-
-

@@ -14,15 +14,19 @@ from cs_assets.automation import (
     DAILY_SCHEDULE,
     LANDING_SENSOR,
     RUN_FAILURE_SENSOR,
-    landing_files_sensor,
+    build_landing_sensor,
     notify_on_run_failure,
 )
-from cs_assets.definitions import defs
 from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
-from cs_assets.sources.schemas import SOURCES
+from cs_assets.deployment import load_deployment
 from resources.landing import LandingZoneResource
 from resources.notifier import NotifierResource
-from tests.harness import run_graph
+from tests.harness import default_definitions, run_graph
+
+DEPLOYMENT = load_deployment()
+SOURCES = DEPLOYMENT.contract.sources
+defs = default_definitions()
+landing_files_sensor = build_landing_sensor(DEPLOYMENT)
 
 UTC = dt.timezone.utc
 

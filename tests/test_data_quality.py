@@ -18,9 +18,10 @@ from checks.score_checks import POINTS_SUM_TO_SCORE
 from cs_assets import settings
 from cs_assets.actions.assets import ACCOUNT_ACTIONS, ACTION_NOTIFICATIONS
 from cs_assets.demo.generator import DEMO_AS_OF
-from cs_assets.definitions import defs
 from cs_assets.publish.assets import ACCOUNT_HEALTH, ACCOUNT_HEALTH_CONTRIBUTIONS
-from tests.harness import make_home, published, run_graph
+from tests.harness import default_definitions, make_home, published, run_graph
+
+defs = default_definitions()
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -232,15 +233,22 @@ def test_automation_does_not_publish_after_a_failed_blocking_check():
 def test_dq_config_errors_name_the_key():
     raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
     raw["sources"]["usage_events"]["max_age_hours"] = 0
-    with pytest.raises(DataQualityConfigError, match=r"`sources.usage_events.max_age_hours`: must be a number of hours > 0, got 0"):
+    with pytest.raises(DataQualityConfigError, match=r"`sources.usage_events.max_age_hours`: must be > 0, got 0"):
         parse_dq_config(raw, "dq.yaml")
     raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
     raw["checks"]["freshness"]["severity"] = "FATAL"
-    with pytest.raises(DataQualityConfigError, match=r"`checks.freshness.severity`: must be ERROR or WARN, got 'FATAL'"):
+    with pytest.raises(DataQualityConfigError, match=r"`checks.freshness.severity`: must be one of ERROR, WARN, got 'FATAL'"):
         parse_dq_config(raw, "dq.yaml")
+    # a declared source needs limits: its own, or source_defaults
     raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
     del raw["sources"]["crm_accounts"]
-    with pytest.raises(DataQualityConfigError, match=r"`sources`: missing required key\(s\): crm_accounts"):
+    with pytest.raises(DataQualityConfigError, match=r"`sources.crm_accounts`: no limits for the declared source crm_accounts"):
+        parse_dq_config(raw, "dq.yaml")
+    raw["source_defaults"] = {"max_age_hours": 24, "max_volume_drop_share": 0.1, "max_duplicate_share": 0.01}
+    assert parse_dq_config(raw, "dq.yaml").sources["crm_accounts"].max_age_hours == 24
+    raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
+    raw["integrity"]["coverage_source"] = "usage_event"
+    with pytest.raises(DataQualityConfigError, match=r"`integrity.coverage_source`: must name a declared event source"):
         parse_dq_config(raw, "dq.yaml")
 
 

@@ -11,20 +11,22 @@ import polars as pl
 import pytest
 
 from cs_assets.demo import generator
-from cs_assets.demo.generator import DEMO_AS_OF, DemoSummary, generate_demo_data
-from cs_assets.sources.schemas import (
+from cs_assets.demo.generator import (
+    DEMO_AS_OF,
+    DemoSummary,
+    generate_demo_data,
     ADDON_FEATURES,
     CORE_FEATURES,
     CRM_ACCOUNTS,
+    DEMO_CONTRACT,
     ENGAGEMENT_EVENTS,
-    SOURCES,
     SUPPORT_TICKETS,
     SURVEY_RESPONSES,
     USAGE_EVENTS,
-    UTC_TS,
-    SourceSpec,
 )
+from cs_assets.sources.contract import UTC_TS, SourceSpec
 
+SOURCES = DEMO_CONTRACT.sources
 ACCOUNTS = 60
 SEED = 7
 END = dt.datetime.combine(DEMO_AS_OF + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)

@@ -11,16 +11,21 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from checks.dq_config import VALIDITY, active_dq_config
-from checks.gx_checks import CHECK_NAMES, GX_INDICATOR_VALIDATION, GX_SOURCE_VALIDATION, latest_allowed
-from checks.gx_suites import INDICATORS, SUITES, between, in_set, not_future, not_null, unique
+from checks.dq_config import VALIDITY
+from checks.gx_checks import GX_INDICATOR_VALIDATION, GX_SOURCE_VALIDATION, check_names, latest_allowed
+from checks.gx_suites import INDICATORS, between, build_suites, in_set, not_future, not_null, unique
 from checks.gx_validation import validate_frame, validate_tables
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF
-from cs_assets.definitions import defs
+from cs_assets.deployment import load_deployment
 from cs_assets.indicators.compute import as_of_end
 from cs_assets.publish.assets import ACCOUNT_HEALTH, ACCOUNT_HEALTH_CONTRIBUTIONS
-from tests.harness import make_home, published, run_graph
+from tests.harness import default_definitions, make_home, published, run_graph
+
+DEPLOYMENT = load_deployment()
+CHECK_NAMES = check_names(DEPLOYMENT)
+SUITES = build_suites(DEPLOYMENT)
+defs = default_definitions()
 
 REPO = Path(__file__).resolve().parent.parent
 UTC = dt.timezone.utc
@@ -57,7 +62,7 @@ def test_a_clean_run_passes_every_gx_check_and_publishes(good_run):
     failed = [f"{k}: {e.description}" for k, e in evaluations.items() if not e.passed]
     assert not failed, failed
     nps = evaluations[("survey_responses", "gx_nps_score_in_range")]
-    assert nps.severity == active_dq_config().checks[VALIDITY].severity
+    assert nps.severity == DEPLOYMENT.dq.checks[VALIDITY].severity
     assert nps.metadata["unexpected_count"].value == 0
     assert nps.metadata["rows_checked"].value > 0
     assert {"observed_value", "unexpected_percent", "sample_values", "column"} <= set(nps.metadata)
@@ -65,7 +70,7 @@ def test_a_clean_run_passes_every_gx_check_and_publishes(good_run):
 
 
 def test_every_rule_is_a_check_spec_with_the_validity_policy():
-    policy = active_dq_config().checks[VALIDITY]
+    policy = DEPLOYMENT.dq.checks[VALIDITY]
     specs = {
         (key.asset_key.to_user_string(), key.name): spec
         for checks_def in defs.asset_checks
@@ -83,7 +88,7 @@ def test_every_rule_is_a_check_spec_with_the_validity_policy():
 
 def test_loading_the_definitions_does_not_import_great_expectations():
     code = (
-        "import sys; import cs_assets.definitions, checks.gx_checks, checks.gx_validation; "
+        "import sys; import cs_assets.definitions, checks.gx_checks, checks.gx_validation; cs_assets.definitions.defs(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'great_expectations'))"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -12,11 +12,11 @@ import yaml
 
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF
-from cs_assets.indicators.compute import build_usage_rollup, renewal_date_as_of, usage_indicators
+from cs_assets.deployment import load_deployment
+from cs_assets.indicators.compute import compute_account_indicators, renewal_date_as_of
 from cs_assets.publish.queries import score_change
 from cs_assets.scoring.attribution import MODEL_CHANGE, attribute_change
 from cs_assets.sources.normalise import clean
-from cs_assets.sources.schemas import USAGE_EVENTS
 from resources.landing import LandingZoneResource
 from tests.harness import make_home, published, run_graph
 
@@ -64,12 +64,14 @@ def test_rerunning_snapshots_replaces_them(history_home):
     assert _without_computed_at(after).equals(_without_computed_at(before))
 
 
-def test_rollup_windows_match_the_raw_events(history_home):
-    """The rollup path gives what a direct scan of the raw events gives, late arrivals included."""
+def test_compiled_indicators_match_a_direct_scan_of_the_raw_events(history_home):
+    """The indicators compiled from the catalogue give what a hand-written scan of the raw events
+    gives, late arrivals included."""
     home, _, _ = history_home
+    deployment = load_deployment()
     landing = LandingZoneResource(landing_dir=str(settings.landing_dir(home)))
-    usage = clean(USAGE_EVENTS, landing.read(USAGE_EVENTS)).collect()
-    crm = pl.DataFrame({"account_id": usage["account_id"].unique(), "champion_user_ids": "", "licensed_seats": 10})
+    frames = {name: clean(spec, landing.read(spec)) for name, spec in deployment.contract.sources.items()}
+    usage = frames["usage_events"].collect()
     day = RANGE[2]
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
     seen = usage.filter((pl.col("occurred_at") < end) & (pl.col("received_at") < end))
@@ -79,11 +81,11 @@ def test_rollup_windows_match_the_raw_events(history_home):
         jobs_run_30d=(pl.col("event_type") == "job_run").sum().cast(pl.Int64),
         page_load_p75_ms=pl.col("load_ms").filter(pl.col("event_type") == "page_view").cast(pl.Float64).quantile(0.75, interpolation="linear"),
     )
-    rolled = usage_indicators(build_usage_rollup(usage.lazy()), crm.lazy(), day).collect()
-    joined = direct.join(rolled, on="account_id", suffix="_rollup")
+    compiled = compute_account_indicators(frames, deployment.contract, deployment.catalogue, day)
+    joined = direct.join(compiled, on="account_id", suffix="_compiled")
     assert joined.height > 50
     for column in ("active_users_30d", "jobs_run_30d", "page_load_p75_ms"):
-        assert joined[column].cast(pl.Float64).equals(joined[f"{column}_rollup"].cast(pl.Float64), null_equal=True), column
+        assert joined[column].cast(pl.Float64).equals(joined[f"{column}_compiled"].cast(pl.Float64), null_equal=True), column
     late = usage.filter(pl.col("received_at").dt.date() > pl.col("occurred_at").dt.date())
     assert late.height > 0  # the demo has late arrivals, so the arrival-day cut is exercised
 
@@ -172,9 +174,9 @@ def test_explain_since_and_trace(history_home, capsys):
     out = capsys.readouterr().out
     assert f"change since {RANGE[0]}" in out
     lineage = published(home, "snapshot_lineage").filter(pl.col("snapshot_date") == RANGE[-1])
-    assert set(lineage["asset_key"]) >= {"crm_accounts", "usage_events", "usage_daily_rollup", "account_indicators"}
+    assert set(lineage["asset_key"]) >= {"crm_accounts", "usage_events", "account_indicators"}
     usage = lineage.filter(pl.col("asset_key") == "usage_events").row(0, named=True)
     assert usage["run_id"] in out and usage["data_version"][:16] in out
     # a source's data version is the hash of its files: unchanged files, unchanged version
     landing = LandingZoneResource(landing_dir=str(settings.landing_dir(home)))
-    assert usage["data_version"] == landing.fingerprint(USAGE_EVENTS)
+    assert usage["data_version"] == landing.fingerprint(load_deployment().contract["usage_events"])

@@ -23,7 +23,7 @@ import yaml
 from cs_assets import settings
 from cs_assets.demo.api_server import DemoApi, Fault, demo_sources_config, load_landing
 from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
-from cs_assets.sources.schemas import SOURCES
+from cs_assets.demo.api_server import SOURCES
 from cs_assets.sources.source_config import (
     SOURCES_CONFIG_ENV,
     SourceConfigError,
@@ -422,11 +422,13 @@ def test_config_errors_name_the_source_and_key(source, change, message):
     assert message in _config_error(config)
 
 
-def test_config_rejects_unknown_sources_and_kinds():
-    assert "`sources`: unknown key(s): billing" in _config_error({"version": 1, "sources": {"billing": {"kind": "file"}}})
-    assert "`sources.crm_accounts.kind`: must be file or http, got 's3'" in _config_error(
-        {"version": 1, "sources": {"crm_accounts": {"kind": "s3"}}}
-    )
+def test_config_rejects_unknown_kinds_and_http_keys_on_a_file_source():
+    config = yaml.safe_load((settings.REPO_ROOT / "config" / "sources.yaml").read_text())
+    config["sources"]["crm_accounts"]["kind"] = "s3"
+    assert "`sources.crm_accounts.kind`: must be one of file, http, got 's3'" in _config_error(config)
+    config["sources"]["crm_accounts"].update(kind="file", preset="hubspot_crm_v3")
+    assert "`sources.crm_accounts`: unknown key(s): preset (allowed: role, description, export" in _config_error(config)
+    assert "HTTP keys need `kind: http`" in _config_error(config)
 
 
 # --------------------------------------------------------------------------- end to end

@@ -6,7 +6,8 @@ trickled responses, dropped connections, broken or repeating pages, bad records)
 is bad, and a real run through `tests.harness.run_graph` must:
 
 - fail the source's step with exactly the expected message (source, method and URL path, status
-  or problem, never the token);
+  or problem, never the token); a bad config fails before any step runs, when the definitions
+  load, with the file, key and problem;
 - leave the published scores, every landing export and every cursor byte for byte unchanged;
 - keep the token out of the run's event log.
 
@@ -30,7 +31,7 @@ import pytest
 from cs_assets import settings
 from cs_assets.demo.api_server import CSV_PATH, DemoApi, Fault, load_landing
 from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
-from cs_assets.sources.source_config import SOURCES_CONFIG_ENV
+from cs_assets.sources.source_config import SOURCES_CONFIG_ENV, SourceConfigError
 from resources.connectors.store import as_text
 from tests.harness import ACCOUNTS, SEED, published, run_graph
 from tests.test_http_connectors import (
@@ -364,15 +365,22 @@ def test_fault_fails_loudly_and_changes_nothing(ctx, case, tmp_path):
     stored_before = stored_bytes(ctx.home)
     instance = dg.DagsterInstance.ephemeral()
 
-    result = run_graph(ctx.home, DEMO_AS_OF, instance=instance)
-
-    assert not result.success
-    message = failures(result).get(case.source)
-    assert message is not None, failures(result)
-    assert re.fullmatch(case.message, message), message
+    if case.id.startswith("config_"):
+        # the sources file is validated when the definitions load: nothing runs at all
+        with pytest.raises(SourceConfigError) as error:
+            run_graph(ctx.home, DEMO_AS_OF, instance=instance)
+        assert re.fullmatch(case.message, str(error.value)), str(error.value)
+        assert TOKEN not in str(error.value)
+        assert instance.get_runs() == []
+    else:
+        result = run_graph(ctx.home, DEMO_AS_OF, instance=instance)
+        assert not result.success
+        message = failures(result).get(case.source)
+        assert message is not None, failures(result)
+        assert re.fullmatch(case.message, message), message
+        assert not any(TOKEN in dg.serialize_value(record) for record in instance.all_logs(result.run_id))
     assert published(ctx.home).equals(published_before)
     assert stored_bytes(ctx.home) == stored_before
-    assert not any(TOKEN in dg.serialize_value(record) for record in instance.all_logs(result.run_id))
 
 
 def test_retry_after_a_failure_mid_pagination_equals_a_clean_run(ctx, tmp_path):

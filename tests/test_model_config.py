@@ -1,12 +1,16 @@
 """The model file is validated on load, with errors that name the key and the problem."""
 
 import copy
+import json
 
 import pytest
 import yaml
 
+from cs_assets.deployment import load_deployment
 from cs_assets.scoring.model_config import ModelConfigError, load_model, parse_model
 from cs_assets.settings import DEFAULT_MODEL_PATH
+
+CATALOGUE = load_deployment().catalogue
 
 
 @pytest.fixture()
@@ -15,25 +19,26 @@ def raw_model() -> dict:
 
 
 def test_default_model_is_valid_and_versioned():
-    model = load_model(DEFAULT_MODEL_PATH)
-    assert model.subscore_weights == {"co": 0.7, "cx": 0.3}  # reviewed against the validation report
+    model = load_model(DEFAULT_MODEL_PATH, CATALOGUE)
     assert [b.name for b in model.bands] == ["red", "yellow", "green"]
-    assert len(model.version) == 12
+    assert len(model.version) == 12 and model.left_out == {}
+    # the stored JSON is the effective model: parsed back without a catalogue it is the same model
+    assert parse_model(json.loads(model.to_json())).version == model.version
 
 
 def test_version_ignores_comments_and_key_order_but_not_values(raw_model, tmp_path):
     reordered = dict(reversed(list(raw_model.items())))
     path = tmp_path / "m.yaml"
     path.write_text("# a comment\n" + yaml.safe_dump(reordered, sort_keys=False))
-    assert load_model(path).version == load_model(DEFAULT_MODEL_PATH).version
+    assert load_model(path, CATALOGUE).version == load_model(DEFAULT_MODEL_PATH, CATALOGUE).version
     changed = copy.deepcopy(raw_model)
     changed["indicators"]["seat_penetration"]["weight"] = 26
-    assert parse_model(changed).version != load_model(DEFAULT_MODEL_PATH).version
+    assert parse_model(changed, catalogue=CATALOGUE).version != load_model(DEFAULT_MODEL_PATH, CATALOGUE).version
 
 
 def _error(raw) -> str:
     with pytest.raises(ModelConfigError) as info:
-        parse_model(raw, source="model.yaml")
+        parse_model(raw, source="model.yaml", catalogue=CATALOGUE)
     return str(info.value)
 
 
@@ -83,11 +88,50 @@ def test_invalid_model_names_key_and_problem(raw_model, mutate, expected):
     assert expected in message
 
 
-def test_subscore_needs_an_indicator_that_scores_missing_data(raw_model):
+def test_some_indicator_must_score_missing_data(raw_model):
     for rule in raw_model["indicators"].values():
-        if rule["subscore"] == "cx":
-            rule["missing"] = {"policy": "exclude"}
-    assert "`subscores.cx`: needs at least one weighted indicator with missing.policy `score`" in _error(raw_model)
+        rule["missing"] = {"policy": "exclude"}
+    assert "`indicators`: needs at least one weighted indicator with missing.policy `score`" in _error(raw_model)
+
+
+def test_indicators_of_undeclared_sources_are_left_out_and_their_weight_redistributed(raw_model, tmp_path):
+    import dataclasses
+
+    from cs_assets.deployment import load_contract, load_catalogue
+
+    # a deployment with only the CRM and the usage events: no tickets, surveys or engagement
+    sources = yaml.safe_load((DEFAULT_MODEL_PATH.parent / "sources.yaml").read_text())
+    sources["sources"] = {k: v for k, v in sources["sources"].items() if k in ("crm_accounts", "usage_events")}
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(sources))
+    contract = load_contract(tmp_path / "sources.yaml")
+    catalogue = load_catalogue(DEFAULT_MODEL_PATH.parent / "indicators.yaml", contract)
+    assert "bug_tickets_90d" in catalogue.unavailable and "jobs_run_30d" in catalogue.indicators
+    model = parse_model(raw_model, "model.yaml", catalogue)
+    assert "incident_tickets_90d" in model.left_out and "support_tickets" in model.left_out["incident_tickets_90d"]
+    names = {r.name for r in model.indicators}
+    assert names == {n for n, r in raw_model["indicators"].items() if n in catalogue.indicators}
+    # CX keeps page load only (exclude policy): accounts without page views hand CX's weight to CO
+    assert model.subscore_weights["co"] == pytest.approx(0.7) and model.subscore_weights["cx"] == pytest.approx(0.3)
+    assert "incident_tickets_90d" not in model.document["indicators"]
+    assert parse_model(model.document).version == model.version
+    # a typo is still an error, not a left-out indicator
+    raw_model["indicators"]["jobs_runs_30d"] = raw_model["indicators"].pop("jobs_run_30d")
+    with pytest.raises(ModelConfigError, match="`indicators.jobs_runs_30d`: unknown indicator"):
+        parse_model(raw_model, "model.yaml", catalogue)
+    assert dataclasses.is_dataclass(model)
+
+
+def test_a_subscore_whose_indicators_all_need_missing_sources_hands_its_weight_over(raw_model, tmp_path):
+    from cs_assets.deployment import load_catalogue, load_contract
+
+    sources = yaml.safe_load((DEFAULT_MODEL_PATH.parent / "sources.yaml").read_text())
+    sources["sources"] = {k: v for k, v in sources["sources"].items() if k in ("crm_accounts", "usage_events")}
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(sources))
+    catalogue = load_catalogue(DEFAULT_MODEL_PATH.parent / "indicators.yaml", load_contract(tmp_path / "sources.yaml"))
+    raw_model["indicators"].pop("page_load_p75_ms")  # CX now only has ticket, survey and engagement indicators
+    model = parse_model(raw_model, "model.yaml", catalogue)
+    assert model.subscore_weights == {"co": 1.0, "cx": 0.0}
+    assert model.document["subscores"]["cx"]["weight"] == 0
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

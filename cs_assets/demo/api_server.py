@@ -38,8 +38,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import polars as pl
 
+from cs_assets.deployment import DEFAULT_CONFIG_DIR, FILES, load_contract
 from cs_assets.sources.normalise import clean
-from cs_assets.sources.schemas import SOURCES
+
+# the demo product's sources: the shipped contract (config/sources.yaml)
+SOURCES = load_contract(DEFAULT_CONFIG_DIR / FILES["sources"]).sources
 
 HOST = "127.0.0.1"
 HUBSPOT_PATH = "/crm/v3/objects/companies"
@@ -359,55 +362,44 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def demo_sources_config(base_url: str, token_env: str = TOKEN_ENV) -> str:
-    """A sources config that pulls every source from a demo API at `base_url`."""
-    return f"""\
-# Written by `cs-health demo-api`: every source pulled from the demo API at {base_url}.
-# The token is read from ${token_env}; it is never written in this file.
-version: 1
-sources:
-  crm_accounts:
-    kind: http
-    preset: hubspot_crm_v3
-    base_url: {base_url}
-    object: companies
-    auth: {{type: bearer, token_env: {token_env}}}
-    page_size: 100
-    incremental: {{property: hs_lastmodifieddate, field: updated_at}}
-  support_tickets:
-    kind: http
-    preset: zendesk_incremental
-    base_url: {base_url}
-    auth: {{type: basic, username: {ZENDESK_USER}, password_env: {token_env}}}
-    page_size: 1000
-    incremental: {{start_time: 0}}
-    fields: {{ticket_id: id}}
-  survey_responses:
-    kind: http
-    preset: csv_export
-    url: {base_url}{CSV_PATH}?format=csv
-  usage_events:
-    kind: http
-    preset: generic_json
-    base_url: {base_url}
-    path: {GENERIC_PREFIX}usage_events
-    auth: {{type: bearer, token_env: {token_env}}}
-    records_path: data
-    pagination: {{type: cursor, cursor_path: next_cursor, cursor_param: cursor}}
-    page_size: 10000
-    page_size_param: limit
-    incremental: {{param: updated_since, field: received_at, format: iso}}
-  engagement_events:
-    kind: http
-    preset: generic_json
-    base_url: {base_url}
-    path: {GENERIC_PREFIX}engagement_events
-    auth: {{type: bearer, token_env: {token_env}}}
-    records_path: data
-    pagination: {{type: next_link, next_path: links.next}}
-    page_size: 2000
-    page_size_param: limit
-    incremental: {{param: updated_since, field: occurred_at, format: iso}}
-"""
+    """A sources.yaml that pulls every demo source from a demo API at `base_url`: the shipped
+    contract of each source, plus its HTTP keys."""
+    import yaml
+
+    document = yaml.safe_load((DEFAULT_CONFIG_DIR / FILES["sources"]).read_text(encoding="utf-8"))
+    bearer = {"type": "bearer", "token_env": token_env}
+    transport = {
+        "crm_accounts": {
+            "kind": "http", "preset": "hubspot_crm_v3", "base_url": base_url, "object": "companies",
+            "auth": bearer, "page_size": 100, "incremental": {"property": "hs_lastmodifieddate", "field": "updated_at"},
+        },
+        "support_tickets": {
+            "kind": "http", "preset": "zendesk_incremental", "base_url": base_url,
+            "auth": {"type": "basic", "username": ZENDESK_USER, "password_env": token_env},
+            "page_size": 1000, "incremental": {"start_time": 0}, "fields": {"ticket_id": "id"},
+        },
+        "survey_responses": {"kind": "http", "preset": "csv_export", "url": f"{base_url}{CSV_PATH}?format=csv"},
+        "usage_events": {
+            "kind": "http", "preset": "generic_json", "base_url": base_url, "path": f"{GENERIC_PREFIX}usage_events",
+            "auth": bearer, "records_path": "data",
+            "pagination": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
+            "page_size": 10000, "page_size_param": "limit",
+            "incremental": {"param": "updated_since", "field": "received_at", "format": "iso"},
+        },
+        "engagement_events": {
+            "kind": "http", "preset": "generic_json", "base_url": base_url, "path": f"{GENERIC_PREFIX}engagement_events",
+            "auth": bearer, "records_path": "data", "pagination": {"type": "next_link", "next_path": "links.next"},
+            "page_size": 2000, "page_size_param": "limit",
+            "incremental": {"param": "updated_since", "field": "occurred_at", "format": "iso"},
+        },
+    }
+    for name, keys in transport.items():
+        document["sources"][name].update(keys)
+    header = (
+        f"# Written by `cs-health demo-api`: every source pulled from the demo API at {base_url}.\n"
+        f"# The contract of each source is the shipped one; the token is read from ${token_env}, never written here.\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False)
 
 
 def new_token() -> str:

@@ -7,7 +7,7 @@ survey scores, webinar attendance, ...) is drawn from it. The trajectory is writ
 the landing directory (`<landing>/../demo_truth/account_truth.parquet`) so that validation can
 check whether the scores recover it; the scoring code never reads it.
 
-Layout and columns follow `cs_assets.sources.schemas` exactly. Output is a pure function of
+Layout and columns follow the shipped contract (`config/sources.yaml`) exactly. Output is a pure function of
 (accounts, seed, as_of): one `numpy.random.default_rng(seed)` (split with `spawn` into one
 stream per purpose and per chunk of accounts), no wall clock, fixed row orders, fixed Parquet
 settings. Account-days are processed as numpy matrices in chunks of `CHUNK_ACCOUNTS` accounts
@@ -44,16 +44,20 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from cs_assets.sources.schemas import (
-    ADDON_FEATURES,
-    CORE_FEATURES,
-    CRM_ACCOUNTS,
-    ENGAGEMENT_EVENTS,
-    SUPPORT_TICKETS,
-    SURVEY_RESPONSES,
-    USAGE_EVENTS,
-    SourceSpec,
-)
+from cs_assets.deployment import DEFAULT_CONFIG_DIR, FILES, load_contract
+from cs_assets.sources.contract import SourceSpec
+
+# The demo product is the one the shipped config (`config/`) describes: its exports follow that
+# contract exactly, whatever deployment the process is configured for.
+DEMO_CONTRACT = load_contract(DEFAULT_CONFIG_DIR / FILES["sources"])
+CRM_ACCOUNTS = DEMO_CONTRACT["crm_accounts"]
+USAGE_EVENTS = DEMO_CONTRACT["usage_events"]
+SUPPORT_TICKETS = DEMO_CONTRACT["support_tickets"]
+SURVEY_RESPONSES = DEMO_CONTRACT["survey_responses"]
+ENGAGEMENT_EVENTS = DEMO_CONTRACT["engagement_events"]
+# the demo product's feature vocabulary (config/sources.yaml lists the same names)
+CORE_FEATURES = ("pipelines", "scheduler", "connectors", "transformations", "monitoring", "dashboards")
+ADDON_FEATURES = ("reverse_etl", "data_quality", "lineage_explorer")
 
 DEMO_AS_OF = dt.date(2026, 10, 31)
 GENERATOR_NAME = "cs-health-demo"

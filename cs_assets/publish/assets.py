@@ -5,9 +5,11 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from cs_assets.metadata import markdown_table
-from checks.dq_config import BAND_SHIFT, active_dq_config
+from checks.dq_config import BAND_SHIFT, CheckPolicy
 from checks.score_checks import band_shift_result
+from cs_assets.indicators.catalogue import CONTEXT_FIELDS
+from cs_assets.deployment import Deployment
+from cs_assets.metadata import markdown_table
 from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS, snapshot_dates
 from cs_assets.publish.lineage import HEALTH_COLUMN_LINEAGE, lineage_rows
 from cs_assets.publish.tables import (
@@ -25,9 +27,6 @@ OWNER = "team:customer-success-analytics"
 ACCOUNT_HEALTH = dg.AssetKey(["published", "account_health"])
 ACCOUNT_HEALTH_CONTRIBUTIONS = dg.AssetKey(["published", "account_health_contributions"])
 
-DQ_CONFIG = active_dq_config()
-BAND_SHIFT_POLICY = DQ_CONFIG.checks[BAND_SHIFT]
-
 # A later automatic tick must not publish what a run's blocking checks refused: "eager" alone
 # would request the publish again as soon as its inputs were updated.
 PUBLISH_CONDITION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
@@ -42,15 +41,14 @@ PUBLISHED = dict(
 
 
 def worst_band_shift(
-    health: pl.DataFrame, previous_date: dt.date | None, previous: pl.DataFrame, dates: list[dt.date]
+    health: pl.DataFrame, previous_date: dt.date | None, previous: pl.DataFrame, dates: list[dt.date],
+    max_share: float, policy: CheckPolicy,
 ) -> dg.AssetCheckResult:
     """Band shift of each snapshot in the run against the one before it; the worst one is reported."""
     worst = None
     for date in dates:
         current = health.filter(pl.col("snapshot_date") == date)
-        result = band_shift_result(
-            previous, current, previous_date, DQ_CONFIG.max_band_change_share, BAND_SHIFT_POLICY.severity
-        )
+        result = band_shift_result(previous, current, previous_date, max_share, policy.severity)
         share = float(result.metadata["changed_share"].value) if "changed_share" in result.metadata else 0.0
         if worst is None or (not result.passed and worst[1]) or (result.passed == worst[1] and share > worst[0]):
             worst = (share, result.passed, result, date)
@@ -68,87 +66,105 @@ def worst_band_shift(
     return result
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            ACCOUNT_HEALTH,
-            description="Published customer health: one row per active account per snapshot, with band, stage, triage and top drags.",
-            deps=["account_health_scores", "account_segments", "account_indicators"],
-            **PUBLISHED,
-        ),
-        dg.AssetSpec(
-            ACCOUNT_HEALTH_CONTRIBUTIONS,
-            description="Published per-indicator contributions: raw value, indicator score, weight and points that add up to each health score.",
-            deps=["indicator_contributions"],
-            **PUBLISHED,
-        ),
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            BAND_SHIFT,
-            asset=ACCOUNT_HEALTH,
-            description="the share of accounts changing band since the last published snapshot is within the limit",
-        )
-    ],
-    ins={
-        "scores": dg.AssetIn("account_health_scores"),
-        "segments": dg.AssetIn("account_segments"),
-        "indicators": dg.AssetIn("account_indicators"),
-        "contributions": dg.AssetIn("indicator_contributions"),
-    },
-    partitions_def=SNAPSHOT_PARTITIONS,
-    backfill_policy=SINGLE_RUN_BACKFILL,
-)
-def published_account_health(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    health_model: HealthModelResource,
-    scores: pl.DataFrame,
-    segments: pl.DataFrame,
-    indicators: pl.DataFrame,
-    contributions: pl.DataFrame,
-):
-    """Writes every published table for the run's snapshots in one DuckDB transaction."""
-    dates = snapshot_dates(context)
-    model_version = contributions["model_version"][0] if contributions.height else health_model.load().version
-    # when the rows were written: bookkeeping, never an input to a score
-    computed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    health = build_health_rows(scores, segments, indicators, model_version, computed_at)
-    points = build_contribution_rows(contributions, computed_at)
-    lineage = lineage_rows(context, dates, computed_at)
-    with warehouse.connect() as con:
-        previous_date, previous = previous_snapshot(con, dates[0])
-        shift = worst_band_shift(health, previous_date, previous, dates)
-        blocks = BAND_SHIFT_POLICY.blocking and BAND_SHIFT_POLICY.severity == dg.AssetCheckSeverity.ERROR
-        if blocks and not shift.passed:
-            # evaluated before writing: a blocking shift must leave the published tables untouched
-            raise PublishError(f"not published: {shift.description}")
-        publish_snapshots(
-            con, dates, health, points, build_indicator_value_rows(indicators), lineage,
-            model_version, health_model.as_json(), computed_at,
-        )
-    latest = health.filter(pl.col("snapshot_date") == dates[-1])
-    bands = latest.group_by("band").len().sort("band")
-    yield dg.MaterializeResult(
-        asset_key=ACCOUNT_HEALTH,
-        metadata={
-            "dagster/row_count": health.height,
-            "dagster/column_lineage": HEALTH_COLUMN_LINEAGE,
-            "snapshots": len(dates),
-            "latest_snapshot": dates[-1].isoformat(),
-            "model_version": model_version,
-            **{f"band_{b}": n for b, n in bands.iter_rows()},
-            "preview": dg.MetadataValue.md(
-                markdown_table(
-                    latest.sort("health_score").select(
-                        "account_id", "health_score", "band", "lifecycle_stage", "triage_priority", "drag_1_indicator"
-                    )
-                )
+def build_publish_asset(deployment: Deployment) -> dg.AssetsDefinition:
+    """The publish step, for the deployment's catalogue and band-shift policy."""
+    dq = deployment.dq
+    policy = dq.checks[BAND_SHIFT]
+    indicator_names = [*deployment.catalogue.indicators, *CONTEXT_FIELDS]
+    upstream = [*deployment.contract.sources]
+    return _publish_asset(dq.max_band_change_share, policy, indicator_names, upstream)
+
+
+def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[str], upstream: list[str]):
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                ACCOUNT_HEALTH,
+                description="Published customer health: one row per active account per snapshot, with band, stage, triage and top drags.",
+                deps=["account_health_scores", "account_segments", "account_indicators"],
+                **PUBLISHED,
             ),
+            dg.AssetSpec(
+                ACCOUNT_HEALTH_CONTRIBUTIONS,
+                description="Published per-indicator contributions: raw value, indicator score, weight and points that add up to each health score.",
+                deps=["indicator_contributions"],
+                **PUBLISHED,
+            ),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                BAND_SHIFT,
+                asset=ACCOUNT_HEALTH,
+                description="the share of accounts changing band since the last published snapshot is within the limit",
+            )
+        ],
+        ins={
+            "scores": dg.AssetIn("account_health_scores"),
+            "segments": dg.AssetIn("account_segments"),
+            "indicators": dg.AssetIn("account_indicators"),
+            "contributions": dg.AssetIn("indicator_contributions"),
         },
+        partitions_def=SNAPSHOT_PARTITIONS,
+        backfill_policy=SINGLE_RUN_BACKFILL,
     )
-    yield dg.MaterializeResult(
-        asset_key=ACCOUNT_HEALTH_CONTRIBUTIONS,
-        metadata={"dagster/row_count": points.height, "snapshots": len(dates), "latest_snapshot": dates[-1].isoformat()},
-    )
-    yield shift
+    def published_account_health(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        health_model: HealthModelResource,
+        scores: pl.DataFrame,
+        segments: pl.DataFrame,
+        indicators: pl.DataFrame,
+        contributions: pl.DataFrame,
+    ):
+        """Writes every published table for the run's snapshots in one DuckDB transaction."""
+        dates = snapshot_dates(context)
+        model = health_model.load()
+        model_version = contributions["model_version"][0] if contributions.height else model.version
+        if model_version != model.version:
+            # the JSON stored under a version must be the model that scored the rows
+            raise PublishError(
+                f"not published: the scores were computed with model {model_version}, but the model file now "
+                f"gives {model.version} (it changed during the run); run again"
+            )
+        # when the rows were written: bookkeeping, never an input to a score
+        computed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        health = build_health_rows(scores, segments, indicators, model_version, computed_at)
+        points = build_contribution_rows(contributions, computed_at)
+        lineage = lineage_rows(context, dates, computed_at, upstream)
+        with warehouse.connect() as con:
+            previous_date, previous = previous_snapshot(con, dates[0])
+            shift = worst_band_shift(health, previous_date, previous, dates, max_share, policy)
+            blocks = policy.blocking and policy.severity == dg.AssetCheckSeverity.ERROR
+            if blocks and not shift.passed:
+                # evaluated before writing: a blocking shift must leave the published tables untouched
+                raise PublishError(f"not published: {shift.description}")
+            publish_snapshots(
+                con, dates, health, points, build_indicator_value_rows(indicators, indicator_names), lineage,
+                model_version, model.to_json(), computed_at,
+            )
+        latest = health.filter(pl.col("snapshot_date") == dates[-1])
+        bands = latest.group_by("band").len().sort("band")
+        yield dg.MaterializeResult(
+            asset_key=ACCOUNT_HEALTH,
+            metadata={
+                "dagster/row_count": health.height,
+                "dagster/column_lineage": HEALTH_COLUMN_LINEAGE,
+                "snapshots": len(dates),
+                "latest_snapshot": dates[-1].isoformat(),
+                "model_version": model_version,
+                **{f"band_{b}": n for b, n in bands.iter_rows()},
+                "preview": dg.MetadataValue.md(
+                    markdown_table(
+                        latest.sort("health_score").select(
+                            "account_id", "health_score", "band", "lifecycle_stage", "triage_priority", "drag_1_indicator"
+                        )
+                    )
+                ),
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=ACCOUNT_HEALTH_CONTRIBUTIONS,
+            metadata={"dagster/row_count": points.height, "snapshots": len(dates), "latest_snapshot": dates[-1].isoformat()},
+        )
+        yield shift
+    return published_account_health

@@ -10,9 +10,7 @@ import dagster as dg
 import polars as pl
 
 from cs_assets.publish.tables import LINEAGE_COLUMNS
-from cs_assets.sources.schemas import SOURCES
 
-UNPARTITIONED_INPUTS = [*SOURCES, "usage_daily_rollup"]
 PARTITIONED_INPUTS = ["account_indicators", "indicator_contributions", "account_subscores", "account_health_scores", "account_segments"]
 DATA_VERSION_TAG = "dagster/data_version"
 
@@ -27,9 +25,12 @@ def _row(record, asset: str) -> dict:
     }
 
 
-def lineage_rows(context: dg.AssetExecutionContext, dates: list[dt.date], computed_at: dt.datetime) -> pl.DataFrame:
+def lineage_rows(
+    context: dg.AssetExecutionContext, dates: list[dt.date], computed_at: dt.datetime, sources: list[str]
+) -> pl.DataFrame:
+    """Per snapshot, each input's materialization: the source loads and the snapshot's own steps."""
     instance = context.instance
-    latest = {asset: instance.get_latest_materialization_event(dg.AssetKey(asset)) for asset in UNPARTITIONED_INPUTS}
+    latest = {asset: instance.get_latest_materialization_event(dg.AssetKey(asset)) for asset in sources}
     rows = []
     keys = [d.isoformat() for d in dates]
     per_partition: dict[str, dict[str, object]] = {}
@@ -42,7 +43,7 @@ def lineage_rows(context: dg.AssetExecutionContext, dates: list[dt.date], comput
             found.setdefault(record.partition_key, record)
         per_partition[asset] = found
     for date in dates:
-        for asset in UNPARTITIONED_INPUTS:
+        for asset in sources:
             rows.append({"snapshot_date": date, **_row(latest[asset], asset)})
         for asset in PARTITIONED_INPUTS:
             rows.append({"snapshot_date": date, **_row(per_partition[asset].get(date.isoformat()), asset)})

@@ -12,10 +12,10 @@ import polars as pl
 from cs_assets.publish.tables import (
     CONTRIBUTIONS_TABLE,
     HEALTH_TABLE,
-    INDICATOR_VALUE_COLUMNS,
     INDICATOR_VALUES_TABLE,
     LINEAGE_TABLE,
     MODEL_TABLE,
+    table_columns,
 )
 from cs_assets.scoring.attribution import attribute_change
 from cs_assets.scoring.composite import DECIMAL
@@ -53,14 +53,18 @@ def rescore_with_model(con: duckdb.DuckDBPyConnection, account: str, day: dt.dat
     document = con.execute(f"SELECT model_json FROM {MODEL_TABLE} WHERE model_version = ?", [model_version]).fetchone()
     if document is None:
         raise ValueError(f"model version {model_version} is not in {MODEL_TABLE}; cannot separate the model change")
+    # the stored model is the effective one that scored those rows: no catalogue needed to re-apply it
     model = parse_model(json.loads(document[0]), source=f"{MODEL_TABLE}[{model_version}]")
-    columns = [c for c in INDICATOR_VALUE_COLUMNS if c not in ("snapshot_date",)]
+    stored = set(table_columns(con, INDICATOR_VALUES_TABLE))
+    names = [i.name for i in model.indicators]
+    present = [n for n in names if n in stored]
     values = _frame(
         con,
-        f"SELECT {', '.join(columns)} FROM {INDICATOR_VALUES_TABLE} WHERE account_id = ? AND snapshot_date = ?",
+        f"SELECT account_id{''.join(', ' + c for c in present)} FROM {INDICATOR_VALUES_TABLE} "
+        "WHERE account_id = ? AND snapshot_date = ?",
         [account, day],
-        {c: (pl.String if c == "account_id" else pl.Float64) for c in columns},
-    ).with_columns(is_active=pl.lit(True))
+        {"account_id": pl.String, **{c: pl.Float64 for c in present}},
+    ).with_columns(*[pl.lit(None, dtype=pl.Float64).alias(n) for n in names if n not in stored], is_active=pl.lit(True))
     return contributions_for(values, model).select("account_id", "indicator", "points")
 
 

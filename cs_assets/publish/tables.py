@@ -9,7 +9,6 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from cs_assets.indicators.definitions import INDICATOR_COLUMNS
 
 SCHEMA = "published"
 HEALTH_TABLE = f"{SCHEMA}.account_health"
@@ -65,12 +64,14 @@ class PublishError(RuntimeError):
 
 INDICATOR_VALUES_TABLE = f"{SCHEMA}.account_indicator_values"
 # every catalogued indicator, scored by the current model or not: a past or future model can be
-# re-applied to a published snapshot (change attribution), and action rules can read any of them
-INDICATOR_VALUE_COLUMNS: dict[str, str] = {
-    "account_id": "VARCHAR NOT NULL",
-    "snapshot_date": "DATE NOT NULL",
-    **{name: "DOUBLE" for name in INDICATOR_COLUMNS},
-}
+# re-applied to a published snapshot (change attribution), and action rules can read any of them.
+# Its columns follow the deployment's catalogue: a new indicator adds a column (null in older
+# snapshots); an indicator dropped from the catalogue keeps its column (null from then on).
+INDICATOR_VALUE_KEY: dict[str, str] = {"account_id": "VARCHAR NOT NULL", "snapshot_date": "DATE NOT NULL"}
+
+
+def indicator_value_columns(indicators: list[str]) -> dict[str, str]:
+    return {**INDICATOR_VALUE_KEY, **{name: "DOUBLE" for name in indicators}}
 
 LINEAGE_TABLE = f"{SCHEMA}.snapshot_lineage"
 LINEAGE_COLUMNS: dict[str, str] = {
@@ -140,11 +141,9 @@ def build_health_rows(
     return frame.select(list(HEALTH_COLUMNS)).sort(KEY)
 
 
-def build_indicator_value_rows(indicators: pl.DataFrame) -> pl.DataFrame:
+def build_indicator_value_rows(indicators: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     active = indicators.filter(pl.col("is_active"))
-    return active.select(
-        "account_id", "snapshot_date", *[pl.col(c).cast(pl.Float64) for c in INDICATOR_COLUMNS]
-    ).sort(KEY)
+    return active.select("account_id", "snapshot_date", *[pl.col(c).cast(pl.Float64) for c in names]).sort(KEY)
 
 
 def build_contribution_rows(contributions: pl.DataFrame, computed_at: dt.datetime) -> pl.DataFrame:
@@ -154,11 +153,9 @@ def build_contribution_rows(contributions: pl.DataFrame, computed_at: dt.datetim
     return frame.select(list(CONTRIBUTION_COLUMNS)).sort("snapshot_date", "account_id", "indicator")
 
 
-def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> None:
-    ddl = ", ".join(f"{name} {decl}" for name, decl in columns.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({ddl})")
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     schema, name = table.split(".")
-    existing = [
+    return [
         r[0]
         for r in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
@@ -166,6 +163,18 @@ def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str,
             [schema, name],
         ).fetchall()
     ]
+
+
+def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], additive: bool = False) -> None:
+    ddl = ", ".join(f"{name} {decl}" for name, decl in columns.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({ddl})")
+    existing = table_columns(con, table)
+    if additive:
+        # rows are inserted by name: a new column is added (null in older rows), an old one stays
+        for name, decl in columns.items():
+            if name not in existing:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {decl}')
+        return
     if existing != list(columns):
         raise PublishError(
             f"{table} has columns {existing}, this release writes {list(columns)}; "
@@ -173,11 +182,11 @@ def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str,
         )
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_tables(con: duckdb.DuckDBPyConnection, indicators: list[str]) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     _ensure_table(con, HEALTH_TABLE, HEALTH_COLUMNS)
     _ensure_table(con, CONTRIBUTIONS_TABLE, CONTRIBUTION_COLUMNS)
-    _ensure_table(con, INDICATOR_VALUES_TABLE, INDICATOR_VALUE_COLUMNS)
+    _ensure_table(con, INDICATOR_VALUES_TABLE, indicator_value_columns(indicators), additive=True)
     _ensure_table(con, LINEAGE_TABLE, LINEAGE_COLUMNS)
     _ensure_table(con, MODEL_TABLE, MODEL_COLUMNS)
     con.execute(TREND_VIEW_SQL)
@@ -221,7 +230,7 @@ def publish_snapshots(
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        ensure_tables(con)
+        ensure_tables(con, [c for c in indicator_values.columns if c not in INDICATOR_VALUE_KEY])
         con.register("run_dates", pl.DataFrame({"snapshot_date": snapshot_dates}, schema={"snapshot_date": pl.Date}).to_arrow())
         try:
             tables = (

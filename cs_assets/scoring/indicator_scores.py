@@ -25,6 +25,13 @@ def score_expression(rule: IndicatorRule, value: pl.Expr) -> pl.Expr:
         worst, best = rule.bounds
         # the same formula serves both directions, because worst > best when lower is better
         return ((value - worst) / (best - worst)).clip(0.0, 1.0) * 100.0
+    if rule.function == "piecewise_linear":
+        # straight lines between the points, flat beyond the first and the last
+        xs, ys = rule.bounds, rule.scores
+        chain = pl.when(value <= xs[0]).then(pl.lit(ys[0]))
+        for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+            chain = chain.when(value <= x1).then(pl.lit(y0) + (value - x0) * ((y1 - y0) / (x1 - x0)))
+        return chain.otherwise(pl.lit(ys[-1]))
     chain = pl.when(value < rule.bounds[0]).then(pl.lit(rule.scores[0]))
     for cut, score in zip(rule.bounds[1:], rule.scores[1:-1]):
         chain = chain.when(value < cut).then(pl.lit(score))

@@ -1,24 +1,35 @@
-"""The health model: a reviewed YAML file, validated on load into plain dataclasses.
+"""The health model: a reviewed YAML file, validated on load (pydantic) into plain dataclasses.
 
-Every tunable of the score (indicators, weights, scoring functions, missing-data policies,
-sub-score weights, band cut points, lifecycle windows, triage matrix) lives in the file, never
-in code. Validation errors name the offending key path and say what is wrong, so a reviewer
-can fix the file without reading this module.
+Every tunable of the score (which indicators are scored, weights, scoring functions,
+missing-data policies, sub-score weights, band cut points, lifecycle windows, triage matrix)
+lives in the file, never in code. Validation errors name the offending key path and say what is
+wrong, so a reviewer can fix the file without reading this module.
+
+A model is checked against the deployment's indicator catalogue: an unknown indicator is an
+error (a typo), while an indicator whose source the deployment does not have is left out and its
+weight goes to the other indicators of its sub-score (a sub-score left with nothing hands its
+weight to the other one). The published model is that effective model: its version and its JSON
+are what scored the rows.
 """
 
+import copy
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from cs_assets.config_file import ConfigFileError, read_yaml, require_mapping
-from cs_assets.indicators.definitions import INDICATOR_COLUMNS
+from pydantic import Field, model_validator
+
+from cs_assets.config_file import ConfigFileError, ConfigModel, ConfigProblem, read_yaml, validate_config
+
+if TYPE_CHECKING:
+    from cs_assets.indicators.catalogue import Catalogue
 
 SUBSCORES = ("co", "cx")
 DIRECTIONS = ("higher_is_better", "lower_is_better")
-SCORING_FUNCTIONS = ("linear", "thresholds")
+SCORING_FUNCTIONS = ("linear", "thresholds", "piecewise_linear")
 MISSING_POLICIES = ("exclude", "score")
 LIFECYCLE_STAGES = ("onboarding", "adoption", "renewal_window")  # scored stages; "churned" is never scored
 MODEL_FILE_VERSION = 1
@@ -28,6 +39,135 @@ class ModelConfigError(ConfigFileError):
     """The model file is invalid; the message names the key path and the problem."""
 
 
+# --------------------------------------------------------------------------- the file
+
+
+def _finite(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigProblem(key, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+class ScoringDecl(ConfigModel):
+    function: Literal["linear", "thresholds", "piecewise_linear"]
+    worst: Any = None  # linear
+    best: Any = None
+    cuts: Any = None  # thresholds
+    scores: Any = None
+    points: Any = None  # piecewise_linear: [[value, score], ...], values ascending
+
+    @model_validator(mode="after")
+    def _keys(self) -> "ScoringDecl":
+        used = {"linear": ("worst", "best"), "thresholds": ("cuts", "scores"), "piecewise_linear": ("points",)}[self.function]
+        given = [k for k in ("worst", "best", "cuts", "scores", "points") if getattr(self, k) is not None]
+        missing = [k for k in used if k not in given]
+        if missing:
+            raise ConfigProblem("", f"missing required key(s): {', '.join(missing)}")
+        unknown = [k for k in given if k not in used]
+        if unknown:
+            raise ConfigProblem("", f"unknown key(s): {', '.join(unknown)} (allowed: function, {', '.join(used)})")
+        return self
+
+
+class MissingDecl(ConfigModel):
+    policy: Literal["exclude", "score"]
+    score: Any = None
+
+    @model_validator(mode="after")
+    def _score(self) -> "MissingDecl":
+        if self.policy == "exclude" and self.score is not None:
+            raise ConfigProblem("", "unknown key(s): score (allowed: policy)")
+        if self.policy == "score":
+            if self.score is None:
+                raise ConfigProblem("", "missing required key(s): score")
+            value = _finite("score", self.score)
+            if not 0 <= value <= 100:
+                raise ConfigProblem("score", f"must be within 0..100, got {value}")
+        return self
+
+
+class IndicatorRuleDecl(ConfigModel):
+    subscore: Literal["co", "cx"]
+    weight: float = Field(ge=0, allow_inf_nan=False)
+    direction: Literal["higher_is_better", "lower_is_better"]
+    scoring: ScoringDecl
+    missing: MissingDecl
+    label: str | None = None
+
+
+class SubscoreDecl(ConfigModel):
+    weight: float = Field(ge=0, allow_inf_nan=False)
+    label: str | None = None
+
+
+class BandDecl(ConfigModel):
+    name: str = Field(min_length=1)
+    min_score: float = Field(ge=0, allow_inf_nan=False)
+
+
+class LifecycleDecl(ConfigModel):
+    onboarding_days: Any
+    renewal_window_days: Any
+
+    @model_validator(mode="after")
+    def _days(self) -> "LifecycleDecl":
+        for k in ("onboarding_days", "renewal_window_days"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigProblem(k, f"must be a whole number of days >= 0, got {v!r}")
+        return self
+
+
+class ModelFile(ConfigModel):
+    version: int
+    name: str = Field(min_length=1)
+    subscores: dict[Literal["co", "cx"], SubscoreDecl]
+    indicators: dict[str, IndicatorRuleDecl] = Field(min_length=1)
+    bands: list[BandDecl] = Field(min_length=2)
+    lifecycle: LifecycleDecl
+    triage: dict[str, dict[str, str]]
+
+    @model_validator(mode="after")
+    def _whole(self) -> "ModelFile":
+        if self.version != MODEL_FILE_VERSION:
+            raise ConfigProblem("version", f"this release reads model file version {MODEL_FILE_VERSION}, got {self.version!r}")
+        missing = [s for s in SUBSCORES if s not in self.subscores]
+        if missing:
+            raise ConfigProblem("subscores", f"missing required key(s): {', '.join(missing)}")
+        if sum(s.weight for s in self.subscores.values()) <= 0:
+            raise ConfigProblem("subscores", "sub-score weights must not all be zero")
+        if self.bands[0].min_score != 0:
+            raise ConfigProblem("bands[0].min_score", f"the lowest band must start at 0, got {self.bands[0].min_score}")
+        for i in range(1, len(self.bands)):
+            low, high = self.bands[i - 1].min_score, self.bands[i].min_score
+            if high <= low or high > 100:
+                raise ConfigProblem(f"bands[{i}].min_score", f"cut points must rise strictly and stay <= 100, got {high} after {low}")
+        names = [b.name for b in self.bands]
+        if len(set(names)) != len(names):
+            raise ConfigProblem("bands", f"band names must be unique, got {names}")
+        for stage in LIFECYCLE_STAGES:
+            if stage not in self.triage:
+                raise ConfigProblem("triage", f"missing required key(s): {stage}")
+        unknown = sorted(set(self.triage) - set(LIFECYCLE_STAGES))
+        if unknown:
+            raise ConfigProblem("triage", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(LIFECYCLE_STAGES)})")
+        for stage in LIFECYCLE_STAGES:
+            row = self.triage[stage]
+            lacking = [b for b in names if b not in row]
+            if lacking:
+                raise ConfigProblem(f"triage.{stage}", f"missing required key(s): {', '.join(lacking)}")
+            extra = sorted(set(row) - set(names))
+            if extra:
+                raise ConfigProblem(f"triage.{stage}", f"unknown key(s): {', '.join(extra)} (allowed: {', '.join(names)})")
+            for band in names:
+                if not row[band].strip():
+                    raise ConfigProblem(f"triage.{stage}.{band}", f"must be a priority label such as P1, got {row[band]!r}")
+        return self
+
+
+# --------------------------------------------------------------------------- the model
+
+
 @dataclass(frozen=True)
 class IndicatorRule:
     name: str
@@ -35,9 +175,9 @@ class IndicatorRule:
     weight: float
     direction: str
     function: str
-    # linear: [lower, upper]; thresholds: ascending cut points
+    # linear: (worst, best); thresholds: ascending cut points; piecewise_linear: ascending values
     bounds: tuple[float, ...]
-    # thresholds only: one score per interval (len(bounds) + 1)
+    # thresholds: one score per interval (len(bounds) + 1); piecewise_linear: one score per value
     scores: tuple[float, ...]
     missing_policy: str
     missing_score: float | None
@@ -59,212 +199,177 @@ class HealthModel:
     onboarding_days: int
     renewal_window_days: int
     triage: dict[str, dict[str, str]]  # stage -> band -> priority
-    version: str  # content hash of the validated model
+    version: str  # content hash of the validated (effective) model
+    # the effective model file (what `version` hashes, stored with published rows) and what was left out
+    document: dict = field(default_factory=dict, compare=False, repr=False)
+    left_out: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def indicator(self, name: str) -> IndicatorRule:
         return next(i for i in self.indicators if i.name == name)
 
+    def to_json(self) -> str:
+        """The effective model as JSON: `parse_model(json.loads(...))` gives it back, same version.
 
-def _fail(source: str, key: str, problem: str) -> None:
-    raise ModelConfigError(source, key, problem)
-
-
-def _number(source: str, key: str, value: Any, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(source, key, f"must be a finite number, got {value!r}")
-    if minimum is not None and value < minimum:
-        _fail(source, key, f"must be >= {minimum}, got {value!r}")
-    return float(value)
+        Keys keep the file's order: the version hashes the indicators in that order.
+        """
+        return json.dumps(self.document, separators=(",", ":"), default=str)
 
 
-def _mapping(source: str, key: str, value: Any, required: set[str], optional: set[str] = frozenset()) -> dict:
-    return require_mapping(ModelConfigError, source, key, value, required, optional)
-
-
-def _choice(source: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        _fail(source, key, f"must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def _indicator(source: str, name: str, raw: Any) -> IndicatorRule:
-    key = f"indicators.{name}"
-    if name not in INDICATOR_COLUMNS:
-        _fail(source, key, f"unknown indicator; known indicators: {', '.join(sorted(INDICATOR_COLUMNS))}")
-    raw = _mapping(source, key, raw, {"subscore", "weight", "direction", "scoring", "missing"}, {"label"})
-    subscore = _choice(source, f"{key}.subscore", raw["subscore"], SUBSCORES)
-    weight = _number(source, f"{key}.weight", raw["weight"], minimum=0)
-    direction = _choice(source, f"{key}.direction", raw["direction"], DIRECTIONS)
-
-    scoring = raw["scoring"]
-    if not isinstance(scoring, dict) or "function" not in scoring:
-        _fail(source, f"{key}.scoring", "must be a mapping with a `function` key (linear or thresholds)")
-    function = _choice(source, f"{key}.scoring.function", scoring["function"], SCORING_FUNCTIONS)
-    scores: tuple[float, ...] = ()
-    if function == "linear":
-        scoring = _mapping(source, f"{key}.scoring", scoring, {"function", "worst", "best"})
-        worst = _number(source, f"{key}.scoring.worst", scoring["worst"])
-        best = _number(source, f"{key}.scoring.best", scoring["best"])
+def _scoring(key: str, rule: IndicatorRuleDecl) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    s, direction = rule.scoring, rule.direction
+    rising = direction == "higher_is_better"
+    if s.function == "linear":
+        worst, best = _finite(f"{key}.scoring.worst", s.worst), _finite(f"{key}.scoring.best", s.best)
         if worst == best:
-            _fail(source, f"{key}.scoring", f"worst and best must differ, both are {worst}")
-        if (direction == "higher_is_better") != (best > worst):
-            _fail(
-                source,
-                f"{key}.scoring",
-                f"direction {direction} contradicts worst={worst}, best={best}",
-            )
-        bounds = (worst, best)
-    else:
-        scoring = _mapping(source, f"{key}.scoring", scoring, {"function", "cuts", "scores"})
-        cuts, pts = scoring["cuts"], scoring["scores"]
-        if not isinstance(cuts, list) or not cuts:
-            _fail(source, f"{key}.scoring.cuts", "must be a non-empty list of numbers")
-        if not isinstance(pts, list):
-            _fail(source, f"{key}.scoring.scores", "must be a list of numbers")
-        bounds = tuple(_number(source, f"{key}.scoring.cuts[{i}]", c) for i, c in enumerate(cuts))
-        scores = tuple(_number(source, f"{key}.scoring.scores[{i}]", s) for i, s in enumerate(pts))
-        if any(b >= a for a, b in zip(bounds[1:], bounds[:-1])):
-            _fail(source, f"{key}.scoring.cuts", f"must be strictly ascending, got {list(bounds)}")
-        if len(scores) != len(bounds) + 1:
-            _fail(
-                source,
+            raise ConfigProblem(f"{key}.scoring", f"worst and best must differ, both are {worst}")
+        if rising != (best > worst):
+            raise ConfigProblem(f"{key}.scoring", f"direction {direction} contradicts worst={worst}, best={best}")
+        return (worst, best), ()
+    if s.function == "thresholds":
+        if not isinstance(s.cuts, list) or not s.cuts:
+            raise ConfigProblem(f"{key}.scoring.cuts", "must be a non-empty list of numbers")
+        if not isinstance(s.scores, list):
+            raise ConfigProblem(f"{key}.scoring.scores", "must be a list of numbers")
+        cuts = tuple(_finite(f"{key}.scoring.cuts[{i}]", c) for i, c in enumerate(s.cuts))
+        scores = tuple(_finite(f"{key}.scoring.scores[{i}]", v) for i, v in enumerate(s.scores))
+        if any(b >= a for a, b in zip(cuts[1:], cuts[:-1])):
+            raise ConfigProblem(f"{key}.scoring.cuts", f"must be strictly ascending, got {list(cuts)}")
+        if len(scores) != len(cuts) + 1:
+            raise ConfigProblem(
                 f"{key}.scoring.scores",
-                f"needs one score per interval: {len(bounds) + 1} for {len(bounds)} cuts, got {len(scores)}",
+                f"needs one score per interval: {len(cuts) + 1} for {len(cuts)} cuts, got {len(scores)}",
             )
-        for i, s in enumerate(scores):
-            if not 0 <= s <= 100:
-                _fail(source, f"{key}.scoring.scores[{i}]", f"must be within 0..100, got {s}")
-        rising = all(b >= a for a, b in zip(scores, scores[1:]))
-        falling = all(b <= a for a, b in zip(scores, scores[1:]))
-        if direction == "higher_is_better" and not rising:
-            _fail(source, f"{key}.scoring.scores", f"must not decrease for {direction}, got {list(scores)}")
-        if direction == "lower_is_better" and not falling:
-            _fail(source, f"{key}.scoring.scores", f"must not increase for {direction}, got {list(scores)}")
-
-    missing = raw["missing"]
-    if not isinstance(missing, dict) or "policy" not in missing:
-        _fail(source, f"{key}.missing", "must be a mapping with a `policy` key (exclude or score)")
-    policy = _choice(source, f"{key}.missing.policy", missing["policy"], MISSING_POLICIES)
-    missing_score = None
-    if policy == "score":
-        missing = _mapping(source, f"{key}.missing", missing, {"policy", "score"})
-        missing_score = _number(source, f"{key}.missing.score", missing["score"], minimum=0)
-        if missing_score > 100:
-            _fail(source, f"{key}.missing.score", f"must be within 0..100, got {missing_score}")
+        xs = cuts
     else:
-        _mapping(source, f"{key}.missing", missing, {"policy"})
+        if not isinstance(s.points, list) or len(s.points) < 2:
+            raise ConfigProblem(f"{key}.scoring.points", "must be a list of at least two [value, score] pairs")
+        pairs = []
+        for i, p in enumerate(s.points):
+            if not isinstance(p, list) or len(p) != 2:
+                raise ConfigProblem(f"{key}.scoring.points[{i}]", f"must be a [value, score] pair, got {p!r}")
+            pairs.append((_finite(f"{key}.scoring.points[{i}][0]", p[0]), _finite(f"{key}.scoring.points[{i}][1]", p[1])))
+        xs, scores = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+        if any(b <= a for a, b in zip(xs, xs[1:])):
+            raise ConfigProblem(f"{key}.scoring.points", f"values must be strictly ascending, got {list(xs)}")
+    for i, v in enumerate(scores):
+        if not 0 <= v <= 100:
+            raise ConfigProblem(f"{key}.scoring.scores[{i}]", f"must be within 0..100, got {v}")
+    up = all(b >= a for a, b in zip(scores, scores[1:]))
+    down = all(b <= a for a, b in zip(scores, scores[1:]))
+    what = "scores" if s.function == "thresholds" else "points"
+    if rising and not up:
+        raise ConfigProblem(f"{key}.scoring.{what}", f"must not decrease for {direction}, got {list(scores)}")
+    if not rising and not down:
+        raise ConfigProblem(f"{key}.scoring.{what}", f"must not increase for {direction}, got {list(scores)}")
+    return xs, scores
 
-    label = raw.get("label", name.replace("_", " "))
-    if not isinstance(label, str) or not label.strip():
-        _fail(source, f"{key}.label", "must be a non-empty string")
-    return IndicatorRule(
-        name=name,
-        subscore=subscore,
-        weight=weight,
-        direction=direction,
-        function=function,
-        bounds=bounds,
-        scores=scores,
-        missing_policy=policy,
-        missing_score=missing_score,
-        label=label,
-    )
+
+def _known_names(catalogue: "Catalogue") -> list[str]:
+    from cs_assets.indicators.catalogue import CONTEXT_FIELDS
+
+    return [*catalogue.indicators, *CONTEXT_FIELDS]
 
 
-def parse_model(raw: Any, source: str = "<model>") -> HealthModel:
-    """Validate a parsed YAML document and return the model it describes."""
-    raw = _mapping(
-        source, "<root>", raw, {"version", "name", "subscores", "indicators", "bands", "lifecycle", "triage"}
-    )
-    if raw["version"] != MODEL_FILE_VERSION:
-        _fail(source, "version", f"this release reads model file version {MODEL_FILE_VERSION}, got {raw['version']!r}")
-    name = raw["name"]
-    if not isinstance(name, str) or not name.strip():
-        _fail(source, "name", "must be a non-empty string")
+def _effective_document(raw: dict, left_out: set[str], empty_subscores: set[str]) -> dict:
+    doc = copy.deepcopy(raw)
+    doc["indicators"] = {n: r for n, r in raw["indicators"].items() if n not in left_out}
+    for sub in empty_subscores:
+        doc["subscores"][sub] = {**doc["subscores"][sub], "weight": 0}
+    return doc
 
-    subs = _mapping(source, "subscores", raw["subscores"], set(SUBSCORES))
-    sub_weights = {}
-    for s in SUBSCORES:
-        entry = _mapping(source, f"subscores.{s}", subs[s], {"weight"}, {"label"})
-        sub_weights[s] = _number(source, f"subscores.{s}.weight", entry["weight"], minimum=0)
-    total = sum(sub_weights.values())
+
+def parse_model(raw: Any, source: str = "<model>", catalogue: "Catalogue | None" = None) -> HealthModel:
+    """Validate a parsed YAML document and return the model it describes.
+
+    With a catalogue, indicator names are checked against it and indicators that cannot be
+    computed (their source is not declared) are left out; without one (a stored effective model),
+    names are taken as they are.
+    """
+    parsed = validate_config(ModelFile, raw, source, ModelConfigError)
+    try:
+        return _build(parsed, raw, catalogue)
+    except ConfigProblem as problem:
+        raise ModelConfigError(source, problem.key, problem.problem) from None
+
+
+def _build(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> HealthModel:
+    left_out: dict[str, str] = {}
+    if catalogue is not None:
+        known = _known_names(catalogue)
+        for name in parsed.indicators:
+            if name in catalogue.unavailable:
+                left_out[name] = catalogue.unavailable[name]
+            elif name not in known:
+                raise ConfigProblem(
+                    f"indicators.{name}",
+                    f"unknown indicator; known indicators: {', '.join(sorted(known))} "
+                    f"(defined in {catalogue.origin})",
+                )
+    rules = []
+    for name, rule in parsed.indicators.items():
+        key = f"indicators.{name}"
+        bounds, scores = _scoring(key, rule)
+        if name in left_out:
+            continue
+        label = rule.label if rule.label is not None else name.replace("_", " ")
+        if not label.strip():
+            raise ConfigProblem(f"{key}.label", "must be a non-empty string")
+        rules.append(
+            IndicatorRule(
+                name=name,
+                subscore=rule.subscore,
+                weight=float(rule.weight),
+                direction=rule.direction,
+                function=rule.scoring.function,
+                bounds=bounds,
+                scores=scores,
+                missing_policy=rule.missing.policy,
+                missing_score=float(rule.missing.score) if rule.missing.policy == "score" else None,
+                label=label,
+            )
+        )
+    weights = {s: float(parsed.subscores[s].weight) for s in SUBSCORES}
+    empty = {s for s in SUBSCORES if weights[s] > 0 and not any(r.weight > 0 for r in rules if r.subscore == s)}
+    for s in sorted(empty):
+        if not any(parsed.indicators[n].subscore == s and parsed.indicators[n].weight > 0 for n in left_out):
+            raise ConfigProblem(f"subscores.{s}", "has weight but no indicator with a positive weight")
+        weights[s] = 0.0  # nothing of it can be computed here: its weight goes to the other sub-score
+    total = sum(weights.values())
     if total <= 0:
-        _fail(source, "subscores", "sub-score weights must not all be zero")
-    sub_weights = {s: w / total for s, w in sub_weights.items()}
-
-    if not isinstance(raw["indicators"], dict) or not raw["indicators"]:
-        _fail(source, "indicators", "must be a non-empty mapping of indicator name -> rule")
-    indicators = tuple(_indicator(source, str(n), r) for n, r in raw["indicators"].items())
-    for s in SUBSCORES:
-        members = [i for i in indicators if i.subscore == s]
-        if sub_weights[s] > 0 and not any(i.weight > 0 for i in members):
-            _fail(source, f"subscores.{s}", "has weight but no indicator with a positive weight")
-        # An account must always get a sub-score: at least one weighted indicator has to
-        # score even when its data is missing, otherwise the weights have nothing to divide.
-        if sub_weights[s] > 0 and not any(i.weight > 0 and i.missing_policy == "score" for i in members):
-            _fail(
-                source,
-                f"subscores.{s}",
-                "needs at least one weighted indicator with missing.policy `score`, "
-                "so that an account with no data still gets a sub-score",
-            )
-
-    bands_raw = raw["bands"]
-    if not isinstance(bands_raw, list) or len(bands_raw) < 2:
-        _fail(source, "bands", "must be a list of at least two {name, min_score} entries, lowest first")
-    bands = []
-    for i, b in enumerate(bands_raw):
-        b = _mapping(source, f"bands[{i}]", b, {"name", "min_score"})
-        if not isinstance(b["name"], str) or not b["name"]:
-            _fail(source, f"bands[{i}].name", "must be a non-empty string")
-        bands.append(Band(b["name"], _number(source, f"bands[{i}].min_score", b["min_score"], minimum=0)))
-    if bands[0].min_score != 0:
-        _fail(source, "bands[0].min_score", f"the lowest band must start at 0, got {bands[0].min_score}")
-    for i in range(1, len(bands)):
-        if bands[i].min_score <= bands[i - 1].min_score or bands[i].min_score > 100:
-            _fail(
-                source,
-                f"bands[{i}].min_score",
-                f"cut points must rise strictly and stay <= 100, got {bands[i].min_score} after {bands[i - 1].min_score}",
-            )
-    band_names = [b.name for b in bands]
-    if len(set(band_names)) != len(band_names):
-        _fail(source, "bands", f"band names must be unique, got {band_names}")
-
-    life = _mapping(source, "lifecycle", raw["lifecycle"], {"onboarding_days", "renewal_window_days"})
-    onboarding = life["onboarding_days"]
-    renewal = life["renewal_window_days"]
-    for k, v in (("onboarding_days", onboarding), ("renewal_window_days", renewal)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            _fail(source, f"lifecycle.{k}", f"must be a whole number of days >= 0, got {v!r}")
-
-    triage_raw = _mapping(source, "triage", raw["triage"], set(LIFECYCLE_STAGES))
-    triage: dict[str, dict[str, str]] = {}
-    for stage in LIFECYCLE_STAGES:
-        row = _mapping(source, f"triage.{stage}", triage_raw[stage], set(band_names))
-        for band in band_names:
-            p = row[band]
-            if not isinstance(p, str) or not p.strip():
-                _fail(source, f"triage.{stage}.{band}", f"must be a priority label such as P1, got {p!r}")
-        triage[stage] = {band: row[band] for band in band_names}
-
+        raise ConfigProblem(
+            "indicators",
+            "no weighted indicator can be computed with the declared sources"
+            + (f" (left out: {', '.join(sorted(left_out))})" if left_out else ""),
+        )
+    # An account must always get a score: at least one weighted indicator has to score even when
+    # its data is missing, otherwise for an account without data the weights have nothing to divide.
+    if not any(r.weight > 0 and r.missing_policy == "score" and weights[r.subscore] > 0 for r in rules):
+        raise ConfigProblem(
+            "indicators",
+            "needs at least one weighted indicator with missing.policy `score`, so that an account with no "
+            "data still gets a score" + (f" (left out for undeclared sources: {', '.join(sorted(left_out))})" if left_out else ""),
+        )
     model = HealthModel(
-        name=name,
-        subscore_weights=sub_weights,
-        indicators=indicators,
-        bands=tuple(bands),
-        onboarding_days=onboarding,
-        renewal_window_days=renewal,
-        triage=triage,
+        name=parsed.name,
+        subscore_weights={s: w / total for s, w in weights.items()},
+        indicators=tuple(rules),
+        bands=tuple(Band(b.name, float(b.min_score)) for b in parsed.bands),
+        onboarding_days=parsed.lifecycle.onboarding_days,
+        renewal_window_days=parsed.lifecycle.renewal_window_days,
+        triage={stage: {b.name: parsed.triage[stage][b.name] for b in parsed.bands} for stage in LIFECYCLE_STAGES},
         version="",
+        document=_effective_document(raw, set(left_out), empty),
+        left_out=left_out,
     )
     return HealthModel(**{**model.__dict__, "version": model_version(model)})
 
 
 def model_version(model: HealthModel) -> str:
-    """Hash of the validated model: comments and key order in the file do not change it."""
+    """Hash of the validated model: comments, formatting and the order of the file's top-level
+    keys do not change it (the indicators are hashed in the order the file lists them)."""
     payload = asdict(model)
-    payload.pop("version")
+    for key in ("version", "document", "left_out"):
+        payload.pop(key)
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -274,13 +379,5 @@ def load_model_document(path: str | Path) -> Any:
     return read_yaml(path, ModelConfigError, "model file")
 
 
-def load_model(path: str | Path) -> HealthModel:
-    return parse_model(load_model_document(path), source=str(path))
-
-
-def model_to_json(path: str | Path) -> str:
-    """The validated model file as canonical JSON: stored with published scores so any past
-    model can be re-applied (change attribution) with `parse_model(json.loads(...))`."""
-    document = load_model_document(path)
-    parse_model(document, source=str(path))
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+def load_model(path: str | Path, catalogue: "Catalogue | None" = None) -> HealthModel:
+    return parse_model(load_model_document(path), source=str(path), catalogue=catalogue)

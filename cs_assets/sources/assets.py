@@ -1,8 +1,9 @@
-"""One software-defined asset per source export: read, type, trim ids, de-duplicate.
+"""One software-defined asset per declared source export: read, type, trim ids, de-duplicate.
 
 Each source asset also evaluates its freshness, volume and duplicate checks in the same step
 (they need only the frame just read). Whether those checks block is set in
-`config/data_quality.yaml` and read when the definitions load.
+`data_quality.yaml` and read when the definitions load. The sources are the deployment's
+(`sources.yaml`): a source it does not declare has no asset at all.
 """
 
 from collections.abc import Iterator
@@ -10,11 +11,12 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from checks.dq_config import DUPLICATES, FRESHNESS, VOLUME, DataQualityConfig, active_dq_config
+from checks.dq_config import DUPLICATES, FRESHNESS, VOLUME, DataQualityConfig
 from checks.source_checks import duplicates_result, freshness_result, volume_result
-from cs_assets.indicators.compute import as_of_end
+from cs_assets.deployment import Deployment
+from cs_assets.indicators.compiler import as_of_end
+from cs_assets.sources.contract import SourceSpec
 from cs_assets.sources.normalise import clean
-from cs_assets.sources.schemas import SOURCES, SourceSpec
 from resources.landing import LandingZoneResource
 from resources.model import SnapshotResource
 
@@ -23,9 +25,9 @@ OWNER = "team:data-platform"
 SOURCE_KINDS = {"csv": "csv", "parquet": "parquet", "jsonl": "json"}
 
 CHECK_DESCRIPTIONS = {
-    FRESHNESS: "the newest record is within the source's age limit at the end of the as-of day",
-    VOLUME: "the row count did not drop against the previous load by more than the allowed share",
-    DUPLICATES: "the share of duplicate or keyless rows removed is within the limit",
+    FRESHNESS: "The newest record is within the source's age limit at the end of the as-of day.",
+    VOLUME: "The row count did not drop against the previous load by more than the allowed share.",
+    DUPLICATES: "The share of duplicate or keyless rows removed is within the limit.",
 }
 
 
@@ -49,7 +51,7 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         kinds={"polars", SOURCE_KINDS[spec.file_format]},
         owners=[OWNER],
         description=spec.description,
-        metadata={"landing_path": spec.path, "source_key": ", ".join(spec.key)},
+        metadata={"landing_path": spec.path, "source_key": ", ".join(spec.key), "role": spec.role},
         check_specs=check_specs,
     )
     def _source(
@@ -57,7 +59,7 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
     ) -> Iterator:
         # read before this load's own materialization is recorded
         previous_rows = previous_row_count(context)
-        # an HTTP source (config/sources.yaml) is pulled into its landing export first, all or nothing
+        # an HTTP source (sources.yaml, kind: http) is pulled into its landing export first, all or nothing
         synced = landing.sync(spec)
         if synced is not None:
             context.log.info(synced.summary())
@@ -93,5 +95,5 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
     return _source
 
 
-DQ_CONFIG = active_dq_config()
-source_assets = [build_source_asset(spec, DQ_CONFIG) for spec in SOURCES.values()]
+def build_source_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
+    return [build_source_asset(spec, deployment.dq) for spec in deployment.contract.sources.values()]

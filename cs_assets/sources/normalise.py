@@ -6,7 +6,7 @@ not parse is reported with its source, column, row and value instead of a bare c
 
 import polars as pl
 
-from cs_assets.sources.schemas import SourceSpec
+from cs_assets.sources.contract import SourceSpec
 
 ROW = "__row"
 
@@ -42,8 +42,19 @@ def _expected(dtype: pl.DataType) -> str:
 def check_columns(spec: SourceSpec, columns: dict[str, pl.DataType], origin: str) -> None:
     missing = [c for c in spec.columns if c not in columns]
     if missing:
-        expected = ", ".join(f"{c} ({spec.columns[c]})" for c in missing)
+        exported = {v: k for k, v in spec.renames.items()}
+        expected = ", ".join(
+            f"{exported[c]} (for {c}, {spec.columns[c]})" if c in exported else f"{c} ({spec.columns[c]})" for c in missing
+        )
         raise SourceDataError(f"source {spec.name} ({origin}): missing column(s) {expected}")
+
+
+def rename_exported(spec: SourceSpec, frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Export column names -> contract names (`from:` in sources.yaml)."""
+    if not spec.renames:
+        return frame
+    present = frame.collect_schema().names()
+    return frame.rename({k: v for k, v in spec.renames.items() if k in present})
 
 
 def normalise_text_source(spec: SourceSpec, raw: pl.LazyFrame, origin: str) -> pl.LazyFrame:
@@ -92,14 +103,14 @@ def normalise_typed_source(spec: SourceSpec, raw: pl.LazyFrame, origin: str) -> 
 def clean(spec: SourceSpec, frame: pl.LazyFrame) -> pl.LazyFrame:
     """Trim stray whitespace from ids and drop duplicate rows on the source key.
 
-    Exact duplicates are the common case (re-sent exports). For CRM rows with the same key the
-    most recently updated one wins, so a re-sync that changed a contract is honoured.
+    Exact duplicates are the common case (re-sent exports). For accounts (CRM) rows with the same
+    key the most recently updated one wins, so a re-sync that changed a contract is honoured.
     """
     frame = frame.with_columns(
         [pl.col(c).str.strip_chars() for c in spec.columns if c.endswith("_id") and spec.columns[c] == pl.String]
     )
     frame = frame.filter(pl.all_horizontal([pl.col(k).is_not_null() for k in spec.key]))
-    if spec.name == "crm_accounts":
+    if spec.is_accounts:
         frame = frame.sort([*spec.key, spec.timestamp_column], nulls_last=False, maintain_order=True)
         return frame.unique(subset=list(spec.key), keep="last", maintain_order=True).sort(list(spec.key))
     return frame.unique(subset=list(spec.key), keep="first", maintain_order=True)

@@ -1,4 +1,4 @@
-"""Where each source comes from (`config/sources.yaml`): landing files, or an HTTP API.
+"""Where each source comes from (`sources.yaml`, `kind:`): landing files, or an HTTP API.
 
 The file is reviewed like the health model and validated when a source asset loads it, with
 messages that name the file, the source and the key. Nothing secret is ever in it: credentials
@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from cs_assets.config_file import ConfigFileError, parse_yaml, read_config_text, require_mapping
 from cs_assets.settings import REPO_ROOT
-from cs_assets.sources.schemas import SOURCES
+from cs_assets.sources.contract import Contract, SourceSpec, SourcesContractError
 
 SOURCES_CONFIG_ENV = "CS_HEALTH_SOURCES_CONFIG"
 DEFAULT_SOURCES_PATH = REPO_ROOT / "config" / "sources.yaml"
@@ -66,8 +66,8 @@ PRESET_KEYS = {
 RETRY_KEYS = ("max_attempts", "backoff_seconds", "max_backoff_seconds", "max_total_seconds")
 
 
-class SourceConfigError(ConfigFileError):
-    pass
+class SourceConfigError(SourcesContractError):
+    """sources.yaml is invalid (its contract or its HTTP keys); names the file, key and problem."""
 
 
 @dataclass(frozen=True)
@@ -257,8 +257,8 @@ def _retry(origin: str, key: str, raw: Any) -> Retry:
     )
 
 
-def _fields(origin: str, key: str, raw: Any, source: str, preset: str) -> dict[str, str]:
-    columns = tuple(SOURCES[source].columns)
+def _fields(origin: str, key: str, raw: Any, spec: SourceSpec, preset: str) -> dict[str, str]:
+    columns = tuple(spec.columns)
     raw = _mapping(origin, key, raw or {}, columns)
     pattern, what = (CSV_HEADER, "a printable CSV header") if preset == CSV_EXPORT else (FIELD_PATH, "a field path like `name` or `properties.name`")
     fields = {}
@@ -282,8 +282,8 @@ def _params(origin: str, key: str, raw: Any) -> dict[str, str]:
     return params
 
 
-def _incremental(origin: str, key: str, raw: Any, source: str, preset: str) -> Incremental | None:
-    spec = SOURCES[source]
+def _incremental(origin: str, key: str, raw: Any, spec: SourceSpec, preset: str) -> Incremental | None:
+    source = spec.name
     if raw is False or preset == CSV_EXPORT:
         return None
     allowed = {
@@ -330,7 +330,8 @@ def _pagination(origin: str, key: str, raw: Any) -> Pagination:
     return Pagination(type=kind, **values)
 
 
-def _http_source(origin: str, source: str, raw: dict) -> HttpSource:
+def _http_source(origin: str, spec: SourceSpec, raw: dict) -> HttpSource:
+    source = spec.name
     key = f"sources.{source}"
     preset = raw.get("preset")
     if preset not in PRESETS:
@@ -379,7 +380,7 @@ def _http_source(origin: str, source: str, raw: dict) -> HttpSource:
     if pagination.type == "offset" and not page_size_param:
         raise SourceConfigError(origin, f"{key}.page_size_param", "offset pagination needs the page size parameter (e.g. `limit`)")
 
-    incremental = _incremental(origin, f"{key}.incremental", raw.get("incremental"), source, preset)
+    incremental = _incremental(origin, f"{key}.incremental", raw.get("incremental"), spec, preset)
 
     return HttpSource(
         source=source,
@@ -387,7 +388,7 @@ def _http_source(origin: str, source: str, raw: dict) -> HttpSource:
         base_url=base_url,
         path=path,
         auth=_auth(origin, f"{key}.auth", raw.get("auth")),
-        fields=_fields(origin, f"{key}.fields", raw.get("fields"), source, preset),
+        fields=_fields(origin, f"{key}.fields", raw.get("fields"), spec, preset),
         params=params,
         page_size=page_size,
         page_size_param=page_size_param,
@@ -403,28 +404,21 @@ def _http_source(origin: str, source: str, raw: dict) -> HttpSource:
 
 
 def parse_sources_config(raw: Any, origin: str = "<sources>") -> SourcesConfig:
-    if raw is None:
-        raw = {"version": 1}
-    raw = _mapping(origin, "<root>", raw, ("version", "sources"), ("version",))
-    if raw["version"] != 1:
-        raise SourceConfigError(origin, "version", f"this release reads version 1, got {raw['version']!r}")
-    sources = raw.get("sources") or {}
-    sources = _mapping(origin, "sources", sources, tuple(SOURCES))
+    """The HTTP transport of every source of a parsed sources.yaml (its contract validated too)."""
+    from cs_assets.config_file import validate_config
+    from cs_assets.sources.contract import SourcesFile, contract_from_file
+
+    parsed = validate_config(SourcesFile, raw, origin, SourceConfigError)
+    return http_config(contract_from_file(parsed, origin))
+
+
+def http_config(contract: Contract) -> SourcesConfig:
+    """The `kind: http` sources of a contract, validated."""
     http_sources = {}
-    for name, entry in sources.items():
-        key = f"sources.{name}"
-        if entry is None:
-            continue
-        if not isinstance(entry, dict):
-            raise SourceConfigError(origin, key, f"must be a mapping, got {type(entry).__name__}")
-        kind = entry.get("kind")
-        if kind == FILE:
-            _mapping(origin, key, entry, ("kind",))
-        elif kind == HTTP:
-            http_sources[name] = _http_source(origin, name, entry)
-        else:
-            raise SourceConfigError(origin, f"{key}.kind", f"must be file or http, got {kind!r}")
-    return SourcesConfig(origin=origin, http_sources=http_sources)
+    for name, spec in contract.sources.items():
+        if spec.transport.get("kind") == HTTP:
+            http_sources[name] = _http_source(contract.origin, spec, spec.transport)
+    return SourcesConfig(origin=contract.origin, http_sources=http_sources)
 
 
 def sources_config_path(explicit: str | Path | None = None) -> Path:
@@ -432,12 +426,8 @@ def sources_config_path(explicit: str | Path | None = None) -> Path:
 
 
 def load_sources_config(path: str | Path | None = None) -> SourcesConfig:
-    """The validated config; a missing default file means every source is a file."""
+    """The validated HTTP transport of the sources file (default: $CS_HEALTH_SOURCES_CONFIG, else config/sources.yaml)."""
     path = sources_config_path(path)
-    if not path.is_file():
-        if path == DEFAULT_SOURCES_PATH.resolve():
-            return SourcesConfig(origin=str(path))
-        raise SourceConfigError(str(path), "<file>", "sources config file not found")
     text = read_config_text(path, SourceConfigError, "sources config file")
     # each source step loads the file: parse a given content once per process
     return _parse_cached(str(path), text)

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 
 import polars as pl
 
-from cs_assets.sources.schemas import SourceSpec
+from cs_assets.sources.contract import SourceSpec
 from cs_assets.sources.source_config import CSV_EXPORT, GENERIC, HUBSPOT, ZENDESK, HttpSource
 from resources.connectors.client import HttpClient, Response, describe
 from resources.connectors.records import MISSING, RecordBatch, get_path, json_type

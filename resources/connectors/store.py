@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cs_assets.sources.schemas import SourceSpec
+from cs_assets.sources.contract import SourceSpec
 
 STATE_VERSION = 1
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.6f+00:00"

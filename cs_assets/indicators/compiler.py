@@ -1,0 +1,185 @@
+"""Compile the indicators of one source into one lazy polars query per snapshot.
+
+Pure functions over frames, no Dagster. Every indicator of a source becomes one aggregation
+expression (a filtered count, distinct count, sum, quantile, ...) inside a single `group_by`
+over the source's records, so a source is scanned once per snapshot, however many indicators
+read it. The expressions use only what SQL has too (filtered aggregates, distinct counts,
+quantiles, joins), so the same specs can compile to DuckDB or Spark SQL later.
+
+Time: a snapshot `D` sees the records whose timestamp is before the end of day `D` (UTC) and,
+when the source declares `received_at`, that had arrived by then. A window of N days is the N
+whole days ending with `D`: `[end - N days, end)`; the previous window is the N days before it.
+"""
+
+import datetime as dt
+
+import polars as pl
+
+from cs_assets.indicators.catalogue import (
+    ACTIVE_DAYS, COUNT, COVERAGE, DISTINCT, MAX, MEAN, MEDIAN, MIN, NEWEST, OLDEST, QUANTILE,
+    SHARE, SUM, Filter, Indicator,
+)
+from cs_assets.sources.contract import ACCOUNT_ID, SourceSpec
+
+
+def as_of_end(as_of: dt.date) -> dt.datetime:
+    """Exclusive upper bound of a snapshot: midnight UTC after the as-of day."""
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+
+
+def member_flag(column: str, list_column: str) -> str:
+    return f"__{column}_in_{list_column}"
+
+
+def _filters_of(indicator: Indicator) -> list[Filter]:
+    return [*indicator.where, *(indicator.of or ())]
+
+
+def needed_columns(spec: SourceSpec, indicators: list[Indicator]) -> list[str]:
+    """The source columns the indicators read (plus account, timestamp and arrival)."""
+    columns = [ACCOUNT_ID, spec.event_time]
+    if spec.received_column:
+        columns.append(spec.received_column)
+    for ind in indicators:
+        for name in (ind.column, ind.time_column, *(f.column for f in _filters_of(ind))):
+            if name is None:
+                continue
+            if name in spec.derived:
+                derived = spec.derived[name]
+                columns.extend(derived.hours_between or derived.days_between or [])
+            else:
+                columns.append(name)
+    return list(dict.fromkeys(columns))
+
+
+def prepare_source(frame: pl.LazyFrame, spec: SourceSpec, indicators: list[Indicator], accounts: pl.LazyFrame,
+                   separators: dict[str, str]) -> pl.LazyFrame:
+    """The columns the indicators read, derived columns added, account-list membership joined.
+
+    Done once per run (not per snapshot): none of it depends on the snapshot date.
+    """
+    prepared = frame.select(needed_columns(spec, indicators))
+    derived_needed = {n for ind in indicators for n in (ind.column, *(f.column for f in _filters_of(ind))) if n in spec.derived}
+    for name in sorted(derived_needed):
+        derived = spec.derived[name]
+        start, stop = derived.hours_between or derived.days_between
+        per = 3600.0 if derived.hours_between else 86400.0
+        prepared = prepared.with_columns(((pl.col(stop) - pl.col(start)).dt.total_seconds() / per).alias(name))
+    memberships = {(f.column, f.value) for ind in indicators for f in _filters_of(ind) if f.op == "in_account_list"}
+    for column, list_column in sorted(memberships):
+        flag = member_flag(column, list_column)
+        members = (
+            accounts.select(ACCOUNT_ID, __member=pl.col(list_column).str.split(separators[list_column]))
+            .explode("__member")
+            .with_columns(pl.col("__member").str.strip_chars())
+            .filter(pl.col("__member").is_not_null() & (pl.col("__member") != ""))
+            .unique()
+            .select(ACCOUNT_ID, pl.col("__member").alias(column), pl.lit(True).alias(flag))
+        )
+        prepared = (
+            prepared.with_columns(pl.col(column).cast(pl.String))
+            .join(members, on=[ACCOUNT_ID, column], how="left")
+            .with_columns(pl.col(flag).fill_null(False))
+        )
+    return prepared
+
+
+def filter_expr(filters: tuple[Filter, ...] | list[Filter]) -> pl.Expr:
+    """True where every condition holds (null compares as false, as in SQL)."""
+    parts = []
+    for f in filters:
+        col = pl.col(f.column)
+        if f.op == "eq":
+            parts.append(col == f.value)
+        elif f.op == "in":
+            parts.append(col.is_in(list(f.value)))
+        elif f.op == "not":
+            parts.append(~col.is_in(list(f.value)))
+        elif f.op == "in_account_list":
+            parts.append(pl.col(member_flag(f.column, f.value)))
+        elif f.op == "is_null":
+            parts.append(col.is_null() if f.value else col.is_not_null())
+        else:
+            parts.append({"gt": col > f.value, "gte": col >= f.value, "lt": col < f.value, "lte": col <= f.value}[f.op])
+    return pl.all_horizontal(parts).fill_null(False) if parts else pl.lit(True)
+
+
+def _window(time: pl.Expr, end: dt.datetime, days: int | None, shift: int = 0) -> pl.Expr:
+    upper = end - dt.timedelta(days=shift * (days or 0))
+    inside = time.is_not_null() & (time < upper)
+    if days is not None:
+        inside = inside & (time >= upper - dt.timedelta(days=days))
+    return inside
+
+
+def _aggregate(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt.date, shift: int) -> pl.Expr:
+    time = pl.col(ind.time_column or spec.event_time)
+    match = _window(time, end, ind.window_days, shift) & filter_expr(ind.where)
+    a = ind.aggregate
+    if a == COUNT:
+        return match.sum().cast(pl.Int64)
+    if a == SHARE:
+        base = _window(time, end, ind.window_days, shift) & filter_expr(ind.of or ())
+        num, den = (base & filter_expr(ind.where)).sum(), base.sum()
+        return pl.when(den > 0).then(num / den)
+    if a == ACTIVE_DAYS:
+        return time.filter(match).dt.date().n_unique().cast(pl.Int64)
+    if a in (NEWEST, OLDEST):
+        stamp = time.filter(match)
+        newest = (stamp.max() if a == NEWEST else stamp.min()).dt.date()
+        return (pl.lit(as_of) - newest).dt.total_days().cast(pl.Int64)
+    col = pl.col(ind.column)
+    if a == DISTINCT:
+        return col.filter(match & col.is_not_null()).n_unique().cast(pl.Int64)
+    if a == COVERAGE:
+        seen = col.filter(match & col.is_in(list(ind.values))).n_unique()
+        return seen / len(ind.values)
+    values = col.filter(match).cast(pl.Float64)
+    if a == SUM:
+        return values.sum()
+    if a == MEAN:
+        return values.mean()
+    if a == MEDIAN:
+        return values.median()
+    if a == MIN:
+        return values.min()
+    if a == MAX:
+        return values.max()
+    if a == QUANTILE:
+        return values.quantile(ind.q, interpolation="linear")
+    raise ValueError(f"indicator {ind.name}: aggregation {a!r} is not computed over records")
+
+
+def indicator_expr(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt.date) -> pl.Expr:
+    """One indicator as one aggregation (before `per`, ratios and the no-data fill)."""
+    current = _aggregate(ind, spec, end, as_of, shift=0)
+    if not ind.compare:
+        return current.alias(ind.name)
+    previous = _aggregate(ind, spec, end, as_of, shift=1)
+    if ind.change == "difference":
+        return (current - previous).alias(ind.name)
+    change = pl.when(previous > 0).then(current / previous - 1.0)
+    if ind.both_empty is not None:
+        change = change.when((previous == 0) & (current == 0)).then(pl.lit(ind.both_empty))
+    return change.otherwise(None).cast(pl.Float64).alias(ind.name)
+
+
+def presence_column(source: str) -> str:
+    return f"has_{source}_data"
+
+
+def aggregate_source(prepared: pl.LazyFrame, spec: SourceSpec, indicators: list[Indicator], as_of: dt.date,
+                     lookback_days: int | None) -> pl.LazyFrame:
+    """One row per account with a record of `spec` within its lookback: the source's indicators."""
+    end = as_of_end(as_of)
+    ts = pl.col(spec.event_time)
+    seen = ts.is_not_null() & (ts < end)
+    if spec.received_column:
+        seen = seen & pl.col(spec.received_column).is_not_null() & (pl.col(spec.received_column) < end)
+    if lookback_days is not None:
+        seen = seen & (ts >= end - dt.timedelta(days=lookback_days))
+    return (
+        prepared.filter(seen)
+        .group_by(ACCOUNT_ID)
+        .agg(pl.lit(True).alias(presence_column(spec.name)), *[indicator_expr(i, spec, end, as_of) for i in indicators])
+    )
