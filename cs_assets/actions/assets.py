@@ -9,7 +9,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from cs_assets.actions.evaluate import OPEN, actions_to_send, evaluate_actions
+from cs_assets.actions.evaluate import OPEN, actions_to_send, evaluate_actions, held_back_summary, split_by_cap
 from cs_assets.actions.store import (
     delivered_ids,
     read_actions,
@@ -103,7 +103,7 @@ def action_notifications(
     notifier: NotifierResource,
     action_rules: ActionRulesResource,
 ) -> dg.MaterializeResult:
-    """New open actions sent to the CS team's channel, each exactly once."""
+    """New open actions sent to the CS team's channel, each exactly once, at most a capped number per run."""
     rules = action_rules.load()
     channel = notifier.channel
     with warehouse.connect() as con:
@@ -111,20 +111,28 @@ def action_notifications(
         delivered = delivered_ids(con, channel)
     newest = actions["last_snapshot"].max() if actions.height else None
     pending = actions_to_send(actions, newest, rules.max_age_days, delivered) if newest else actions.clear()
+    batch, held = split_by_cap(pending, rules.max_per_run)
     sent = 0
-    for row in pending.iter_rows(named=True):
-        delivery = notifier.send(row["action_id"], action_message(row))
-        # recorded one by one: a failure after some sends never re-sends those
-        with warehouse.connect() as con:
+    with warehouse.connect() as con:
+        for row in batch.iter_rows(named=True):
+            delivery = notifier.send(row["action_id"], action_message(row))
+            # recorded one by one: a failure after some sends never re-sends those
             record_delivery(
                 con, row["action_id"], delivery.channel, dt.datetime.now(dt.timezone.utc), delivery.attempts, delivery.http_status
             )
-        sent += 1
+            sent += 1
     where = str(notifier.outbox_path()) if channel == "file" else f"webhook (${notifier.webhook_url_env})"
-    context.log.info(f"sent {sent} new action(s) to {where}")
+    summary = held_back_summary(held)
+    context.log.info(
+        f"sent {sent} new action(s) to {where}; {summary}"
+        + (f" by delivery.max_per_run = {rules.max_per_run}: they go out with the next runs" if held.height else "")
+    )
     return dg.MaterializeResult(
         metadata={
             "sent": sent,
+            "held_back": held.height,
+            "held_back_summary": summary,
+            "max_per_run": rules.max_per_run,
             "channel": channel,
             "destination": where,
             "already_delivered": len(delivered),

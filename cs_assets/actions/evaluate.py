@@ -2,7 +2,9 @@
 
 An *episode* is a maximal run of consecutive snapshots of one account in which a rule's condition
 holds. A rule fires once per episode, on the episode's `for_snapshots`-th snapshot; episodes
-shorter than that never fire. While the condition keeps holding nothing new fires; once it stops
+shorter than that never fire. An episode that starts on the account's first published snapshot
+is its baseline and does not fire (unless the rule sets `fire_on_first_snapshot`): the first run
+on a new customer base does not flood the team with states the accounts were already in. While the condition keeps holding nothing new fires; once it stops
 holding for a snapshot, the next episode can fire again. That is the hysteresis, and it is what
 makes the action id `rule:account:first_snapshot` stable across recomputations.
 """
@@ -11,7 +13,7 @@ import datetime as dt
 
 import polars as pl
 
-from cs_assets.actions.rules import FIELDS, NUMBER, ActionRule, ActionRules, Condition
+from cs_assets.actions.rules import NUMBER, ActionRule, ActionRules, Condition
 
 ACCOUNT, DATE = "account_id", "snapshot_date"
 OPEN, CLEARED, NO_LONGER_SCORED = "open", "cleared", "no_longer_scored"
@@ -66,7 +68,7 @@ def rule_expr(rule: ActionRule) -> pl.Expr:
 
 def _value_text(c: Condition) -> pl.Expr:
     col = pl.col(c.field)
-    if FIELDS[c.field] == NUMBER:
+    if c.kind == NUMBER:
         # 21.0 -> "21", 0.333333 -> "0.33": readable, and stable for the same inputs
         text = col.round(2).cast(pl.String).str.replace(r"\.0$", "")
     else:
@@ -100,15 +102,21 @@ def reason_expr(rule: ActionRule) -> pl.Expr:
 
 def rule_episodes(history: pl.DataFrame, rule: ActionRule) -> pl.DataFrame:
     """The actions one rule produced over the history (one row per firing episode)."""
-    frame = history.sort(ACCOUNT, DATE).with_columns(holds=rule_expr(rule).fill_null(False))
+    frame = history.sort(ACCOUNT, DATE).with_columns(
+        holds=rule_expr(rule).fill_null(False), first_seen=pl.col(DATE).min().over(ACCOUNT)
+    )
     starts = pl.col("holds").ne(pl.col("holds").shift(1).over(ACCOUNT)).fill_null(True)
     frame = frame.with_columns(episode=starts.cast(pl.Int64).cum_sum().over(ACCOUNT)).filter(pl.col("holds"))
     frame = frame.with_columns(
         streak=pl.int_range(1, pl.len() + 1).over(ACCOUNT, "episode"),
         last_snapshot=pl.col(DATE).max().over(ACCOUNT, "episode"),
         snapshots_held=pl.len().over(ACCOUNT, "episode").cast(pl.Int64),
+        baseline=pl.col(DATE).min().over(ACCOUNT, "episode") == pl.col("first_seen"),
     )
     fired = frame.filter(pl.col("streak") == rule.for_snapshots)
+    if not rule.fire_on_first_snapshot:
+        # the state an account was in when it was first published is its baseline, not news
+        fired = fired.filter(~pl.col("baseline"))
     return fired.select(
         action_id=pl.format("{}:{}:{}", pl.lit(rule.name), pl.col(ACCOUNT), pl.col(DATE)),
         account_id=ACCOUNT,
@@ -159,9 +167,27 @@ def evaluate_actions(history: pl.DataFrame, rules: ActionRules) -> pl.DataFrame:
 
 
 def actions_to_send(actions: pl.DataFrame, newest: dt.date, max_age_days: int, delivered: set[str]) -> pl.DataFrame:
-    """Open actions that started recently and were never delivered on this channel."""
-    return actions.filter(
-        pl.col("status") == OPEN,
-        pl.col("first_snapshot") >= newest - dt.timedelta(days=max_age_days),
-        ~pl.col("action_id").is_in(sorted(delivered)),
+    """Open actions that started recently and were never delivered on this channel, most urgent first."""
+    return (
+        actions.filter(
+            pl.col("status") == OPEN,
+            pl.col("first_snapshot") >= newest - dt.timedelta(days=max_age_days),
+            ~pl.col("action_id").is_in(sorted(delivered)),
+        )
+        .with_columns(_priority=pl.col("priority").replace_strict(PRIORITY_ORDER, default=9, return_dtype=pl.Int8))
+        .sort("_priority", pl.col("first_snapshot"), ACCOUNT, "rule", descending=[False, True, False, False])
+        .drop("_priority")
     )
+
+
+def split_by_cap(pending: pl.DataFrame, max_per_run: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(sent now, held back): at most `max_per_run` messages per run; the rest wait for the next run."""
+    return pending.head(max_per_run), pending.slice(max_per_run)
+
+
+def held_back_summary(held: pl.DataFrame) -> str:
+    """'12 held back (P1 3, P3 9)': what the cap kept for the next run."""
+    if held.is_empty():
+        return "none held back"
+    counts = held.group_by("priority").len().sort("priority")
+    return f"{held.height} held back (" + ", ".join(f"{p} {n}" for p, n in counts.iter_rows()) + ")"

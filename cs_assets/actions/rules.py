@@ -1,30 +1,32 @@
-"""The action rules file (`config/actions.yaml`): validated on load into plain dataclasses.
+"""The action rules file (`actions.yaml`): validated on load (pydantic) into plain dataclasses.
 
-Errors name the file, the key path (`rules[2].when[0].value`) and what is wrong, so a reviewer
-fixes the file without reading this module. Field names are checked against the published
-history's columns, and band / stage values against the health model, so a typo cannot make a
-rule silently never fire.
+Errors name the file, the key path (`rules[2] (name).when[0].value`) and what is wrong, so a
+reviewer fixes the file without reading this module. Field names are checked against the
+published history's columns (scores, trend, and the deployment's indicator catalogue), and band
+/ stage values against the health model, so a typo cannot make a rule silently never fire.
 """
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from cs_assets.config_file import ConfigFileError, read_yaml, require_mapping
-from cs_assets.indicators.definitions import INDICATOR_COLUMNS
+from pydantic import Field
+
+from cs_assets.config_file import ConfigFileError, ConfigModel, read_yaml, validate_config
 from cs_assets.scoring.model_config import LIFECYCLE_STAGES, HealthModel
 from cs_assets.settings import REPO_ROOT
 
-ACTIONS_ENV = "CS_HEALTH_ACTIONS"
+if TYPE_CHECKING:
+    from cs_assets.indicators.catalogue import Catalogue
+
 DEFAULT_ACTIONS_PATH = REPO_ROOT / "config" / "actions.yaml"
 RULES_FILE_VERSION = 1
 
 NUMBER, TEXT = "number", "text"
-# field -> kind; the history frame the rules run over has exactly these columns
+# field -> kind: the published health columns and the trend view (indicators come from the catalogue)
 SCORE_FIELDS = {
     "health_score": NUMBER,
     "co_score": NUMBER,
@@ -43,7 +45,6 @@ TREND_FIELDS = {
     "previous_band": TEXT,
     "band_transition": TEXT,
 }
-FIELDS: dict[str, str] = {**{name: NUMBER for name in INDICATOR_COLUMNS}, **SCORE_FIELDS, **TREND_FIELDS}
 
 NUMBER_OPS = ("lt", "lte", "gt", "gte", "eq", "ne", "between")
 TEXT_OPS = ("eq", "ne", "in", "not_in")
@@ -56,12 +57,64 @@ class ActionRulesError(ConfigFileError):
     pass
 
 
+def indicator_fields(catalogue: "Catalogue") -> list[str]:
+    """The indicator columns of the published history: the catalogue's, and the context fields."""
+    from cs_assets.indicators.catalogue import CONTEXT_FIELDS
+
+    return [*catalogue.indicators, *[c for c in CONTEXT_FIELDS if c not in SCORE_FIELDS]]
+
+
+def history_fields(catalogue: "Catalogue") -> dict[str, str]:
+    """Every field a rule may read, with its kind."""
+    return {**{name: NUMBER for name in indicator_fields(catalogue)}, **SCORE_FIELDS, **TREND_FIELDS}
+
+
+# --------------------------------------------------------------------------- the file
+
+
+class ConditionDecl(ConfigModel):
+    field: str
+    op: str
+    value: Any = None
+    if_missing: bool = False
+
+
+class RuleDecl(ConfigModel):
+    name: str
+    description: str | None = None
+    action: str
+    priority: Literal["P1", "P2", "P3", "P4"]
+    for_snapshots: int = Field(default=1, ge=1)
+    # a state the account was already in on its first published snapshot is its baseline: the
+    # rule fires only once it starts to hold later, unless this is true
+    fire_on_first_snapshot: bool = False
+    # a list of conditions that must all hold, or {all: [...]} / {any: [...]}
+    when: Any = Field(json_schema_extra={"anyOf": [
+        {"type": "array", "items": ConditionDecl.model_json_schema()},
+        {"type": "object", "properties": {"all": {"type": "array"}, "any": {"type": "array"}}},
+    ]})
+
+
+class DeliveryDecl(ConfigModel):
+    # only open actions that started within this many days of the newest snapshot are sent
+    max_age_days: int = Field(default=3, ge=0)
+    # at most this many messages per run, most urgent first; the rest wait for the next run
+    max_per_run: int = Field(default=100, ge=1)
+
+
+class ActionsFile(ConfigModel):
+    version: int
+    delivery: DeliveryDecl = DeliveryDecl()
+    rules: list[RuleDecl]
+
+
 @dataclass(frozen=True)
 class Condition:
     field: str
     op: str
     value: Any  # float | str | tuple[float, float] | tuple[str, ...] | None
     if_missing: bool
+    kind: str = NUMBER  # number | text: how the value is written in a reason
 
 
 @dataclass(frozen=True)
@@ -73,6 +126,7 @@ class ActionRule:
     combine: str  # "all" | "any"
     conditions: tuple[Condition, ...]
     for_snapshots: int
+    fire_on_first_snapshot: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,10 +134,7 @@ class ActionRules:
     rules: tuple[ActionRule, ...]
     max_age_days: int
     version: str  # content hash of the validated rules
-
-
-def _mapping(source: str, key: str, value: Any, required: set[str], optional: set[str] = frozenset()) -> dict:
-    return require_mapping(ActionRulesError, source, key, value, required, optional)
+    max_per_run: int = 100
 
 
 def _text(source: str, key: str, value: Any) -> str:
@@ -111,95 +162,86 @@ def _allowed_values(field: str, model: HealthModel | None) -> tuple[str, ...] | 
     return None
 
 
-def _condition(source: str, key: str, raw: Any, model: HealthModel | None) -> Condition:
-    raw = _mapping(source, key, raw, {"field", "op"}, {"value", "if_missing"})
-    field = raw["field"]
-    if field not in FIELDS:
-        raise ActionRulesError(
-            source, f"{key}.field", f"unknown field {field!r}; known fields: {', '.join(sorted(FIELDS))}"
-        )
-    kind, op = FIELDS[field], raw["op"]
+def check_condition(source: str, key: str, c: ConditionDecl, fields: dict[str, str], model: HealthModel | None) -> Condition:
+    """One condition checked against the fields a rule can read (and the model's band names)."""
+    field, op = c.field, c.op
+    if field not in fields:
+        raise ActionRulesError(source, f"{key}.field", f"unknown field {field!r}; known fields: {', '.join(sorted(fields))}")
+    kind = fields[field]
     ops = (NUMBER_OPS if kind == NUMBER else TEXT_OPS) + NULL_OPS
     if op not in ops:
         raise ActionRulesError(source, f"{key}.op", f"{field} is {kind}: op must be one of {', '.join(ops)}, got {op!r}")
-    if_missing = raw.get("if_missing", False)
-    if not isinstance(if_missing, bool):
-        raise ActionRulesError(source, f"{key}.if_missing", f"must be true or false, got {if_missing!r}")
     if op in NULL_OPS:
-        if "value" in raw:
+        if c.value is not None:
             raise ActionRulesError(source, f"{key}.value", f"op {op} takes no value")
-        return Condition(field, op, None, False)
-    if "value" not in raw:
+        return Condition(field, op, None, False, kind)
+    if c.value is None:
         raise ActionRulesError(source, f"{key}.value", f"op {op} needs a value")
-    value = raw["value"]
-    vkey = f"{key}.value"
+    value, vkey = c.value, f"{key}.value"
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
             raise ActionRulesError(source, vkey, f"between needs [low, high], got {value!r}")
         low, high = _number(source, vkey, value[0]), _number(source, vkey, value[1])
         if low > high:
             raise ActionRulesError(source, vkey, f"low {low:g} is above high {high:g}")
-        return Condition(field, op, (low, high), if_missing)
+        return Condition(field, op, (low, high), c.if_missing, kind)
     if kind == NUMBER:
-        return Condition(field, op, _number(source, vkey, value), if_missing)
-    values = value if op in ("in", "not_in") else [value]
+        return Condition(field, op, _number(source, vkey, value), c.if_missing, kind)
     if op in ("in", "not_in") and (not isinstance(value, list) or not value):
         raise ActionRulesError(source, vkey, f"{op} needs a non-empty list, got {value!r}")
-    values = tuple(_text(source, vkey, v) for v in values)
+    values = tuple(_text(source, vkey, v) for v in (value if op in ("in", "not_in") else [value]))
     allowed = _allowed_values(field, model)
     if allowed is not None:
         wrong = [v for v in values if v not in allowed]
         if wrong:
-            raise ActionRulesError(
-                source, vkey, f"{field} is never {', '.join(map(repr, wrong))}; it is one of {', '.join(allowed)}"
-            )
-    return Condition(field, op, values if op in ("in", "not_in") else values[0], if_missing)
+            raise ActionRulesError(source, vkey, f"{field} is never {', '.join(map(repr, wrong))}; it is one of {', '.join(allowed)}")
+    return Condition(field, op, values if op in ("in", "not_in") else values[0], c.if_missing, kind)
 
 
-def _rule(source: str, index: int, raw: Any, model: HealthModel | None) -> ActionRule:
-    key = f"rules[{index}]"
-    raw = _mapping(source, key, raw, {"name", "action", "priority", "when"}, {"description", "for_snapshots"})
-    name = raw["name"]
-    if not isinstance(name, str) or not NAME.match(name):
-        raise ActionRulesError(source, f"{key}.name", f"must be lower_snake_case (a-z, 0-9, _), got {name!r}")
-    key = f"rules[{index}] ({name})"
-    priority = raw["priority"]
-    if priority not in PRIORITIES:
-        raise ActionRulesError(source, f"{key}.priority", f"must be one of {', '.join(PRIORITIES)}, got {priority!r}")
-    runs = raw.get("for_snapshots", 1)
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise ActionRulesError(source, f"{key}.for_snapshots", f"must be a whole number >= 1, got {runs!r}")
-    when = raw["when"]
-    combine = "all"
+def _rule(source: str, index: int, raw: RuleDecl, fields: dict[str, str], model: HealthModel | None) -> ActionRule:
+    if not NAME.match(raw.name):
+        raise ActionRulesError(source, f"rules[{index}].name", f"must be lower_snake_case (a-z, 0-9, _), got {raw.name!r}")
+    key = f"rules[{index}] ({raw.name})"
+    combine, when = "all", raw.when
     if isinstance(when, dict):
         if len(when) != 1 or next(iter(when)) not in ("all", "any"):
             raise ActionRulesError(source, f"{key}.when", "must be a list of conditions, or {all: [...]} or {any: [...]}")
         combine, when = next(iter(when.items()))
     if not isinstance(when, list) or not when:
         raise ActionRulesError(source, f"{key}.when", f"must be a non-empty list of conditions, got {when!r}")
-    conditions = tuple(_condition(source, f"{key}.when[{i}]", c, model) for i, c in enumerate(when))
+    conditions = tuple(
+        check_condition(source, f"{key}.when[{i}]", validate_config(ConditionDecl, c, source, ActionRulesError, f"{key}.when[{i}]"), fields, model)
+        for i, c in enumerate(when)
+    )
     return ActionRule(
-        name=name,
-        description=_text(source, f"{key}.description", raw.get("description", name.replace("_", " "))),
-        action=_text(source, f"{key}.action", raw["action"]),
-        priority=priority,
+        name=raw.name,
+        description=_text(source, f"{key}.description", raw.description if raw.description is not None else raw.name.replace("_", " ")),
+        action=_text(source, f"{key}.action", raw.action),
+        priority=raw.priority,
         combine=combine,
         conditions=conditions,
-        for_snapshots=runs,
+        for_snapshots=raw.for_snapshots,
+        fire_on_first_snapshot=raw.fire_on_first_snapshot,
     )
 
 
-def parse_action_rules(raw: Any, source: str = "<actions>", model: HealthModel | None = None) -> ActionRules:
-    raw = _mapping(source, "<root>", raw, {"version", "rules"}, {"delivery"})
-    if raw["version"] != RULES_FILE_VERSION:
-        raise ActionRulesError(source, "version", f"this release reads version {RULES_FILE_VERSION}, got {raw['version']!r}")
-    delivery = _mapping(source, "delivery", raw.get("delivery", {"max_age_days": 3}), {"max_age_days"})
-    max_age = delivery["max_age_days"]
-    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
-        raise ActionRulesError(source, "delivery.max_age_days", f"must be a whole number >= 0, got {max_age!r}")
-    if not isinstance(raw["rules"], list):
-        raise ActionRulesError(source, "rules", f"must be a list of rules, got {type(raw['rules']).__name__}")
-    rules = tuple(_rule(source, i, r, model) for i, r in enumerate(raw["rules"]))
+def _catalogue_or_current(catalogue: "Catalogue | None") -> "Catalogue":
+    if catalogue is not None:
+        return catalogue
+    from cs_assets.deployment import current_deployment
+
+    return current_deployment().catalogue
+
+
+def parse_action_rules(
+    raw: Any, source: str = "<actions>", model: HealthModel | None = None, catalogue: "Catalogue | None" = None
+) -> ActionRules:
+    """The validated rules; fields are checked against `catalogue` (default: the current deployment's)."""
+    parsed = validate_config(ActionsFile, raw, source, ActionRulesError)
+    if parsed.version != RULES_FILE_VERSION:
+        raise ActionRulesError(source, "version", f"this release reads version {RULES_FILE_VERSION}, got {parsed.version!r}")
+    fields = history_fields(_catalogue_or_current(catalogue))
+    rules = tuple(_rule(source, i, r, fields, model) for i, r in enumerate(parsed.rules))
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.name in seen:
@@ -207,13 +249,10 @@ def parse_action_rules(raw: Any, source: str = "<actions>", model: HealthModel |
         seen.add(rule.name)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-    return ActionRules(rules=rules, max_age_days=max_age, version=version)
+    return ActionRules(rules=rules, max_age_days=parsed.delivery.max_age_days, version=version,
+                       max_per_run=parsed.delivery.max_per_run)
 
 
-def actions_path() -> Path:
-    return Path(os.environ.get(ACTIONS_ENV) or DEFAULT_ACTIONS_PATH).resolve()
-
-
-def load_action_rules(path: str | Path, model: HealthModel | None = None) -> ActionRules:
+def load_action_rules(path: str | Path, model: HealthModel | None = None, catalogue: "Catalogue | None" = None) -> ActionRules:
     raw = read_yaml(path, ActionRulesError, "action rules file")
-    return parse_action_rules(raw, source=str(path), model=model)
+    return parse_action_rules(raw, source=str(path), model=model, catalogue=catalogue)
