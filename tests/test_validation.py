@@ -1,19 +1,21 @@
-"""Validation against outcomes: metrics on hand-computed cases, the time split, the challenger."""
+"""Validation against outcomes: metrics on hand-computed cases, the split, calibration on data with a known truth."""
 
 import datetime as dt
+import json
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
 
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF
-from cs_assets.scoring.model_config import load_model, load_model_document, parse_model
+from cs_assets.scoring.model_config import parse_model
+from cs_assets.validation.calibration import STRATIFIED, TIME, calibrate, fit_band_cuts, fit_scoring, migration_matrix, split_outcomes
 from cs_assets.validation.config import DEFAULT_VALIDATION_PATH, ValidationConfigError, parse_validation_config
 from cs_assets.validation.contribution import cs_contribution
 from cs_assets.validation.metrics import horizon_metrics, with_deciles
 from cs_assets.validation.outcomes import OutcomesError, outcomes_from_crm, read_outcomes_file, scores_before_outcomes
-from cs_assets.validation.tuning import challenger_document, migration_matrix, time_split
 from tests.harness import make_home, published, run_graph, run_validation
 
 BANDS = ["red", "yellow", "green"]
@@ -78,10 +80,155 @@ def test_the_time_split_never_trains_on_an_outcome_at_or_after_the_split():
     frame = pl.DataFrame(
         {"account_id": [f"A{i}" for i in range(10)], "outcome_date": [D + dt.timedelta(days=i // 2) for i in range(10)], "churned": [i % 2 == 0 for i in range(10)]}
     )
-    split = time_split(frame, 0.7)
-    assert split.split_date == D + dt.timedelta(days=3)
+    split = split_outcomes(frame, 0.3, seed=1)
+    assert split.method == TIME and split.split_date == D + dt.timedelta(days=3)
     assert split.train["outcome_date"].max() < split.split_date <= split.holdout["outcome_date"].min()
     assert split.train.height + split.holdout.height == 10
+
+
+def test_outcomes_on_one_date_get_a_seeded_stratified_split():
+    frame = pl.DataFrame({"account_id": [f"A{i:02d}" for i in range(40)], "outcome_date": [D] * 40, "churned": [i < 10 for i in range(40)]})
+    split = split_outcomes(frame, 0.3, seed=3)
+    assert split.method == STRATIFIED and split.split_date is None
+    assert (split.holdout.height, int(split.holdout["churned"].sum())) == (12, 3)  # 30% of each class
+    assert not set(split.train["account_id"]) & set(split.holdout["account_id"])
+    again = split_outcomes(frame.sample(fraction=1.0, shuffle=True, seed=9), 0.3, seed=3)
+    assert again.holdout["account_id"].sort().equals(split.holdout["account_id"].sort())  # row order does not matter
+    assert not split_outcomes(frame, 0.3, seed=4).holdout["account_id"].sort().equals(split.holdout["account_id"].sort())
+
+
+# --- calibration on generated data with a known truth ----------------------------------------
+
+TRUTH_MODEL = {
+    "version": 1,
+    "name": "truth",
+    "subscores": {"co": {"weight": 1}, "cx": {"weight": 1}},
+    "indicators": {
+        # the current model's cut points are badly placed on purpose: everything above 100 ties
+        "active_days": {"subscore": "co", "weight": 1, "direction": "higher_is_better",
+                        "scoring": {"function": "linear", "worst": 100, "best": 200}, "missing": {"policy": "score", "score": 0}},
+        "days_idle": {"subscore": "co", "weight": 1, "direction": "lower_is_better",
+                      "scoring": {"function": "thresholds", "cuts": [3], "scores": [100, 0]}, "missing": {"policy": "exclude"}},
+        "noise": {"subscore": "cx", "weight": 5, "direction": "higher_is_better",
+                  "scoring": {"function": "linear", "worst": 0, "best": 1}, "missing": {"policy": "score", "score": 50}},
+    },
+    "bands": [{"name": "red", "min_score": 0}, {"name": "yellow", "min_score": 40}, {"name": "green", "min_score": 70}],
+    "lifecycle": {"onboarding_days": 90, "renewal_window_days": 60},
+    "triage": {s: {"red": "P1", "yellow": "P2", "green": "P3"} for s in ("onboarding", "adoption", "renewal_window")},
+}
+
+
+def truth_rows(n: int = 2400, seed: int = 5) -> pl.DataFrame:
+    """Churn driven by a hidden health h that two indicators see with noise; a third is pure noise."""
+    rng = np.random.default_rng(seed)
+    h = rng.beta(2, 2, n)
+    churned = rng.random(n) < 1 / (1 + np.exp(8 * (h - 0.35)))
+    active = np.clip(np.round(30 * h + rng.normal(0, 5, n)), 0, 30)
+    idle = np.clip(np.round(rng.exponential(1 + 60 * (1 - h) ** 3)), 0, 365)
+    idle = np.where(rng.random(n) < 0.08, np.nan, idle)  # some accounts with no data at all
+    return pl.DataFrame(
+        {
+            "account_id": [f"A{i:05d}" for i in range(n)],
+            "outcome_date": [D + dt.timedelta(days=int(d)) for d in rng.integers(0, 180, n)],
+            "churned": churned,
+            "active_days": active,
+            "days_idle": idle,
+            "noise": rng.random(n),
+        }
+    )
+
+
+def calibration_settings(**overrides):
+    raw = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())["calibration"]
+    raw.update(overrides)
+    from cs_assets.validation.config import CalibrationDecl
+
+    return CalibrationDecl.model_validate(raw)
+
+
+def test_calibration_recovers_the_directions_and_beats_the_best_single_indicator_on_the_holdout():
+    rows = truth_rows()
+    current = parse_model(TRUTH_MODEL)
+    result = calibrate(rows, current, current.document, calibration_settings())
+    report = result.report
+    # scoring functions follow the configured directions: monotone, 0 at the riskiest end
+    active = [s for _, s in result.fitted["active_days"].points]
+    idle = [s for _, s in result.fitted["days_idle"].points]
+    assert active == sorted(active) and active[0] == 0 and active[-1] == 100
+    assert idle == sorted(idle, reverse=True) and idle[0] == 100 and idle[-1] == 0
+    assert result.fitted["days_idle"].missing_score is not None  # no data scored by its own churn
+    # the noise gets (almost) no weight; the signals carry it
+    shares = result.weights.shares
+    assert shares["noise"] < 0.1 < shares["active_days"] and shares["days_idle"] > 0.1
+    # on the holdout the candidate beats the current model and every indicator alone
+    assert report["candidate_auc"] > report["current_auc"]
+    assert report["candidate_auc"] > report["best_single_auc"] > 0.6
+    assert report["best_single_indicator"] in ("active_days", "days_idle")
+    # bands: churn falls band by band and each band holds at least 10% of the holdout
+    churn = [b["churn_rate"] for b in report["candidate_bands"]]
+    assert churn == sorted(churn, reverse=True)
+    assert min(b["accounts"] for b in report["candidate_bands"]) >= 0.1 * report["holdout_outcomes"] * 0.5
+    assert parse_model(result.document).version == result.candidate.version  # a valid model file
+    assert result.candidate.version != current.version
+
+
+def test_no_holdout_outcome_is_used_to_fit_anything():
+    rows = truth_rows(seed=8)
+    current = parse_model(TRUTH_MODEL)
+    result = calibrate(rows, current, current.document, calibration_settings())
+    split_date = dt.date.fromisoformat(result.report["split_date"])
+    assert result.split.train["outcome_date"].max() < split_date
+    # the fitted bins hold exactly the training rows with a value
+    trained = result.split.train.filter(pl.col("active_days").is_not_null()).height
+    assert sum(b[2] for b in result.fitted["active_days"].bins) == trained
+    # changing every holdout outcome changes nothing fitted, only the report
+    flipped = rows.with_columns(
+        churned=pl.when(pl.col("outcome_date") >= split_date).then(~pl.col("churned")).otherwise(pl.col("churned"))
+    )
+    other = calibrate(flipped, current, current.document, calibration_settings())
+    assert other.document == result.document
+    assert other.report["candidate_auc"] != result.report["candidate_auc"]
+
+
+def test_calibration_is_reproducible_byte_for_byte():
+    rows = truth_rows(n=1200)
+    current = parse_model(TRUTH_MODEL)
+    first = calibrate(rows, current, current.document, calibration_settings())
+    second = calibrate(rows.sample(fraction=1.0, shuffle=True, seed=2), current, current.document, calibration_settings())
+    assert yaml.safe_dump(first.document) == yaml.safe_dump(second.document)
+    assert first.report == second.report
+
+
+def test_a_direction_the_data_contradicts_is_said():
+    rng = np.random.default_rng(1)
+    values = rng.random(900)
+    churned = rng.random(900) < 0.1 + 0.6 * values  # the higher, the more churn
+    fitted = fit_scoring("logins", "higher_is_better", values, churned, 30, 8)
+    assert "opposite of higher_is_better" in fitted.note
+    assert fitted.points == () or len({s for _, s in fitted.points}) == 1  # flat in the configured direction
+    too_few = fit_scoring("rare", "higher_is_better", np.array([1.0, 2.0, np.nan]), np.array([True, False, True]), 30, 8)
+    assert too_few.points == () and too_few.note.startswith("not fitted: 2 training value(s)")
+    lumped = fit_scoring("rare", "higher_is_better", np.array([0.0] * 500 + [1.0] * 10), np.array([False, True] * 255), 30, 8)
+    assert lumped.note.startswith("not fitted: the values do not split into two ranges of 30 outcomes (98% share one value)")
+
+
+def test_band_cuts_give_falling_churn_and_a_minimum_share():
+    rng = np.random.default_rng(4)
+    scores = rng.uniform(0, 100, 3000)
+    churned = rng.random(3000) < (1 - scores / 100) ** 3
+    cuts, note = fit_band_cuts(scores, churned, 3, 0.1)
+    assert len(cuts) == 2 and cuts[0] < cuts[1] and "falling" in note
+    edges = [-1, *cuts, 101]
+    rates = [churned[(scores >= a) & (scores < b)].mean() for a, b in zip(edges, edges[1:])]
+    shares = [((scores >= a) & (scores < b)).mean() for a, b in zip(edges, edges[1:])]
+    assert rates == sorted(rates, reverse=True) and min(shares) >= 0.1
+
+
+def test_too_few_outcomes_say_what_is_needed():
+    rows = truth_rows(n=60)
+    current = parse_model(TRUTH_MODEL)
+    with pytest.raises(ValueError, match=r"not calibrated: 60 outcome\(s\).*need 10 of each"):
+        calibrate(rows.with_columns(churned=pl.lit(False)), current, current.document, calibration_settings())
 
 
 def test_an_external_outcomes_file_is_read_and_bad_rows_are_named(tmp_path):
@@ -99,8 +246,8 @@ def test_an_external_outcomes_file_is_read_and_bad_rows_are_named(tmp_path):
 
 def test_validation_config_errors_name_the_key():
     raw = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
-    raw["tuning"]["train_share"] = 1.5
-    with pytest.raises(ValidationConfigError, match=r"`tuning.train_share`: must be a number between 0 and 1, got 1.5"):
+    raw["calibration"]["holdout_share"] = 1.5
+    with pytest.raises(ValidationConfigError, match=r"`calibration.holdout_share`: must be a number between 0 and 1, got 1.5"):
         parse_validation_config(raw, "v.yaml")
     raw = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
     raw["contribution"]["engaged_when"][0]["field"] = "webinar"
@@ -131,21 +278,10 @@ def test_contribution_is_the_ltv_difference_times_supported_accounts():
     assert row["contribution_usd"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_the_challenger_is_a_valid_model_file_and_migrations_are_counted():
-    champion = load_model(settings.DEFAULT_MODEL_PATH)
-    names = [i.name for i in champion.indicators]
-    weights = pl.DataFrame(
-        {
-            "indicator": names,
-            "suggested_share": [1.0 / len(names) if i % 3 else 0.0 for i in range(len(names))],
-        }
-    )
-    doc = challenger_document(load_model_document(settings.DEFAULT_MODEL_PATH), weights)
-    model = parse_model(yaml.safe_load(yaml.safe_dump(doc)), "challenger.yaml")
-    assert model.name == "default-challenger" and model.version != champion.version
-    champ = pl.DataFrame({"band": ["red", "red", "yellow", "green"]})
-    chall = pl.DataFrame({"band": ["red", "yellow", "yellow", "yellow"]})
-    assert migration_matrix(champ, chall, BANDS).rows() == [("red", 1, 1, 0), ("yellow", 0, 1, 0), ("green", 0, 1, 0)]
+def test_migrations_are_counted():
+    current = pl.DataFrame({"band": ["red", "red", "yellow", "green"]})
+    candidate = pl.DataFrame({"band": ["red", "yellow", "yellow", "yellow"]})
+    assert migration_matrix(current, candidate, BANDS).rows() == [("red", 1, 1, 0), ("yellow", 0, 1, 0), ("green", 0, 1, 0)]
 
 
 @pytest.fixture(scope="module")
@@ -157,24 +293,26 @@ def validated_home(tmp_path_factory):
     return home
 
 
-def test_a_validation_run_writes_the_report_the_challenger_and_the_contribution(validated_home, tmp_path):
-    model_path = tmp_path / "model" / "health_model.yaml"
-    model_path.parent.mkdir()
-    model_path.write_text(settings.DEFAULT_MODEL_PATH.read_text())
+def test_a_validation_run_writes_the_report_the_candidate_and_the_contribution(validated_home, tmp_path):
     config = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
-    config["tuning"].update(horizon_days=30, min_outcomes_per_class=3, train_share=0.6)  # 120 accounts: few churns
+    # 120 accounts: few churns, so small bins and a short horizon
+    config["calibration"].update(horizon_days=30, min_outcomes_per_class=3, min_accounts_per_bin=5, max_bins=4)
     config_path = tmp_path / "validation.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    result = run_validation(validated_home, model_path=model_path, validation_path=config_path)
+    result = run_validation(validated_home, validation_path=config_path)
     assert result.success
     summary = published(validated_home, "score_validation").sort("horizon_days")
     assert summary["horizon_days"].to_list() == [30, 60, 90]
     at_30 = summary.row(0, named=True)
     assert at_30["outcomes"] > 20 and 0.5 < at_30["auc"] <= 1.0
-    challenger = model_path.parent / "health_model.challenger.yaml"
-    parse_model(yaml.safe_load(challenger.read_text()), str(challenger))
-    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("challenger_model")}
-    meta = materialized["challenger_model"].metadata
+    # the candidate goes under $CS_HEALTH_HOME/models, never into the repository's config/
+    candidate = settings.models_dir(validated_home) / "health_model.candidate.yaml"
+    assert parse_model(yaml.safe_load(candidate.read_text())).name == "default-calibrated"
+    assert not (settings.DEFAULT_MODEL_PATH.parent / "health_model.candidate.yaml").exists()
+    report = json.loads((settings.models_dir(validated_home) / "calibration_report.json").read_text())
+    assert report["holdout_outcomes"] > 0 and report["candidate_auc"] is not None
+    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("model_calibration")}
+    meta = materialized["model_calibration"].metadata
     assert meta["train_outcomes"].value > 0 and meta["holdout_outcomes"].value > 0
     assert "| red |" in meta["band_migration"].value
     check = result.get_asset_check_evaluations()[0]

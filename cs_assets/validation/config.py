@@ -1,15 +1,18 @@
-"""`config/validation.yaml`: horizons, the AUC floor, tuning and contribution settings."""
+"""`validation.yaml`: horizons, the AUC floor, calibration and contribution settings (pydantic)."""
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from cs_assets.actions.rules import ActionRulesError, Condition, _condition
-from cs_assets.config_file import ConfigFileError, read_yaml, require_mapping
+from pydantic import Field, field_validator
+
+from cs_assets.actions.rules import ActionRulesError, Condition, ConditionDecl, check_condition, history_fields
+from cs_assets.config_file import ConfigFileError, ConfigModel, ConfigProblem, read_yaml, validate_config
 from cs_assets.settings import REPO_ROOT
 
-VALIDATION_ENV = "CS_HEALTH_VALIDATION"
+if TYPE_CHECKING:
+    from cs_assets.indicators.catalogue import Catalogue
+
 DEFAULT_VALIDATION_PATH = REPO_ROOT / "config" / "validation.yaml"
 
 
@@ -17,79 +20,131 @@ class ValidationConfigError(ConfigFileError):
     pass
 
 
+def _between(key: str, value: float, low: float, high: float) -> float:
+    if not low < value < high:
+        raise ConfigProblem(key, f"must be a number between {low:g} and {high:g}, got {value!r}")
+    return value
+
+
+class CalibrationDecl(ConfigModel):
+    # indicators and the current score are taken this many days before each outcome
+    horizon_days: int = Field(ge=1)
+    # share of outcomes held out: the newest ones (time split) when outcomes have several dates,
+    # else a seeded stratified sample
+    holdout_share: float
+    seed: int = 7
+    # a scoring function's bins hold at least this many training outcomes (at most max_bins bins)
+    min_accounts_per_bin: int = Field(ge=5)
+    max_bins: int = Field(ge=2, le=50)
+    # each band holds at least this share of the training accounts
+    min_band_share: float
+    # inverse L2 regularisation strength of the logistic regression for the weights (smaller = stronger)
+    regularisation_c: float = Field(gt=0, le=1e6)
+    # fewer churned (or retained) training outcomes than this: nothing is fitted, and it says why
+    min_outcomes_per_class: int = Field(ge=1)
+    # written under $CS_HEALTH_HOME/models/, never into the repository; never promoted automatically
+    candidate_file: str
+
+    @field_validator("holdout_share")
+    @classmethod
+    def _holdout(cls, v: float) -> float:
+        return _between("", v, 0.0, 1.0)
+
+    @field_validator("min_band_share")
+    @classmethod
+    def _band_share(cls, v: float) -> float:
+        return _between("", v, 0.0, 0.5)
+
+    @field_validator("candidate_file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        if not v.endswith((".yaml", ".yml")) or "/" in v or v.startswith("."):
+            raise ConfigProblem("", f"must be a plain .yaml file name, got {v!r}")
+        return v
+
+
+class ContributionDecl(ConfigModel):
+    gross_margin: float
+    engaged_when: list[Any] = Field(min_length=1)
+    observation_days: int = Field(ge=1)
+
+    @field_validator("gross_margin")
+    @classmethod
+    def _margin(cls, v: float) -> float:
+        return _between("", v, 0.0, 1.0 + 1e-9)
+
+
+class ValidationFile(ConfigModel):
+    version: Literal[1]
+    horizons_days: list[int] = Field(min_length=1)
+    auc_floor: float
+    calibration: CalibrationDecl
+    # optional: without it, no contribution estimate (a product with no CS-supported segment)
+    contribution: ContributionDecl | None = None
+    outcomes_file: str
+
+    @field_validator("horizons_days")
+    @classmethod
+    def _horizons(cls, v: list[int]) -> list[int]:
+        for h in v:
+            if h < 1:
+                raise ConfigProblem("", f"must be whole numbers of days >= 1, got {h!r}")
+        return sorted(set(v))
+
+    @field_validator("auc_floor")
+    @classmethod
+    def _floor(cls, v: float) -> float:
+        return _between("", v, 0.0, 1.0)
+
+    @field_validator("outcomes_file")
+    @classmethod
+    def _outcomes(cls, v: str) -> str:
+        if not v.endswith(".csv") or ".." in v or v.startswith("/"):
+            raise ConfigProblem("", f"must be a .csv path inside the landing directory, got {v!r}")
+        return v
+
+
 @dataclass(frozen=True)
 class ValidationConfig:
     horizons_days: tuple[int, ...]
     auc_floor: float
-    tuning_horizon_days: int
-    train_share: float
-    regularisation_c: float
-    challenger_file: str
-    min_outcomes_per_class: int
-    gross_margin: float
+    calibration: CalibrationDecl
+    gross_margin: float | None
     engaged_when: tuple[Condition, ...]
-    observation_days: int
+    observation_days: int | None
     outcomes_file: str
 
-
-def _days(source: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationConfigError(source, key, f"must be a whole number of days >= 1, got {value!r}")
-    return value
-
-
-def _share(source: str, key: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
-        raise ValidationConfigError(source, key, f"must be a number between {low:g} and {high:g}, got {value!r}")
-    return float(value)
+    @property
+    def horizon_days(self) -> int:
+        """The horizon the calibration fits, and the box plot by tenure shows."""
+        return self.calibration.horizon_days
 
 
-def _mapping(source: str, key: str, value: Any, required: set[str]) -> dict:
-    return require_mapping(ValidationConfigError, source, key, value, required)
+def parse_validation_config(raw: Any, source: str = "<validation>", catalogue: "Catalogue | None" = None) -> ValidationConfig:
+    from cs_assets.actions.rules import _catalogue_or_current
 
-
-def parse_validation_config(raw: Any, source: str = "<validation>") -> ValidationConfig:
-    raw = _mapping(source, "<root>", raw, {"version", "horizons_days", "auc_floor", "tuning", "contribution", "outcomes_file"})
-    tuning = _mapping(source, "tuning", raw["tuning"], {"horizon_days", "train_share", "regularisation_c", "challenger_file", "min_outcomes_per_class"})
-    contribution = _mapping(source, "contribution", raw["contribution"], {"gross_margin", "engaged_when", "observation_days"})
-    engaged = contribution["engaged_when"]
-    if not isinstance(engaged, list) or not engaged:
-        raise ValidationConfigError(source, "contribution.engaged_when", "must be a non-empty list of conditions")
-    try:
-        # the same condition language as the action rules, checked by the same code
-        conditions = tuple(_condition(source, f"contribution.engaged_when[{i}]", c, None) for i, c in enumerate(engaged))
-    except ActionRulesError as exc:
-        raise ValidationConfigError(exc.source, exc.key, exc.problem) from None
-    if raw["version"] != 1:
-        raise ValidationConfigError(source, "version", f"this release reads version 1, got {raw['version']!r}")
-    horizons = raw["horizons_days"]
-    if not isinstance(horizons, list) or not horizons:
-        raise ValidationConfigError(source, "horizons_days", f"must be a non-empty list of days, got {horizons!r}")
-    horizons = tuple(sorted({_days(source, "horizons_days", h) for h in horizons}))
-    name = tuning["challenger_file"]
-    if not isinstance(name, str) or not name.endswith((".yaml", ".yml")) or "/" in name or name.startswith("."):
-        raise ValidationConfigError(source, "tuning.challenger_file", f"must be a plain .yaml file name, got {name!r}")
-    outcomes = raw["outcomes_file"]
-    if not isinstance(outcomes, str) or not outcomes.endswith(".csv") or ".." in outcomes or outcomes.startswith("/"):
-        raise ValidationConfigError(source, "outcomes_file", f"must be a .csv path inside the landing directory, got {outcomes!r}")
+    parsed = validate_config(ValidationFile, raw, source, ValidationConfigError)
+    fields = history_fields(_catalogue_or_current(catalogue))
+    conditions = []
+    contribution = parsed.contribution
+    for i, c in enumerate(contribution.engaged_when if contribution else []):
+        key = f"contribution.engaged_when[{i}]"
+        try:
+            # the same condition language as the action rules, checked by the same code
+            decl = validate_config(ConditionDecl, c, source, ActionRulesError, key)
+            conditions.append(check_condition(source, key, decl, fields, None))
+        except ActionRulesError as exc:
+            raise ValidationConfigError(exc.source, exc.key, exc.problem) from None
     return ValidationConfig(
-        horizons_days=horizons,
-        auc_floor=_share(source, "auc_floor", raw["auc_floor"]),
-        tuning_horizon_days=_days(source, "tuning.horizon_days", tuning["horizon_days"]),
-        train_share=_share(source, "tuning.train_share", tuning["train_share"]),
-        regularisation_c=_share(source, "tuning.regularisation_c", tuning["regularisation_c"], 0.0, 1e6),
-        challenger_file=name,
-        min_outcomes_per_class=_days(source, "tuning.min_outcomes_per_class", tuning["min_outcomes_per_class"]),
-        gross_margin=_share(source, "contribution.gross_margin", contribution["gross_margin"], 0.0, 1.0 + 1e-9),
-        engaged_when=conditions,
-        observation_days=_days(source, "contribution.observation_days", contribution["observation_days"]),
-        outcomes_file=outcomes,
+        horizons_days=tuple(parsed.horizons_days),
+        auc_floor=float(parsed.auc_floor),
+        calibration=parsed.calibration,
+        gross_margin=float(contribution.gross_margin) if contribution else None,
+        engaged_when=tuple(conditions),
+        observation_days=contribution.observation_days if contribution else None,
+        outcomes_file=parsed.outcomes_file,
     )
 
 
-def validation_path() -> Path:
-    return Path(os.environ.get(VALIDATION_ENV) or DEFAULT_VALIDATION_PATH).resolve()
-
-
-def load_validation_config(path: str | Path) -> ValidationConfig:
-    return parse_validation_config(read_yaml(path, ValidationConfigError, "validation config file"), str(path))
+def load_validation_config(path: str | Path, catalogue: "Catalogue | None" = None) -> ValidationConfig:
+    return parse_validation_config(read_yaml(path, ValidationConfigError, "validation config file"), str(path), catalogue)
