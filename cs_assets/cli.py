@@ -1,16 +1,19 @@
-"""`cs-health`: run the health-score graph through Dagster, make demo data, explain a score."""
+"""`cs-health`: run the health-score graph through Dagster, make demo data, explain and calibrate a score."""
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
 import sys
 import time
 import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cs_assets import settings
-from cs_assets.partitions import run_tags_for
+from cs_assets.partitions import HISTORY_START_ENV, history_start, run_tags_for
 
 DAGSTER_YAML = """\
 # Instance used by `cs-health` runs (same storage the UI shows when DAGSTER_HOME points here).
@@ -19,13 +22,41 @@ telemetry:
 """
 
 
-def _set_home(home: str | None) -> Path:
-    # Resources read $CS_HEALTH_HOME when the definitions are imported, so set it first.
-    if home:
-        os.environ[settings.HOME_ENV] = str(Path(home).resolve())
-    path = settings.home_dir()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+@dataclass
+class Context:
+    """One command's state directory and deployment; definitions and resources built from both."""
+
+    home: Path
+    config: str | None = None
+    notifier_options: dict = field(default_factory=dict)
+
+    @cached_property
+    def deployment(self):
+        from cs_assets.deployment import load_deployment
+
+        return load_deployment(self.config)
+
+    @cached_property
+    def resources(self) -> dict:
+        from resources import build_resources
+
+        return build_resources(self.deployment.paths, self.home, **self.notifier_options)
+
+    @cached_property
+    def defs(self):
+        from cs_assets.definitions import build_definitions
+
+        return build_definitions(self.deployment, self.resources)
+
+    @property
+    def landing(self) -> Path:
+        return settings.landing_dir(self.home)
+
+
+def _context(args: argparse.Namespace) -> Context:
+    home = Path(args.home or os.environ.get(settings.HOME_ENV) or settings.DEFAULT_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return Context(home=home, config=args.config)
 
 
 def _instance(home: Path):
@@ -40,16 +71,10 @@ def _instance(home: Path):
     return dg.DagsterInstance.from_config(str(dagster_home))
 
 
-def run_config(home: Path, as_of: dt.date) -> dict:
-    """Paths and snapshot date for one run, explicit so the UI shows exactly what a run used."""
+def run_config(as_of: dt.date) -> dict:
+    """The snapshot date, explicit so the UI shows exactly what a run scored."""
     return {
-        "resources": {
-            "landing": {"config": {"landing_dir": str(settings.landing_dir(home))}},
-            "io_manager": {"config": {"base_dir": str(settings.staging_dir(home))}},
-            "warehouse": {"config": {"database": str(settings.warehouse_path(home))}},
-            "health_model": {"config": {"path": str(settings.model_path())}},
-            "snapshot": {"config": {"as_of": as_of.isoformat()}},
-        },
+        "resources": {"snapshot": {"config": {"as_of": as_of.isoformat()}}},
         # the full event log is in the instance (and the UI); the terminal gets the summary,
         # which names every failed step and check
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
@@ -61,22 +86,25 @@ def _landing_is_empty(landing: Path) -> bool:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
+    from cs_assets.demo import PRODUCTS
 
-    home = _set_home(args.home)
-    landing = settings.landing_dir(home)
+    ctx = _context(args)
+    product = PRODUCTS[args.product]
+    landing = ctx.landing
     if not _landing_is_empty(landing) and not args.force:
         print(f"{landing} is not empty; pass --force to overwrite it with demo data", file=sys.stderr)
         return 2
-    as_of = settings.parse_date(args.as_of, "--as-of") if args.as_of else DEMO_AS_OF
+    as_of = settings.parse_date(args.as_of, "--as-of") if args.as_of else None
     if args.force and landing.exists():
         # stale part files from a larger earlier run would otherwise be read as well
         shutil.rmtree(landing)
     started = time.perf_counter()
-    summary = generate_demo_data(landing, accounts=args.accounts, seed=args.seed, as_of=as_of)
+    summary = product.generate(landing, accounts=args.accounts, seed=args.seed, as_of=as_of)
     rows = ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
-    print(f"demo data for {summary.accounts:,} accounts (seed {summary.seed}, as of {summary.as_of}) "
+    print(f"{product.name} data for {summary.accounts:,} accounts (seed {summary.seed}, as of {summary.as_of}) "
           f"in {landing} [{time.perf_counter() - started:.1f} s]: {rows}")
+    if product.name != "demo":
+        print(f"score it with its config: cs-health --home {ctx.home} --config {product.config_dir} run")
     return 0
 
 
@@ -84,9 +112,9 @@ def cmd_demo_api(args: argparse.Namespace) -> int:
     """Serve the landing data over HTTP on 127.0.0.1 through the connector presets' protocols."""
     from cs_assets.demo.api_server import TOKEN_ENV, DemoApi, demo_sources_config, new_token
 
-    home = _set_home(args.home)
-    landing = _prepare_landing(home, args.accounts, args.seed)
-    out = home / "demo_api"
+    ctx = _context(args)
+    landing = _prepare_landing(ctx, args.accounts, args.seed)
+    out = ctx.home / "demo_api"
     out.mkdir(parents=True, exist_ok=True)
     token = os.environ.get(TOKEN_ENV, "")
     token_path = out / "token"
@@ -115,7 +143,7 @@ def cmd_demo_api(args: argparse.Namespace) -> int:
     else:
         print(f"  export {TOKEN_ENV}=\"$(cat {token_path})\"")
     print(f"  export CS_HEALTH_SOURCES_CONFIG={config_path}")
-    print(f"  cs-health --home {home} run", flush=True)
+    print(f"  cs-health --home {ctx.home} run", flush=True)
     try:
         while True:
             time.sleep(3600)
@@ -126,68 +154,136 @@ def cmd_demo_api(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_landing(home: Path, accounts: int, seed: int) -> Path:
-    landing = settings.landing_dir(home)
-    if _landing_is_empty(landing):
-        from cs_assets.demo.generator import generate_demo_data
+def _prepare_landing(ctx: Context, accounts: int, seed: int) -> Path:
+    """The landing area; an empty one gets the example product's data when the deployment is one."""
+    from cs_assets.demo import product_for
 
-        print(f"landing area {landing} is empty: generating demo data ({accounts:,} accounts, seed {seed})")
-        generate_demo_data(landing, accounts=accounts, seed=seed)
+    landing = ctx.landing
+    if _landing_is_empty(landing):
+        product = product_for(ctx.deployment.paths.config_dir)
+        if product is None:
+            raise ValueError(
+                f"the landing area {landing} is empty: put your exports there in the layout of "
+                f"{ctx.deployment.paths.sources} (docs/bring_your_own_data.md)"
+            )
+        print(f"landing area {landing} is empty: generating {product.name} data ({accounts:,} accounts, seed {seed})")
+        product.generate(landing, accounts=accounts, seed=seed)
     return landing
 
 
-def execute_snapshots(home: Path, dates: list[dt.date]):
-    """One in-process run of the scoring job for a snapshot date or a contiguous range of them."""
-    from cs_assets.definitions import HEALTH_SCORE_JOB, defs
+def check_snapshot_dates(dates: list[dt.date]) -> None:
+    """Refuse, before anything runs, dates the snapshot partitions do not have."""
+    start = dt.date.fromisoformat(history_start())
+    last = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    if min(dates) < start:
+        raise ValueError(
+            f"snapshot {min(dates)} is before the history start {start}: set {HISTORY_START_ENV} "
+            f"to {min(dates)} or earlier (it decides the first snapshot partition), or score later dates"
+        )
+    if max(dates) > last:
+        raise ValueError(f"snapshot {max(dates)} is not a complete day yet: the newest snapshot is yesterday (UTC), {last}")
 
-    job = defs.resolve_job_def(HEALTH_SCORE_JOB)
+
+def execute_snapshots(ctx: Context, dates: list[dt.date]):
+    """One in-process run of the scoring job for a snapshot date or a contiguous range of them."""
+    from cs_assets.definitions import HEALTH_SCORE_JOB
+
+    check_snapshot_dates(dates)
+    job = ctx.defs.resolve_job_def(HEALTH_SCORE_JOB)
     return job.execute_in_process(
-        instance=_instance(home),
-        run_config=run_config(home, max(dates)),
+        instance=_instance(ctx.home),
+        run_config=run_config(max(dates)),
         tags=run_tags_for(dates),
         raise_on_error=False,
     )
 
 
-def _report_failure(result, what: str) -> int:
-    print(f"run {result.run_id} FAILED for {what}; the published scores were not updated.", file=sys.stderr)
+def publish_report(ctx: Context, dates: list[dt.date], since: dt.datetime) -> list[str]:
+    """What this run wrote to the warehouse, read back from it: published snapshots and deliveries."""
+    path = settings.warehouse_path(ctx.home)
+    if not path.exists():
+        return ["published: nothing (no warehouse yet)"]
+    con = _connect(ctx.home)
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'published'").fetchall()}
+        written = []
+        if "account_health" in tables:
+            written = con.execute(
+                "SELECT snapshot_date, count(*) FROM published.account_health WHERE snapshot_date BETWEEN ? AND ? "
+                "AND computed_at >= ? GROUP BY snapshot_date ORDER BY snapshot_date",
+                [min(dates), max(dates), since.replace(microsecond=0)],
+            ).fetchall()
+        sent = 0
+        if "action_deliveries" in tables:
+            sent = con.execute("SELECT count(*) FROM published.action_deliveries WHERE delivered_at >= ?", [since]).fetchone()[0]
+    finally:
+        con.close()
+    lines = []
+    if written:
+        first, last = written[0][0], written[-1][0]
+        span = f"{first}" if first == last else f"{first}..{last}"
+        lines.append(f"published: {len(written)} of {len(dates)} snapshot(s) ({span}), {written[-1][1]:,} accounts in the newest")
+    else:
+        lines.append("published: nothing; the last published scores are unchanged")
+    lines.append(f"actions sent by this run: {sent}")
+    return lines
+
+
+def _report_failure(ctx: Context, result, what: str, dates: list[dt.date], since: dt.datetime) -> int:
+    print(f"run {result.run_id} FAILED for {what}.", file=sys.stderr)
     for line in failure_reasons(result.all_events):
+        print(f"  {line}", file=sys.stderr)
+    for line in publish_report(ctx, dates, since):
         print(f"  {line}", file=sys.stderr)
     print("  (`cs-health status` shows the state of every source; README \"Checks\" says what to do)", file=sys.stderr)
     return 1
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    home = _set_home(args.home)
-    started = time.perf_counter()
-    landing = _prepare_landing(home, args.accounts, args.seed)
-    as_of = settings.resolve_as_of(args.as_of, landing)
-    result = execute_snapshots(home, [as_of])
+def _report_warnings(result) -> None:
+    warned = [line for line in failure_reasons(result.all_events) if "[WARN]" in line]
+    if warned:
+        print(f"{len(warned)} warning(s) (WARN checks that failed; they did not stop the publish):")
+        for line in warned:
+            print(f"  {line}")
+
+
+def _score(ctx: Context, dates: list[dt.date], what: str, started: float) -> int:
+    since = dt.datetime.now(dt.timezone.utc)
+    try:
+        result = execute_snapshots(ctx, dates)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted while scoring {what}:", file=sys.stderr)
+        for line in publish_report(ctx, dates, since):
+            print(f"  {line}", file=sys.stderr)
+        return 130
     elapsed = time.perf_counter() - started
     if not result.success:
-        return _report_failure(result, f"snapshot {as_of}")
-    print(f"run {result.run_id} succeeded: snapshot {as_of} published to {settings.warehouse_path(home)} "
-          f"in {elapsed:.1f} s")
-    _print_band_summary(home, as_of)
+        return _report_failure(ctx, result, what, dates, since)
+    print(f"run {result.run_id} succeeded: {what} published to {settings.warehouse_path(ctx.home)} in {elapsed:.1f} s")
+    for line in publish_report(ctx, dates, since)[1:]:
+        print(line)
+    _report_warnings(result)
+    _print_band_summary(ctx.home, max(dates))
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    started = time.perf_counter()
+    landing = _prepare_landing(ctx, args.accounts, args.seed)
+    as_of = settings.resolve_as_of(args.as_of, landing)
+    return _score(ctx, [as_of], f"snapshot {as_of}", started)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    home = _set_home(args.home)
+    ctx = _context(args)
     if args.days < 1:
         raise ValueError(f"--days must be at least 1, got {args.days}")
     started = time.perf_counter()
-    landing = _prepare_landing(home, args.accounts, args.seed)
+    landing = _prepare_landing(ctx, args.accounts, args.seed)
     end = settings.resolve_as_of(args.end, landing)
     dates = [end - dt.timedelta(days=i) for i in range(args.days - 1, -1, -1)]
-    result = execute_snapshots(home, dates)
-    elapsed = time.perf_counter() - started
-    if not result.success:
-        return _report_failure(result, f"snapshots {dates[0]}..{dates[-1]}")
-    print(f"run {result.run_id} succeeded: {len(dates)} snapshot(s) {dates[0]}..{dates[-1]} published to "
-          f"{settings.warehouse_path(home)} in {elapsed:.1f} s")
-    _print_band_summary(home, end)
-    return 0
+    return _score(ctx, dates, f"{len(dates)} snapshot(s) {dates[0]}..{dates[-1]}", started)
 
 
 def failure_reasons(events) -> list[str]:
@@ -246,8 +342,8 @@ def _print_band_summary(home: Path, as_of: dt.date) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    home = _set_home(args.home)
-    con = _connect(home)
+    ctx = _context(args)
+    con = _connect(ctx.home)
     account = args.account_id.strip()
     try:
         if args.snapshot:
@@ -257,7 +353,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 "SELECT max(snapshot_date) FROM published.account_health WHERE account_id = ?", [account]
             ).fetchone()[0]
         if snapshot is None:
-            print(f"account {account!r} has no published score in {settings.warehouse_path(home)}", file=sys.stderr)
+            print(f"account {account!r} has no published score in {settings.warehouse_path(ctx.home)}", file=sys.stderr)
             return 2
         head = con.execute(
             "SELECT health_score, co_score, cx_score, band, lifecycle_stage, size_tier, triage_priority, "
@@ -276,19 +372,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
     finally:
         con.close()
     score, co, cx, band, stage, tier, triage, owner, version = head
+    shown = lambda v: "no data" if v is None else v  # noqa: E731
     print(f"{account}  snapshot {snapshot}  model {version}")
-    print(f"health {score} ({band})  CO {co}  CX {cx}  stage {stage}  tier {tier}  triage {triage}  owner {owner}")
+    print(f"health {score} ({band})  CO {shown(co)}  CX {shown(cx)}  stage {stage}  tier {shown(tier)}  "
+          f"triage {triage}  owner {owner or 'unassigned'}")
     print(f"\n{'sub':<4}{'indicator':<30}{'value':>12}{'score':>8}{'weight':>8}{'points':>10}{'of max':>8}")
     for sub, ind, raw, missing, iscore, weight, pts, mx in parts:
         value = "no data" if missing else f"{raw:.4g}"
-        shown = "excl." if iscore is None else f"{iscore:.0f}"
-        print(f"{sub:<4}{ind:<30}{value:>12}{shown:>8}{weight:>8.1%}{pts:>10}{mx:>8.2f}")
+        scored = "excl." if iscore is None else f"{iscore:.0f}"
+        print(f"{sub:<4}{ind:<30}{value:>12}{scored:>8}{weight:>8.1%}{pts:>10}{mx:>8.2f}")
     total = sum(p[6] for p in parts)
     print(f"{'':<4}{'total':<30}{'':>12}{'':>8}{'':>8}{total:>10}")
     if args.since:
-        _print_change(home, account, settings.parse_date(args.since, "--since"), snapshot)
+        _print_change(ctx.home, account, settings.parse_date(args.since, "--since"), snapshot)
     if args.trace:
-        _print_trace(home, snapshot)
+        _print_trace(ctx.home, snapshot)
     return 0
 
 
@@ -337,8 +435,8 @@ def cmd_actions(args: argparse.Namespace) -> int:
     from cs_assets.actions.evaluate import OPEN
     from cs_assets.actions.store import ACTIONS_TABLE
 
-    home = _set_home(args.home)
-    con = _connect(home)
+    ctx = _context(args)
+    con = _connect(ctx.home)
     try:
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'published' AND table_name = 'account_actions'"
@@ -372,23 +470,20 @@ def cmd_actions(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from checks.dq_config import active_dq_config
-    from cs_assets.definitions import HEALTH_SCORE_JOB, defs
-    from cs_assets.indicators.compute import as_of_end
-    from cs_assets.sources.schemas import SOURCES
+    from cs_assets.definitions import HEALTH_SCORE_JOB
+    from cs_assets.indicators.compiler import as_of_end
 
-    home = _set_home(args.home)
-    landing = settings.landing_dir(home)
-    as_of = settings.resolve_as_of(args.as_of, landing)
+    ctx = _context(args)
+    as_of = settings.resolve_as_of(args.as_of, ctx.landing)
     end = as_of_end(as_of)
-    instance = _instance(home)
-    dq = active_dq_config()
-    check_keys = list(defs.resolve_asset_graph().asset_check_keys)
+    instance = _instance(ctx.home)
+    dq = ctx.deployment.dq
+    check_keys = list(ctx.defs.resolve_asset_graph().asset_check_keys)
     latest_checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
 
-    print(f"state: {home}   as-of: {as_of}")
+    print(f"state: {ctx.home}   config: {ctx.deployment.paths.config_dir}   as-of: {as_of}")
     print(f"\n{'source':<20}{'newest record':<28}{'age':>10}{'limit':>8}  checks")
-    for name, spec in SOURCES.items():
+    for name in ctx.deployment.contract.sources:
         key = dg.AssetKey(name)
         event = instance.get_latest_materialization_event(key)
         newest, age = "never loaded", ""
@@ -428,11 +523,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print("\nlast run: none (run `cs-health run`)")
 
-    path = settings.warehouse_path(home)
+    path = settings.warehouse_path(ctx.home)
     if not path.exists():
         print("published: nothing yet")
         return 0
-    con = _connect(home)
+    con = _connect(ctx.home)
     try:
         row = con.execute(
             "SELECT snapshot_date, max(computed_at), count(*), any_value(model_version) FROM published.account_health "
@@ -450,18 +545,143 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _materialize_validation(ctx: Context, selection: list[str]):
+    """A run of validation assets on the home's instance (its metadata stays visible in the UI)."""
+    import dagster as dg
+
+    from cs_assets.definitions import VALIDATION_JOB
+
+    if not settings.warehouse_path(ctx.home).exists():
+        raise ValueError(f"no warehouse at {settings.warehouse_path(ctx.home)}: backfill history first (cs-health backfill --days 365)")
+    job = ctx.defs.resolve_job_def(VALIDATION_JOB)
+    return job.execute_in_process(
+        instance=_instance(ctx.home),
+        asset_selection=[dg.AssetKey(a) for a in selection],
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        raise_on_error=False,
+    )
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from cs_assets.validation.assets import MODEL_CALIBRATION, REPORT_FILE
+
+    ctx = _context(args)
+    started = time.perf_counter()
+    result = _materialize_validation(ctx, [MODEL_CALIBRATION])
+    if not result.success:
+        print(f"run {result.run_id} FAILED:", file=sys.stderr)
+        for line in failure_reasons(result.all_events):
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    if not result.asset_materializations_for_node(MODEL_CALIBRATION):
+        print("nothing calibrated:", file=sys.stderr)
+        for line in _step_warnings(ctx, result.run_id):
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    report = json.loads((settings.models_dir(ctx.home) / REPORT_FILE).read_text(encoding="utf-8"))
+    print(f"calibrated in {time.perf_counter() - started:.1f} s (run {result.run_id}); candidate written to "
+          f"{report['candidate_file']} (not promoted)")
+    print_calibration_report(report)
+    return 0
+
+
+def _step_warnings(ctx: Context, run_id: str) -> list[str]:
+    instance = _instance(ctx.home)
+    return [e.user_message for e in instance.all_logs(run_id) if e.level >= 30 and e.user_message and not e.dagster_event]
+
+
+def print_calibration_report(report: dict) -> None:
+    split = f"time split at {report['split_date']}" if report["split"] == "time" else "seeded stratified split (one outcome date)"
+    print(f"\noutcomes: {report['train_outcomes']} train ({report['train_churned']} churned), "
+          f"{report['holdout_outcomes']} holdout ({report['holdout_churned']} churned); {split}; "
+          f"indicators {report['horizon_days']} days before each outcome")
+    print("\nholdout ROC AUC (no holdout outcome was used to fit anything):")
+    print(f"  candidate {report['candidate_model']:<14}{report['candidate_auc']}")
+    print(f"  current   {report['current_model']:<14}{report['current_auc']}")
+    print(f"  best single indicator ({report['best_single_indicator']}): {report['best_single_auc']}")
+    print(f"\n{'band':<10}{'candidate: accounts':>20}{'churn':>8}{'current: accounts':>19}{'churn':>8}")
+    current = {b["band"]: b for b in report["current_bands"]}
+    for band in report["candidate_bands"]:
+        other = current.get(band["band"], {})
+        churn = f"{band['churn_rate']:.1%}" if band["churn_rate"] is not None else "-"
+        other_churn = f"{other['churn_rate']:.1%}" if other.get("churn_rate") is not None else "-"
+        print(f"{band['band']:<10}{band['accounts']:>20}{churn:>8}{other.get('accounts', 0):>19}{other_churn:>8}")
+    bands = report["migration"]["rows_current_columns_candidate"]
+    print("\nband migration on the holdout (rows: current, columns: candidate):")
+    print(f"  {'':<10}" + "".join(f"{b:>10}" for b in bands))
+    for band, counts in zip(bands, report["migration"]["counts"]):
+        print(f"  {band:<10}" + "".join(f"{c:>10}" for c in counts))
+    print(f"\n{'indicator':<32}{'weight':>8}  note")
+    for ind in sorted(report["indicators"], key=lambda i: -i["weight_share"]):
+        print(f"{ind['indicator']:<32}{ind['weight_share']:>8.1%}  {ind['note']}")
+    print(f"\nbands: {report['bands']}")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from cs_assets.validation.assets import MODEL_CALIBRATION
+
+    ctx = _context(args)
+    started = time.perf_counter()
+    selection = ["score_validation", "cs_contribution_estimate"] + ([MODEL_CALIBRATION] if args.calibrate else [])
+    result = _materialize_validation(ctx, selection)
+    if not result.success:
+        print(f"run {result.run_id} FAILED:", file=sys.stderr)
+        for line in failure_reasons(result.all_events):
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    con = _connect(ctx.home)
+    try:
+        rows = con.execute(
+            "SELECT horizon_days, outcomes, churned, auc, top_decile_lift, band_monotonic FROM published.score_validation ORDER BY horizon_days"
+        ).fetchall()
+    finally:
+        con.close()
+    print(f"validation run {result.run_id} in {time.perf_counter() - started:.1f} s "
+          f"(metadata in the Dagster instance {settings.dagster_home(ctx.home)})")
+    print(f"\n{'horizon':>8}{'outcomes':>10}{'churned':>9}{'AUC':>8}{'lift':>7}  band churn")
+    for days, n, churned, auc, lift, monotonic in rows:
+        print(f"{days:>7}d{n:>10}{churned:>9}{auc if auc is not None else 'n/a':>8}{lift if lift is not None else 'n/a':>7}  "
+              f"{'monotonic' if monotonic else 'NOT monotonic'}")
+    for line in failure_reasons(result.all_events):
+        print(line)
+    for line in _step_warnings(ctx, result.run_id):
+        print(f"note: {line}")
+    return 0
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    from cs_assets.config_schema import write_schemas
+
+    out = Path(args.out).resolve()
+    for path in write_schemas(out):
+        print(path)
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from cs_assets.config_schema import check_deployment
+
+    ctx = _context(args)
+    for line in check_deployment(ctx.deployment):
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cs-health",
-        description="Customer health scores on Dagster. State lives under $CS_HEALTH_HOME (default ./.cs_health).",
+        description="Customer health scores on Dagster. State lives under $CS_HEALTH_HOME (default ./.cs_health); "
+        "the config directory (sources, indicators, model, checks, actions, validation) is $CS_HEALTH_CONFIG "
+        "(default: the repository's config/, the demo product).",
     )
     parser.add_argument("--home", help="state directory (overrides $CS_HEALTH_HOME)")
+    parser.add_argument("--config", help="config directory of the deployment (overrides $CS_HEALTH_CONFIG)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="materialize the whole graph through Dagster and print a band summary")
     run.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: $CS_HEALTH_AS_OF, else the demo data's date, else yesterday UTC)")
-    run.add_argument("--accounts", type=int, default=2000, help="demo accounts to generate when the landing area is empty (default 2000)")
-    run.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
+    run.add_argument("--accounts", type=int, default=2000, help="example accounts to generate when the landing area is empty (default 2000)")
+    run.add_argument("--seed", type=int, default=7, help="example data seed (default 7)")
     run.set_defaults(func=cmd_run)
 
     backfill = sub.add_parser(
@@ -469,14 +689,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--days", type=int, required=True, help="number of daily snapshots, ending with --end")
     backfill.add_argument("--end", help="last snapshot date YYYY-MM-DD (default as for `run --as-of`)")
-    backfill.add_argument("--accounts", type=int, default=2000, help="demo accounts to generate when the landing area is empty (default 2000)")
-    backfill.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
+    backfill.add_argument("--accounts", type=int, default=2000, help="example accounts to generate when the landing area is empty (default 2000)")
+    backfill.add_argument("--seed", type=int, default=7, help="example data seed (default 7)")
     backfill.set_defaults(func=cmd_backfill)
 
-    demo = sub.add_parser("demo-data", help="write deterministic demo exports into the landing area")
+    demo = sub.add_parser("demo-data", help="write deterministic example exports into the landing area")
+    demo.add_argument("--product", choices=["demo", "ledgerly"], default="demo",
+                      help="demo: the data-integration SaaS of config/ (default); ledgerly: the invoicing app of examples/ledgerly/config")
     demo.add_argument("--accounts", type=int, default=2000, help="number of accounts (default 2000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    demo.add_argument("--as-of", help="the demo data's 'today' (default 2026-10-31)")
+    demo.add_argument("--as-of", help="the data's 'today' (default 2026-10-31)")
     demo.add_argument("--force", action="store_true", help="overwrite a non-empty landing area")
     demo.set_defaults(func=cmd_demo_data)
 
@@ -502,17 +724,40 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_argument("--owner", help="only this CSM's actions")
     actions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     actions.set_defaults(func=cmd_actions)
+
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="fit a candidate model (scoring functions, weights, bands) from the published history and outcomes; "
+        "writes it under $CS_HEALTH_HOME/models/ with its holdout report, never promotes it",
+    )
+    calibrate.set_defaults(func=cmd_calibrate)
+
+    validate = sub.add_parser(
+        "validate", help="validate the published scores against outcomes (validation_job on this home's Dagster instance)"
+    )
+    validate.add_argument("--calibrate", action="store_true", help="also run the calibration")
+    validate.set_defaults(func=cmd_validate)
+
+    config = sub.add_parser("config", help="the config files: check a deployment, or write their JSON Schemas")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    schema = config_sub.add_parser("schema", help="write the JSON Schema of every config file (for editors)")
+    schema.add_argument("--out", default="config/schema", help="directory to write <file>.schema.json into (default config/schema)")
+    schema.set_defaults(func=cmd_config_schema)
+    check = config_sub.add_parser("check", help="load and cross-check the deployment's config files; list what it computes and leaves out")
+    check.set_defaults(func=cmd_config_check)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cs_assets.config_file import ConfigFileError
+
     args = build_parser().parse_args(argv)
     # Dagster warns that some parameters we use (backfill_policy, data_version) are beta: that is
     # for this project's developers (pinned in uv.lock), and a CLI user can do nothing about it
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     try:
         return args.func(args)
-    except ValueError as exc:
+    except (ValueError, ConfigFileError) as exc:
         print(f"cs-health: {exc}", file=sys.stderr)
         return 2
 

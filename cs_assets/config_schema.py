@@ -1,0 +1,66 @@
+"""The config files as JSON Schema (for editors), and a readable check of one deployment."""
+
+import json
+from pathlib import Path
+
+from checks.dq_config import DataQualityFile
+from cs_assets.actions.rules import ActionsFile, load_action_rules
+from cs_assets.deployment import FILES, Deployment
+from cs_assets.indicators.catalogue import CatalogueFile
+from cs_assets.scoring.model_config import ModelFile, load_model
+from cs_assets.sources.contract import SourcesFile
+from cs_assets.validation.config import ValidationFile, load_validation_config
+
+MODELS = {
+    "sources": SourcesFile,
+    "indicators": CatalogueFile,
+    "model": ModelFile,
+    "data_quality": DataQualityFile,
+    "actions": ActionsFile,
+    "validation": ValidationFile,
+}
+
+
+def write_schemas(out: Path) -> list[Path]:
+    """`<file>.schema.json` per config file (e.g. health_model.schema.json), deterministic."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for kind, model in MODELS.items():
+        schema = model.model_json_schema(by_alias=True)
+        schema["title"] = f"cs-health {FILES[kind]}"
+        path = out / f"{Path(FILES[kind]).stem}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def check_deployment(deployment: Deployment) -> list[str]:
+    """Every config file of the deployment loaded and cross-checked; what it computes and leaves out.
+
+    Raises the config error of the first invalid file (the message names file, key and problem).
+    """
+    paths, contract, catalogue = deployment.paths, deployment.contract, deployment.catalogue
+    model = load_model(paths.model, catalogue)
+    rules = load_action_rules(paths.actions, model, catalogue)
+    load_validation_config(paths.validation, catalogue)
+    lines = [f"config directory {paths.config_dir}: every file is valid"]
+    lines.append(f"\nsources ({paths.sources}):")
+    for name, spec in contract.sources.items():
+        kind = spec.transport.get("kind", "file")
+        lines.append(f"  {name:<22}{spec.role:<10}{kind:<6}{spec.path} ({spec.file_format}), {len(spec.columns)} columns, key {', '.join(spec.key)}")
+    lines.append(f"\nindicators ({paths.indicators}): {len(catalogue.indicators)} computed")
+    for name, ind in catalogue.indicators.items():
+        scored = next((r for r in model.indicators if r.name == name), None)
+        weight = f"weight {scored.weight:g} in {scored.subscore}" if scored is not None else "not scored"
+        lines.append(f"  {name:<32}{ind.source or '(ratio)':<20}{weight}")
+    for name, why in catalogue.unavailable.items():
+        lines.append(f"  {name:<32}not computed: {why}")
+    lines.append(f"\nmodel ({paths.model}): version {model.version}, {len(model.indicators)} indicators, "
+                 f"sub-score weights " + ", ".join(f"{s} {w:.2f}" for s, w in model.subscore_weights.items()))
+    for name, why in model.left_out.items():
+        lines.append(f"  left out: {name} ({why}); its weight goes to the other indicators")
+    lines.append(f"\nactions ({paths.actions}): {len(rules.rules)} rules, at most {rules.max_per_run} messages per run")
+    if deployment.dq.ignored_sources:
+        lines.append(f"\ndata quality ({paths.data_quality}): limits for undeclared source(s) ignored: "
+                     + ", ".join(deployment.dq.ignored_sources))
+    return lines
