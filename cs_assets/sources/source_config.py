@@ -1,6 +1,6 @@
 """Where each source comes from (`sources.yaml`, `kind:`): landing files, or an HTTP API.
 
-The file is reviewed like the health model and validated when a source asset loads it, with
+The file is reviewed like the health model and validated when the definitions load, with
 messages that name the file, the source and the key. Nothing secret is ever in it: credentials
 are read from the environment variable that `auth` names, at request time.
 
@@ -16,7 +16,10 @@ source key, so a re-run never duplicates a row.
 - `generic_json`: any JSON REST API: records path, pagination (cursor, next link, offset),
   page size, and an `updated_since`-style incremental parameter.
 
-Only the keys listed per preset are accepted, identifiers (field paths, parameter and
+The transport keys of a source are validated by its preset's pydantic model (strict types, no
+key outside the preset's, the shared error format of `cs_assets.config_file`); what depends on
+the source's contract (the columns `fields` maps, the timestamp column a cursor is read from)
+is checked when the model becomes an `HttpSource`. Identifiers (field paths, parameter and
 environment variable names) must match strict patterns, and URLs must be http(s) without
 credentials, so config can neither inject anything nor leak a secret.
 """
@@ -28,12 +31,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from cs_assets.config_file import ConfigFileError, parse_yaml, read_config_text, require_mapping
+from pydantic import AfterValidator, WrapValidator, field_validator, model_validator
+
+from cs_assets.config_file import ConfigModel, ConfigProblem, join_key, parse_yaml, read_config_text, validate_config
 from cs_assets.settings import REPO_ROOT
-from cs_assets.sources.contract import Contract, SourceSpec, SourcesContractError
+from cs_assets.sources.contract import Contract, SourcesContractError, SourcesFile, SourceSpec, contract_from_file
 
 SOURCES_CONFIG_ENV = "CS_HEALTH_SOURCES_CONFIG"
 DEFAULT_SOURCES_PATH = REPO_ROOT / "config" / "sources.yaml"
@@ -52,18 +57,8 @@ OBJECT_NAME = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 CSV_HEADER = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 SECRET_WORDS = re.compile(r"(?i)(token|secret|passw|api[_-]?key|apikey|access[_-]?key|auth|signature|credential)")
-
-COMMON_KEYS = (
-    "kind", "preset", "auth", "fields", "params", "page_size", "timeout_seconds", "retry",
-    "max_pages", "max_response_mb",
-)
-PRESET_KEYS = {
-    HUBSPOT: ("base_url", "object", "path", "incremental"),
-    ZENDESK: ("base_url", "path", "records_path", "incremental"),
-    CSV_EXPORT: ("url",),
-    GENERIC: ("base_url", "path", "records_path", "pagination", "page_size_param", "incremental"),
-}
-RETRY_KEYS = ("max_attempts", "backoff_seconds", "max_backoff_seconds", "max_total_seconds")
+# keys under `auth` that would hold the secret itself instead of the name of its variable
+INLINE_SECRETS = ("token", "password", "secret", "api_key")
 
 
 class SourceConfigError(SourcesContractError):
@@ -150,264 +145,413 @@ class SourcesConfig:
         return HTTP if source in self.http_sources else FILE
 
 
-# --------------------------------------------------------------------------- validation helpers
+# --------------------------------------------------------------------------- value types
 
 
-def _mapping(origin: str, key: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
-    return require_mapping(SourceConfigError, origin, key, value, required, allowed)
-
-
-def _string(origin: str, key: str, value: Any, pattern: re.Pattern | None = None, what: str = "") -> str:
-    if not isinstance(value, str) or not value:
-        raise SourceConfigError(origin, key, f"must be a non-empty string, got {value!r}")
-    if pattern is not None and not pattern.match(value):
-        raise SourceConfigError(origin, key, f"{value!r} is not {what or 'allowed here'}")
+def _matching(pattern: re.Pattern, what: str, value: str) -> str:
+    if not pattern.match(value):
+        raise ConfigProblem("", f"{value!r} is not {what}")
     return value
 
 
-def _number(origin: str, key: str, value: Any, minimum: float, maximum: float, integer: bool = False) -> float:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not minimum <= value <= maximum:
-        kind = "an integer" if integer else "a number"
-        raise SourceConfigError(origin, key, f"must be {kind} between {minimum:g} and {maximum:g}, got {value!r}")
-    return value
+def _pattern(pattern: re.Pattern, what: str) -> AfterValidator:
+    return AfterValidator(lambda value: _matching(pattern, what, value))
 
 
-def _url(origin: str, key: str, value: Any, allow_query: bool) -> tuple[str, str, dict[str, str]]:
-    """(scheme://host[:port], path, query params) of an http(s) URL without credentials."""
-    text = _string(origin, key, value)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https"):
-        raise SourceConfigError(origin, key, f"only http:// and https:// URLs are allowed, got scheme {parts.scheme or 'none'!r}")
-    if not parts.hostname:
-        raise SourceConfigError(origin, key, "the URL has no host")
-    if parts.username is not None or parts.password is not None:
-        raise SourceConfigError(
-            origin, key, "credentials in the URL are not allowed: use `auth` with an environment variable"
+def _param_name(value: str) -> str:
+    _matching(PARAM_NAME, "a valid query parameter name", value)
+    if SECRET_WORDS.search(value):
+        raise ConfigProblem(
+            "", f"parameter {value!r} looks like a secret: secrets go in `auth` through an "
+            "environment variable, never in this file or a URL",
         )
+    return value
+
+
+def _http_url(value: str, query: bool) -> str:
+    """`value` if it is an http(s) URL without credentials or fragment (and a query only if `query`)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigProblem("", f"only http:// and https:// URLs are allowed, got scheme {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise ConfigProblem("", "the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigProblem("", "credentials in the URL are not allowed: use `auth` with an environment variable")
     if parts.fragment:
-        raise SourceConfigError(origin, key, "the URL must not have a #fragment")
-    if parts.query and not allow_query:
-        raise SourceConfigError(origin, key, "the URL must not have a query string: use `params`")
+        raise ConfigProblem("", "the URL must not have a #fragment")
+    if parts.query and not query:
+        raise ConfigProblem("", "the URL must not have a query string: use `params`")
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError as exc:
-        raise SourceConfigError(origin, key, f"bad port: {exc}") from None
+        raise ConfigProblem("", f"bad port: {exc}") from None
     if parts.path and not URL_PATH.match(parts.path):
-        raise SourceConfigError(origin, key, f"path {parts.path!r} has characters that are not allowed")
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    for name in query:
-        _param_name(origin, key, name)
-    return f"{parts.scheme}://{parts.netloc}", parts.path, query
+        raise ConfigProblem("", f"path {parts.path!r} has characters that are not allowed")
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        _param_name(name)
+    return value
 
 
-def _param_name(origin: str, key: str, name: Any) -> str:
-    name = _string(origin, key, name, PARAM_NAME, "a valid query parameter name")
-    if SECRET_WORDS.search(name):
-        raise SourceConfigError(
-            origin, key, f"parameter {name!r} looks like a secret: secrets go in `auth` through an "
-            "environment variable, never in this file or a URL",
+def _between(low: float, high: float) -> WrapValidator:
+    """A number in [low, high]; the message names both bounds (what a reviewer needs to fix it)."""
+
+    def check(value: Any, handler: Any) -> Any:
+        number = handler(value)  # the type first: a bool or a string is no number at all
+        if not low <= number <= high:
+            kind = "an integer" if isinstance(number, int) else "a number"  # as the field's type says
+            raise ConfigProblem("", f"must be {kind} between {low:g} and {high:g}, got {value!r}")
+        return number
+
+    return WrapValidator(check)
+
+
+FieldPath = Annotated[str, _pattern(FIELD_PATH, "a field path like `name` or `properties.name`")]
+RecordsPath = Annotated[str, _pattern(FIELD_PATH, "a field path like `data` or `result.items`")]
+PagePath = Annotated[str, _pattern(FIELD_PATH, "a valid name or field path")]
+CsvHeader = Annotated[str, _pattern(CSV_HEADER, "a printable CSV header")]
+ParamName = Annotated[str, AfterValidator(_param_name)]
+EnvName = Annotated[str, _pattern(ENV_NAME, "an environment variable name")]
+UserName = Annotated[str, _pattern(CSV_HEADER, "a printable user name")]
+UrlPath = Annotated[str, _pattern(URL_PATH, "a URL path starting with /")]
+ApiUrl = Annotated[str, AfterValidator(lambda value: _http_url(value, query=False))]
+# an export link carries its sheet and format in the query (`?format=csv&gid=0`)
+ExportUrl = Annotated[str, AfterValidator(lambda value: _http_url(value, query=True))]
+
+
+def _keys_of_its_type(decl: ConfigModel, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
+    """The keys a mapping's `type` takes; one model holds every type's keys, so it checks them here."""
+    allowed = ("type", *required, *optional)
+    unknown = sorted(decl.model_fields_set - set(allowed))
+    if unknown:
+        raise ConfigProblem("", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(allowed)})")
+    missing = [key for key in required if getattr(decl, key) is None]
+    if missing:
+        raise ConfigProblem("", f"missing required key(s): {', '.join(missing)}")
+
+
+def _timestamp_column(spec: SourceSpec, column: str | None) -> str:
+    column = spec.timestamp_column if column is None else column
+    if column not in spec.timestamp_columns:
+        raise ConfigProblem(
+            "incremental.field",
+            f"must be a timestamp column of {spec.name} ({', '.join(spec.timestamp_columns)}), got {column!r}",
         )
-    return name
+    return column
 
 
-def _auth(origin: str, key: str, raw: Any) -> Auth:
-    if raw is None:
-        return Auth()
-    if isinstance(raw, dict):
-        for inline in ("token", "password", "secret", "api_key"):
-            if inline in raw:
-                raise SourceConfigError(
-                    origin, f"{key}.{inline}", "secrets are never written in this file: put it in an "
-                    "environment variable and name the variable (`token_env` / `password_env`)",
-                )
-    raw = _mapping(origin, key, raw, ("type", "token_env", "username", "username_env", "password_env"), ("type",))
-    kind = raw["type"]
-    if kind == "none":
-        _mapping(origin, key, raw, ("type",))
-        return Auth()
-    if kind == "bearer":
-        raw = _mapping(origin, key, raw, ("type", "token_env"), ("type", "token_env"))
-        return Auth("bearer", token_env=_string(origin, f"{key}.token_env", raw["token_env"], ENV_NAME, "an environment variable name"))
-    if kind == "basic":
-        raw = _mapping(origin, key, raw, ("type", "username", "username_env", "password_env"), ("type", "password_env"))
-        if ("username" in raw) == ("username_env" in raw):
-            raise SourceConfigError(origin, key, "basic auth needs exactly one of `username` or `username_env`")
-        username = raw.get("username")
-        if username is not None:
-            _string(origin, f"{key}.username", username, CSV_HEADER, "a printable user name")
-        username_env = raw.get("username_env")
-        if username_env is not None:
-            _string(origin, f"{key}.username_env", username_env, ENV_NAME, "an environment variable name")
-        password_env = _string(origin, f"{key}.password_env", raw["password_env"], ENV_NAME, "an environment variable name")
-        return Auth("basic", username=username, username_env=username_env, password_env=password_env)
-    raise SourceConfigError(origin, f"{key}.type", f"must be none, bearer or basic, got {kind!r}")
+# --------------------------------------------------------------------------- nested keys
 
 
-def _retry(origin: str, key: str, raw: Any) -> Retry:
-    if raw is None:
-        return Retry()
-    raw = _mapping(origin, key, raw, RETRY_KEYS)
-    default = Retry()
-    return Retry(
-        max_attempts=int(_number(origin, f"{key}.max_attempts", raw.get("max_attempts", default.max_attempts), 1, 20, integer=True)),
-        backoff_seconds=float(_number(origin, f"{key}.backoff_seconds", raw.get("backoff_seconds", default.backoff_seconds), 0, 600)),
-        max_backoff_seconds=float(_number(origin, f"{key}.max_backoff_seconds", raw.get("max_backoff_seconds", default.max_backoff_seconds), 0, 3600)),
-        max_total_seconds=float(_number(origin, f"{key}.max_total_seconds", raw.get("max_total_seconds", default.max_total_seconds), 0.01, 86400)),
-    )
+class AuthDecl(ConfigModel):
+    type: Literal["none", "bearer", "basic"]
+    token_env: EnvName | None = None  # bearer
+    username: UserName | None = None  # basic: one of username / username_env
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None  # basic
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, raw: Any) -> Any:
+        # before any other check: "unknown key: token" would not say where the secret goes instead
+        if isinstance(raw, dict):
+            for key in INLINE_SECRETS:
+                if key in raw:
+                    raise ConfigProblem(
+                        key, "secrets are never written in this file: put it in an environment variable "
+                        "and name the variable (`token_env` / `password_env`)",
+                    )
+        return raw
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AuthDecl":
+        if self.type == "basic":
+            _keys_of_its_type(self, ("password_env",), ("username", "username_env"))
+            if (self.username is None) == (self.username_env is None):
+                raise ConfigProblem("", "basic auth needs exactly one of `username` or `username_env`")
+        else:
+            _keys_of_its_type(self, ("token_env",) if self.type == "bearer" else ())
+        return self
+
+    def build(self) -> Auth:
+        return Auth(
+            type=self.type, token_env=self.token_env, username=self.username,
+            username_env=self.username_env, password_env=self.password_env,
+        )
 
 
-def _fields(origin: str, key: str, raw: Any, spec: SourceSpec, preset: str) -> dict[str, str]:
-    columns = tuple(spec.columns)
-    raw = _mapping(origin, key, raw or {}, columns)
-    pattern, what = (CSV_HEADER, "a printable CSV header") if preset == CSV_EXPORT else (FIELD_PATH, "a field path like `name` or `properties.name`")
-    fields = {}
-    for column in columns:
-        default = f"properties.{column}" if preset == HUBSPOT else column
-        fields[column] = _string(origin, f"{key}.{column}", raw.get(column, default), pattern, what)
-    return fields
+_RETRY = Retry()
 
 
-def _params(origin: str, key: str, raw: Any) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise SourceConfigError(origin, key, f"must be a mapping, got {type(raw).__name__}")
-    params = {}
-    for name, value in raw.items():
-        _param_name(origin, f"{key}.{name}", name)
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise SourceConfigError(origin, f"{key}.{name}", f"must be a string or a number, got {value!r}")
-        params[name] = str(value)
-    return params
+class RetryDecl(ConfigModel):
+    max_attempts: Annotated[int, _between(1, 20)] = _RETRY.max_attempts
+    backoff_seconds: Annotated[float, _between(0, 600)] = _RETRY.backoff_seconds
+    max_backoff_seconds: Annotated[float, _between(0, 3600)] = _RETRY.max_backoff_seconds
+    max_total_seconds: Annotated[float, _between(0.01, 86400)] = _RETRY.max_total_seconds
+
+    def build(self) -> Retry:
+        return Retry(
+            max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds,
+            max_backoff_seconds=self.max_backoff_seconds, max_total_seconds=self.max_total_seconds,
+        )
 
 
-def _incremental(origin: str, key: str, raw: Any, spec: SourceSpec, preset: str) -> Incremental | None:
-    source = spec.name
-    if raw is False or preset == CSV_EXPORT:
-        return None
-    allowed = {
-        HUBSPOT: ("field", "property"),
-        ZENDESK: ("field", "start_time"),
-        GENERIC: ("param", "field", "format"),
-    }[preset]
-    if raw is None:
-        if preset == GENERIC:
-            return None  # generic APIs differ too much to guess an incremental parameter
-        raw = {}
-    raw = _mapping(origin, key, raw, allowed, ("param",) if preset == GENERIC else ())
-    column = raw.get("field", spec.timestamp_column)
-    if column not in spec.columns or not str(spec.columns[column]).startswith("Datetime"):
-        stamps = [c for c, t in spec.columns.items() if str(t).startswith("Datetime")]
-        raise SourceConfigError(origin, f"{key}.field", f"must be a timestamp column of {source} ({', '.join(stamps)}), got {column!r}")
-    if preset == HUBSPOT:
-        prop = _string(origin, f"{key}.property", raw.get("property", "hs_lastmodifieddate"), OBJECT_NAME, "a property name")
-        return Incremental(field=column, property=prop, format="unix_ms")
-    if preset == ZENDESK:
-        start = int(_number(origin, f"{key}.start_time", raw.get("start_time", 0), 0, 2**40, integer=True))
-        return Incremental(field=column, start_time=start, format="unix")
-    since_format = raw.get("format", "iso")
-    if since_format not in SINCE_FORMATS:
-        raise SourceConfigError(origin, f"{key}.format", f"must be one of {', '.join(SINCE_FORMATS)}, got {since_format!r}")
-    return Incremental(field=column, param=_param_name(origin, f"{key}.param", raw["param"]), format=since_format)
+class PaginationDecl(ConfigModel):
+    NEEDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "cursor": ("cursor_path", "cursor_param"), "next_link": ("next_path",), "offset": ("offset_param",), "none": (),
+    }
+
+    type: Literal["cursor", "next_link", "offset", "none"]
+    cursor_path: PagePath | None = None
+    cursor_param: ParamName | None = None
+    next_path: PagePath | None = None
+    offset_param: ParamName | None = None
+
+    @model_validator(mode="after")
+    def _keys_of_type(self) -> "PaginationDecl":
+        _keys_of_its_type(self, self.NEEDS[self.type])
+        return self
+
+    def build(self) -> Pagination:
+        return Pagination(
+            type=self.type, cursor_path=self.cursor_path, cursor_param=self.cursor_param,
+            next_path=self.next_path, offset_param=self.offset_param,
+        )
 
 
-def _pagination(origin: str, key: str, raw: Any) -> Pagination:
-    if raw is None:
-        return Pagination()
-    raw = _mapping(origin, key, raw, ("type", "cursor_path", "cursor_param", "next_path", "offset_param"), ("type",))
-    kind = raw["type"]
-    if kind not in PAGINATION_TYPES:
-        raise SourceConfigError(origin, f"{key}.type", f"must be one of {', '.join(PAGINATION_TYPES)}, got {kind!r}")
-    needs = {"cursor": ("cursor_path", "cursor_param"), "next_link": ("next_path",), "offset": ("offset_param",), "none": ()}[kind]
-    raw = _mapping(origin, key, raw, ("type", *needs), ("type", *needs))
-    values = {}
-    for name in needs:
-        pattern = PARAM_NAME if name.endswith("_param") else FIELD_PATH
-        values[name] = _string(origin, f"{key}.{name}", raw[name], pattern, "a valid name or field path")
-        if name.endswith("_param"):
-            _param_name(origin, f"{key}.{name}", raw[name])
-    return Pagination(type=kind, **values)
+# `field` (default: the source's timestamp column) is checked against the contract in `build`
+
+
+class HubspotIncrementalDecl(ConfigModel):
+    field: str | None = None
+    property: Annotated[str, _pattern(OBJECT_NAME, "a property name")] = "hs_lastmodifieddate"
+
+    def build(self, spec: SourceSpec) -> Incremental:
+        return Incremental(field=_timestamp_column(spec, self.field), property=self.property, format="unix_ms")
+
+
+class ZendeskIncrementalDecl(ConfigModel):
+    field: str | None = None
+    start_time: Annotated[int, _between(0, 2**40)] = 0
+
+    def build(self, spec: SourceSpec) -> Incremental:
+        return Incremental(field=_timestamp_column(spec, self.field), start_time=self.start_time, format="unix")
+
+
+class GenericIncrementalDecl(ConfigModel):
+    param: ParamName
+    field: str | None = None
+    format: Literal["iso", "unix", "unix_ms"] = "iso"
+
+    def build(self, spec: SourceSpec) -> Incremental:
+        return Incremental(field=_timestamp_column(spec, self.field), param=self.param, format=self.format)
+
+
+# --------------------------------------------------------------------------- one model per preset
+
+
+class _HttpDecl(ConfigModel):
+    """The keys of every preset; a preset's model narrows `preset`, bounds `page_size` and adds its own."""
+
+    FIELD_DEFAULT: ClassVar[str] = "{column}"  # the record field of a column `fields` does not map
+
+    kind: Literal["http"]
+    preset: str
+    auth: AuthDecl | None = None
+    fields: dict[str, FieldPath] | None = None
+    params: dict[str, str] | None = None
+    page_size: int
+    timeout_seconds: Annotated[float, _between(0.01, 3600)] = 30.0
+    retry: RetryDecl | None = None
+    max_pages: Annotated[int, _between(1, 1_000_000)] = 10_000
+    max_response_mb: Annotated[float, _between(0.001, 4096)] = 100.0
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _columns_as_text(cls, raw: Any) -> Any:
+        # YAML reads `1:` as a number: as text it is reported as the unknown column it is
+        return {str(column): path for column, path in raw.items()} if isinstance(raw, dict) else raw
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params_as_text(cls, raw: Any) -> Any:
+        # the names are checked here, not as dict keys, so that a problem points at `params.<name>`
+        if not isinstance(raw, dict):
+            return raw
+        for name, value in raw.items():
+            if not isinstance(name, str):
+                raise ConfigProblem(str(name), f"must be a string, got {name!r}")
+            try:
+                _param_name(name)
+            except ConfigProblem as problem:
+                raise ConfigProblem(name, problem.problem) from None
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ConfigProblem(name, f"must be a string or a number, got {value!r}")
+        return {name: str(value) for name, value in raw.items()}
+
+    def endpoint(self) -> tuple[str, str, dict[str, str]]:
+        """(scheme://host[:port][/prefix], path, query parameters of the URL)."""
+        raise NotImplementedError
+
+    def preset_parts(self, spec: SourceSpec) -> dict[str, Any]:
+        """The `HttpSource` values the preset fixes or takes from its own keys."""
+        raise NotImplementedError
+
+    def build(self, spec: SourceSpec) -> HttpSource:
+        """The validated source; raises `ConfigProblem` for what the contract refuses."""
+        mapped = self.fields or {}
+        unknown = sorted(column for column in mapped if column not in spec.columns)
+        if unknown:
+            raise ConfigProblem("fields", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(spec.columns)})")
+        # a default always matches the pattern too: column names are stricter than field paths
+        fields = {column: mapped.get(column, self.FIELD_DEFAULT.format(column=column)) for column in spec.columns}
+        base_url, path, query = self.endpoint()
+        return HttpSource(
+            source=spec.name,
+            preset=self.preset,
+            base_url=base_url,
+            path=path,
+            auth=self.auth.build() if self.auth is not None else Auth(),
+            fields=fields,
+            params={**query, **(self.params or {})},
+            page_size=self.page_size,
+            timeout_seconds=self.timeout_seconds,
+            retry=self.retry.build() if self.retry is not None else Retry(),
+            max_pages=self.max_pages,
+            max_response_bytes=int(self.max_response_mb * 1024 * 1024),
+            **self.preset_parts(spec),
+        )
+
+
+class _ApiDecl(_HttpDecl):
+    """A preset that talks to an API below `base_url` (every one but csv_export)."""
+
+    base_url: ApiUrl
+    path: UrlPath
+
+    @field_validator("incremental", mode="before", check_fields=False)
+    @classmethod
+    def _incremental_off(cls, raw: Any) -> Any:
+        # `false` turns it off; `null` means what leaving the key out means: the preset's default
+        if raw is False:
+            return None
+        return cls.model_fields["incremental"].default if raw is None else raw
+
+    def endpoint(self) -> tuple[str, str, dict[str, str]]:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}", self.path, {}
+
+
+class HubspotDecl(_ApiDecl):
+    FIELD_DEFAULT: ClassVar[str] = "properties.{column}"
+
+    preset: Literal["hubspot_crm_v3"]
+    page_size: Annotated[int, _between(1, 100)] = 100  # HubSpot's maximum
+    object: Annotated[str, _pattern(OBJECT_NAME, "a CRM object type name")] = "companies"
+    path: UrlPath | None = None  # default: /crm/v3/objects/<object>
+    incremental: HubspotIncrementalDecl | None = HubspotIncrementalDecl()
+
+    def endpoint(self) -> tuple[str, str, dict[str, str]]:
+        base_url, path, query = super().endpoint()
+        return base_url, path or f"/crm/v3/objects/{self.object}", query
+
+    def preset_parts(self, spec: SourceSpec) -> dict[str, Any]:
+        return {
+            "page_size_param": "limit",
+            "records_path": "results",
+            "pagination": Pagination("cursor", cursor_path="paging.next.after", cursor_param="after"),
+            "incremental": self.incremental.build(spec) if self.incremental is not None else None,
+            "object": self.object,
+        }
+
+
+class ZendeskDecl(_ApiDecl):
+    preset: Literal["zendesk_incremental"]
+    page_size: Annotated[int, _between(1, 1000)] = 1000
+    path: UrlPath = "/api/v2/incremental/tickets.json"
+    records_path: RecordsPath = "tickets"
+    incremental: ZendeskIncrementalDecl | None = ZendeskIncrementalDecl()
+
+    def preset_parts(self, spec: SourceSpec) -> dict[str, Any]:
+        return {
+            "page_size_param": "per_page",
+            "records_path": self.records_path,
+            "pagination": Pagination("next_link", next_path="next_page"),
+            "incremental": self.incremental.build(spec) if self.incremental is not None else None,
+        }
+
+
+class CsvExportDecl(_HttpDecl):
+    preset: Literal["csv_export"]
+    fields: dict[str, CsvHeader] | None = None  # contract column -> CSV header
+    page_size: Annotated[int, _between(1, 1)] = 1  # one export is one page
+    url: ExportUrl
+
+    def endpoint(self) -> tuple[str, str, dict[str, str]]:
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}", parts.path or "/", dict(parse_qsl(parts.query, keep_blank_values=True))
+
+    def preset_parts(self, spec: SourceSpec) -> dict[str, Any]:
+        return {"page_size_param": None, "records_path": None, "pagination": Pagination(), "incremental": None}
+
+
+class GenericDecl(_ApiDecl):
+    preset: Literal["generic_json"]
+    page_size: Annotated[int, _between(1, 100_000)] = 100
+    records_path: str  # "" when the response body itself is the list of records
+    pagination: PaginationDecl | None = None
+    page_size_param: ParamName | None = None
+    # generic APIs differ too much to guess an incremental parameter: none unless configured
+    incremental: GenericIncrementalDecl | None = None
+
+    @field_validator("records_path")
+    @classmethod
+    def _records_path(cls, value: str) -> str:
+        return value if value == "" else _matching(FIELD_PATH, "a field path like `data` or `result.items`", value)
+
+    @model_validator(mode="after")
+    def _offset_sends_a_page_size(self) -> "GenericDecl":
+        if self.pagination is not None and self.pagination.type == "offset" and not self.page_size_param:
+            raise ConfigProblem("page_size_param", "offset pagination needs the page size parameter (e.g. `limit`)")
+        return self
+
+    def preset_parts(self, spec: SourceSpec) -> dict[str, Any]:
+        return {
+            "page_size_param": self.page_size_param,
+            "records_path": self.records_path,
+            "pagination": self.pagination.build() if self.pagination is not None else Pagination(),
+            "incremental": self.incremental.build(spec) if self.incremental is not None else None,
+        }
+
+
+PRESET_MODELS: dict[str, type[_HttpDecl]] = {
+    HUBSPOT: HubspotDecl, ZENDESK: ZendeskDecl, CSV_EXPORT: CsvExportDecl, GENERIC: GenericDecl,
+}
+COMMON_KEYS = tuple(_HttpDecl.model_fields)
+PRESET_KEYS = {
+    preset: tuple(key for key in model.model_fields if key not in COMMON_KEYS) for preset, model in PRESET_MODELS.items()
+}
+RETRY_KEYS = tuple(RetryDecl.model_fields)
+
+
+class _Preset(ConfigModel):
+    # read on its own first: the preset decides which model validates the other keys
+    model_config = {**ConfigModel.model_config, "extra": "ignore"}
+
+    preset: Literal["hubspot_crm_v3", "zendesk_incremental", "csv_export", "generic_json"]
 
 
 def _http_source(origin: str, spec: SourceSpec, raw: dict) -> HttpSource:
-    source = spec.name
-    key = f"sources.{source}"
-    preset = raw.get("preset")
-    if preset not in PRESETS:
-        raise SourceConfigError(origin, f"{key}.preset", f"must be one of {', '.join(PRESETS)}, got {preset!r}")
-    allowed = COMMON_KEYS + PRESET_KEYS[preset]
-    required = ("kind", "preset", "url") if preset == CSV_EXPORT else ("kind", "preset", "base_url")
-    if preset == GENERIC:
-        required += ("path", "records_path")
-    raw = _mapping(origin, key, raw, allowed, required)
-
-    params = {}
-    if preset == CSV_EXPORT:
-        base_url, path, params = _url(origin, f"{key}.url", raw["url"], allow_query=True)
-        path = path or "/"
-    else:
-        base_url, prefix, _ = _url(origin, f"{key}.base_url", raw["base_url"], allow_query=False)
-        base_url += prefix.rstrip("/")
-    obj = None
-    if preset == HUBSPOT:
-        obj = _string(origin, f"{key}.object", raw.get("object", "companies"), OBJECT_NAME, "a CRM object type name")
-    if preset != CSV_EXPORT:
-        default_path = {HUBSPOT: f"/crm/v3/objects/{obj}", ZENDESK: "/api/v2/incremental/tickets.json", GENERIC: None}[preset]
-        path = _string(origin, f"{key}.path", raw.get("path", default_path), URL_PATH, "a URL path starting with /")
-    params.update(_params(origin, f"{key}.params", raw.get("params")))
-
-    page_size_max = {HUBSPOT: 100, ZENDESK: 1000, CSV_EXPORT: 1, GENERIC: 100_000}[preset]
-    page_size_default = {HUBSPOT: 100, ZENDESK: 1000, CSV_EXPORT: 1, GENERIC: 100}[preset]
-    page_size = int(_number(origin, f"{key}.page_size", raw.get("page_size", page_size_default), 1, page_size_max, integer=True))
-    page_size_param = {HUBSPOT: "limit", ZENDESK: "per_page", CSV_EXPORT: None}.get(preset)
-    if preset == GENERIC and "page_size_param" in raw:
-        page_size_param = _param_name(origin, f"{key}.page_size_param", raw["page_size_param"])
-
-    records_path = {HUBSPOT: "results", ZENDESK: "tickets", CSV_EXPORT: None}.get(preset)
-    if "records_path" in raw:
-        value = raw["records_path"]
-        if preset == GENERIC and value == "":
-            records_path = ""  # the response body is the list of records
-        else:
-            records_path = _string(origin, f"{key}.records_path", value, FIELD_PATH, "a field path like `data` or `result.items`")
-
-    pagination = {
-        HUBSPOT: Pagination("cursor", cursor_path="paging.next.after", cursor_param="after"),
-        ZENDESK: Pagination("next_link", next_path="next_page"),
-        CSV_EXPORT: Pagination(),
-    }.get(preset) or _pagination(origin, f"{key}.pagination", raw.get("pagination"))
-    if pagination.type == "offset" and not page_size_param:
-        raise SourceConfigError(origin, f"{key}.page_size_param", "offset pagination needs the page size parameter (e.g. `limit`)")
-
-    incremental = _incremental(origin, f"{key}.incremental", raw.get("incremental"), spec, preset)
-
-    return HttpSource(
-        source=source,
-        preset=preset,
-        base_url=base_url,
-        path=path,
-        auth=_auth(origin, f"{key}.auth", raw.get("auth")),
-        fields=_fields(origin, f"{key}.fields", raw.get("fields"), spec, preset),
-        params=params,
-        page_size=page_size,
-        page_size_param=page_size_param,
-        records_path=records_path,
-        pagination=pagination,
-        incremental=incremental,
-        timeout_seconds=float(_number(origin, f"{key}.timeout_seconds", raw.get("timeout_seconds", 30), 0.01, 3600)),
-        retry=_retry(origin, f"{key}.retry", raw.get("retry")),
-        max_pages=int(_number(origin, f"{key}.max_pages", raw.get("max_pages", 10_000), 1, 1_000_000, integer=True)),
-        max_response_bytes=int(_number(origin, f"{key}.max_response_mb", raw.get("max_response_mb", 100), 0.001, 4096) * 1024 * 1024),
-        object=obj,
-    )
+    prefix = f"sources.{spec.name}"
+    preset = validate_config(_Preset, raw, origin, SourceConfigError, prefix).preset
+    decl = validate_config(PRESET_MODELS[preset], raw, origin, SourceConfigError, prefix)
+    try:
+        return decl.build(spec)
+    except ConfigProblem as problem:
+        raise SourceConfigError(origin, join_key(prefix, problem.key), problem.problem) from None
 
 
 def parse_sources_config(raw: Any, origin: str = "<sources>") -> SourcesConfig:
     """The HTTP transport of every source of a parsed sources.yaml (its contract validated too)."""
-    from cs_assets.config_file import validate_config
-    from cs_assets.sources.contract import SourcesFile, contract_from_file
-
     parsed = validate_config(SourcesFile, raw, origin, SourceConfigError)
     return http_config(contract_from_file(parsed, origin))
 
