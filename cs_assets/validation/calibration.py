@@ -183,6 +183,11 @@ class FittedWeights:
 
 
 def fit_weights(names: list[str], x: np.ndarray, churned: np.ndarray, c: float) -> FittedWeights:
+    """Non-negative composite weights: an L2 logistic regression of churn on the indicator scores,
+    refitted without every indicator whose higher score went with more churn, until none does.
+
+    Dropping such an indicator and refitting (rather than zeroing its weight after one fit) keeps
+    the remaining weights right: in one joint fit they had compensated for it."""
     from sklearn.linear_model import LogisticRegression
 
     means = np.nanmean(x, axis=0)
@@ -190,12 +195,23 @@ def fit_weights(names: list[str], x: np.ndarray, churned: np.ndarray, c: float) 
     x = np.where(np.isnan(x), means, x)
     sd = x.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
-    fit = LogisticRegression(C=c, max_iter=5000).fit((x - means) / sd, churned)
-    per_point = fit.coef_[0] / sd
-    raw = np.clip(-per_point, 0, None)
+    z = (x - means) / sd
+    kept = [i for i in range(len(names)) if x[:, i].std() > 0]
+    per_point = np.zeros(len(names))
+    notes = {names[i]: "no weight: its score does not vary on the training outcomes" for i in range(len(names)) if i not in kept}
+    while kept:
+        fit = LogisticRegression(C=c, max_iter=5000).fit(z[:, kept], churned)
+        coefficients = fit.coef_[0] / sd[kept]
+        wrong = [i for i, p in zip(kept, coefficients) if p >= 0]
+        if not wrong:
+            per_point[kept] = coefficients
+            break
+        for i, p in zip(kept, coefficients):
+            if p >= 0:
+                notes[names[i]] = "no weight: a higher score went with more churn once the others were known"
+        kept = [i for i in kept if i not in wrong]
+    raw = -per_point
     total = raw.sum()
-    notes = {n: "no weight: a higher score went with more churn once the others were known"
-             for n, p in zip(names, per_point) if p > 0}
     shares = {n: (float(r / total) if total > 0 else 0.0) for n, r in zip(names, raw)}
     return FittedWeights(shares, {n: float(p) for n, p in zip(names, per_point)}, notes)
 

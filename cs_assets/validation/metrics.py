@@ -7,7 +7,6 @@ Higher scores mean healthier accounts, so the churn "risk" handed to scikit-lear
 from dataclasses import dataclass
 
 import polars as pl
-from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 DECILES = 10
 
@@ -20,6 +19,9 @@ class Verdict:
 
 def auc(frame: pl.DataFrame, score: str = "health_score") -> float | None:
     """ROC AUC of -score for churn; None when only one class is present."""
+    # scikit-learn takes seconds to import: only validation steps pay for it, never definitions loading
+    from sklearn.metrics import roc_auc_score
+
     churned = frame["churned"].to_numpy()
     if churned.all() or not churned.any():
         return None
@@ -56,6 +58,8 @@ def monotonic_verdict(table: pl.DataFrame, group: str) -> Verdict:
 
 def horizon_metrics(frame: pl.DataFrame, bands: list[str], red: str, score: str = "health_score") -> dict:
     """Every figure of the validation report for one horizon. `bands` lowest first."""
+    from sklearn.metrics import precision_score, recall_score
+
     n = frame.height
     churned = int(frame["churned"].sum()) if n else 0
     base_rate = churned / n if n else None
