@@ -44,6 +44,17 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from cs_assets.demo.mess import (
+    account_id_expr,
+    add_years,
+    duplicate_rows,
+    expand,
+    iso_with_offset,
+    lookup,
+    next_anniversary,
+    whitespace_codes,
+    zfill,
+)
 from cs_assets.deployment import DEFAULT_CONFIG_DIR, FILES, load_contract
 from cs_assets.sources.contract import SourceSpec
 
@@ -410,11 +421,11 @@ def _draw_accounts(rng: Rng, n: int, cal: _Calendar) -> _Accounts:
     at_renewal = churned & (rng.random(n) < 0.65)
     churned_start = np.where(
         at_renewal,
-        _add_years(churn, -rng.integers(1, 4, size=n)),
+        add_years(churn, -rng.integers(1, 4, size=n)),
         churn - rng.integers(150, 3 * 365, size=n),
     )
     start = np.where(churned, churned_start, start)
-    renewal = _next_anniversary(start, np.where(churned, churn - 1, cal.last))
+    renewal = next_anniversary(start, np.where(churned, churn - 1, cal.last))
 
     h0, h1, t0, t1 = _trajectory_params(rng, trajectory, churn, cal)
     n_champions = 1 + (rng.random(n) < 0.4)
@@ -514,25 +525,6 @@ def _health(acc: _Accounts, days: np.ndarray) -> np.ndarray:
     return np.clip(base, 0.01, 0.99)
 
 
-def _add_years(days: np.ndarray, years: np.ndarray) -> np.ndarray:
-    """Epoch days shifted by whole calendar years (29 Feb -> 28 Feb)."""
-    frame = pl.DataFrame({"d": days.astype(np.int32), "y": years.astype(np.int64)})
-    shifted = frame.select(
-        pl.col("d").cast(pl.Date).dt.offset_by(pl.format("{}y", pl.col("y"))).cast(pl.Int32)
-    )
-    return shifted.to_series().to_numpy().astype(np.int64)
-
-
-def _next_anniversary(start: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """First contract anniversary (start + whole years, at least one) strictly after `after`."""
-    start_year = pl.Series(start.astype(np.int32)).cast(pl.Date).dt.year().to_numpy()
-    after_year = pl.Series(after.astype(np.int32)).cast(pl.Date).dt.year().to_numpy()
-    years = np.maximum(after_year - start_year, 1)
-    candidate = _add_years(start, years)
-    years = np.where(candidate <= after, years + 1, years)
-    return _add_years(start, years)
-
-
 def _coprime_step(seats: np.ndarray) -> np.ndarray:
     """A step coprime with each account's seat count, so the rank -> user map is a permutation."""
     step = np.zeros_like(seats)
@@ -556,13 +548,6 @@ def _activity(acc: _Accounts, cal: _Calendar) -> _Activity:
     champions = champions_on * acc.n_champions[:, None]
     general = np.maximum(pool - acc.n_champions[:, None], 1) * live
     return _Activity(health, live, ramp, pool, general, champions)
-
-
-def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(account index, day index) of every event, given event counts per account-day."""
-    flat = counts.ravel()
-    cell = np.repeat(np.arange(flat.size, dtype=np.int64), flat)
-    return cell // counts.shape[1], cell % counts.shape[1]
 
 
 def _seconds_of_day(rng: Rng, offset_min: Arr, mean_h: float, sd_h: float) -> Arr:
@@ -624,8 +609,8 @@ def _usage_chunk(
     n = len(occurred)
     seq = np.arange(first_event, first_event + n, dtype=np.int64)
 
-    rows = _duplicate_rows(rng, n, DUPLICATE_SHARE)
-    ws = _whitespace_codes(rng, n)[rows]
+    rows = duplicate_rows(rng, n, DUPLICATE_SHARE)
+    ws = whitespace_codes(rng, n, WHITESPACE_SHARE)[rows]
     a = cols["a"][rows]
     raw = pl.DataFrame(
         {
@@ -643,19 +628,19 @@ def _usage_chunk(
         }
     )
     features = CORE_FEATURES + ADDON_FEATURES
-    acc6 = _zfill("acc", 6)
+    acc6 = zfill("acc", 6)
     frame = raw.select(
-        event_id=pl.lit("EV-") + _zfill("seq", 10),
-        account_id=_account_id_expr("acc", "ws"),
-        user_id=pl.lit("U-") + acc6 + pl.lit("-") + _zfill("user", 3),
-        event_type=_lookup("type", EVENT_TYPES),
+        event_id=pl.lit("EV-") + zfill("seq", 10),
+        account_id=account_id_expr("ACC-", "acc", "ws"),
+        user_id=pl.lit("U-") + acc6 + pl.lit("-") + zfill("user", 3),
+        event_type=lookup("type", EVENT_TYPES),
         occurred_at=_utc("occurred"),
         received_at=_utc("received"),
-        job_id=pl.when(pl.col("job") > 0).then(pl.lit("J-") + acc6 + pl.lit("-") + _zfill("job", 3)),
+        job_id=pl.when(pl.col("job") > 0).then(pl.lit("J-") + acc6 + pl.lit("-") + zfill("job", 3)),
         job_status=pl.when(pl.col("type") == JOB_RUN).then(
             pl.when(pl.col("failed") == 1).then(pl.lit("failure")).otherwise(pl.lit("success"))
         ),
-        feature=pl.when(pl.col("feature") >= 0).then(_lookup("feature", features)),
+        feature=pl.when(pl.col("feature") >= 0).then(lookup("feature", features)),
         feature_tier=pl.when(pl.col("feature") >= len(CORE_FEATURES))
         .then(pl.lit("addon"))
         .when(pl.col("feature") >= 0)
@@ -684,9 +669,9 @@ def _events(a: Arr, d: Arr, etype: int, sec: Arr, user: Arr, **extra: Arr) -> Ev
 
 def _login_events(rng: Rng, acc: _Accounts, act: _Activity, lam_general: Arr, lam_champion: Arr) -> Events:
     """Logins of general active users and, separately, of champions (who stop when they leave)."""
-    a, d = _expand(rng.poisson(lam_general))
+    a, d = expand(rng.poisson(lam_general))
     rank = acc.n_champions[a] + 1 + np.floor(rng.random(len(a)) * act.general[a, d]).astype(np.int64)
-    ca, cd = _expand(rng.poisson(lam_champion))
+    ca, cd = expand(rng.poisson(lam_champion))
     crank = 1 + np.floor(rng.random(len(ca)) * act.champions[ca, cd]).astype(np.int64)
     a, d, rank = np.concatenate([a, ca]), np.concatenate([d, cd]), np.concatenate([rank, crank])
     sec = _seconds_of_day(rng, _offset_minutes(acc, a), 10.5, 2.5)
@@ -708,14 +693,14 @@ def _job_events(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> Eve
     )
     created = rng.poisson(lam_created)
     jobs_before = acc.jobs_at_start[:, None] + np.cumsum(created, axis=1) - created
-    ca, cd = _expand(created)
+    ca, cd = expand(created)
     first_of_account = np.concatenate([[0], np.cumsum(created.sum(axis=1))[:-1]])
     created_job = acc.jobs_at_start[ca] + np.arange(len(ca)) - first_of_account[ca] + 1
     c_rank = _pick_user_rank(rng, act, ca, cd, acc.n_champions[ca] + 1)
     c_sec = _seconds_of_day(rng, _offset_minutes(acc, ca), 14.0, 2.5)
 
     lam_runs = act.live * jobs_before * JOB_RUNS_PER_JOB_DAY * np.minimum(1.0, 0.25 + h)
-    ra, rd = _expand(rng.poisson(lam_runs))
+    ra, rd = expand(rng.poisson(lam_runs))
     run_job = 1 + np.floor(rng.random(len(ra)) * jobs_before[ra, rd]).astype(np.int64)
     owner_rank = 1 + (run_job - 1) % np.minimum(acc.seats[ra], 3)
     failed = rng.random(len(ra)) < 0.02 + 0.2 * (1 - h[ra, rd]) ** 1.5
@@ -729,7 +714,7 @@ def _job_events(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> Eve
 
 def _feature_events(rng: Rng, acc: _Accounts, act: _Activity, lam: Arr) -> Events:
     """Feature use: core features by account taste; add-ons mostly on enterprise plans when healthy."""
-    a, d = _expand(rng.poisson(lam))
+    a, d = expand(rng.poisson(lam))
     core = _categorical(rng, acc.core_weights[a])
     addon = len(CORE_FEATURES) + _categorical(rng, acc.addon_weights[a])
     use_addon = rng.random(len(a)) < ADDON_SHARE_BY_PLAN[acc.plan[a]] * act.health[a, d] ** 2
@@ -740,7 +725,7 @@ def _feature_events(rng: Rng, acc: _Accounts, act: _Activity, lam: Arr) -> Event
 
 def _page_view_events(rng: Rng, acc: _Accounts, act: _Activity, lam: Arr) -> Events:
     """Page views with log-normal load times around each account's own typical speed."""
-    a, d = _expand(rng.poisson(lam))
+    a, d = expand(rng.poisson(lam))
     load = np.rint(np.exp(rng.normal(acc.load_mu[a], LOAD_SIGMA))).astype(np.int64)
     load[rng.random(len(a)) < LOAD_NULL_SHARE] = -1
     rank = _pick_user_rank(rng, act, a, d, acc.n_champions[a] + 1)
@@ -763,7 +748,7 @@ def _ticket_rows(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl
         * WEEKDAY_FACTOR[cal.weekday][None, :]
         / WEEKDAY_FACTOR.mean()
     )
-    a, d = _expand(rng.poisson(lam))
+    a, d = expand(rng.poisson(lam))
     n = len(a)
     th = h[a, d]
     weights = np.stack(  # in TICKET_CATEGORIES order
@@ -829,13 +814,13 @@ def _finish_tickets(rng: Rng, raw: pl.DataFrame, cal: _Calendar) -> pl.DataFrame
     raw = _add_mess(rng, raw, DUPLICATE_SHARE)
     frame = raw.select(
         ticket_id="ticket_id",
-        account_id=_account_id_expr("acc", "ws"),
-        category=_lookup("category", TICKET_CATEGORIES),
-        priority=_lookup("priority", PRIORITIES),
+        account_id=account_id_expr("ACC-", "acc", "ws"),
+        category=lookup("category", TICKET_CATEGORIES),
+        priority=lookup("priority", PRIORITIES),
         status="status",
-        created_at=_iso("created", "style"),
-        solved_at=_iso("solved", "style"),
-        updated_at=_iso("updated", "style"),
+        created_at=iso_with_offset("created", "style", OFFSET_STYLES, 1),
+        solved_at=iso_with_offset("solved", "style", OFFSET_STYLES, 1),
+        updated_at=iso_with_offset("updated", "style", OFFSET_STYLES, 1),
         csat_score="csat",
     )
     return frame
@@ -847,7 +832,7 @@ def _survey_rows(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl
     size = (1 + 0.3 * (acc.tier < 2))[:, None]
     frames = []
     for kind, per_year in ((0, NPS_PER_YEAR), (1, CSAT_SURVEYS_PER_YEAR)):
-        a, d = _expand(rng.poisson(act.live * act.ramp * per_year / 365 * size * weekday))
+        a, d = expand(rng.poisson(act.live * act.ramp * per_year / 365 * size * weekday))
         th = act.health[a, d]
         n = len(a)
         if kind == 0:
@@ -891,13 +876,13 @@ def _finish_surveys(rng: Rng, raw: pl.DataFrame) -> pl.DataFrame:
     raw = _add_mess(rng, raw, DUPLICATE_SHARE)
     comments = COMMENTS_GOOD + COMMENTS_MIXED + COMMENTS_BAD
     return raw.select(
-        response_id=pl.lit("R-") + _zfill("rid", 7),
-        account_id=_account_id_expr("acc", "ws"),
-        user_id=pl.lit("U-") + _zfill("acc", 6) + pl.lit("-") + _zfill("user", 3),
-        survey_type=_lookup("kind", ("nps", "csat")),
+        response_id=pl.lit("R-") + zfill("rid", 7),
+        account_id=account_id_expr("ACC-", "acc", "ws"),
+        user_id=pl.lit("U-") + zfill("acc", 6) + pl.lit("-") + zfill("user", 3),
+        survey_type=lookup("kind", ("nps", "csat")),
         score="score",
-        submitted_at=_iso("submitted", "style"),
-        comment=pl.when(pl.col("comment") >= 0).then(_lookup("comment", comments)),
+        submitted_at=iso_with_offset("submitted", "style", OFFSET_STYLES, 1),
+        comment=pl.when(pl.col("comment") >= 0).then(lookup("comment", comments)),
     )
 
 
@@ -917,7 +902,7 @@ def _engagement_rows(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -
     kinds = (2, 0, 1, 3)  # index into ACTIVITY_TYPES, same order as rates
     frames = []
     for kind, lam in zip(kinds, rates, strict=True):
-        a, d = _expand(rng.poisson(lam))
+        a, d = expand(rng.poisson(lam))
         n = len(a)
         rank = _pick_user_rank(rng, act, a, d, acc.n_champions[a] + 1)
         mean_hour = 11.0 if kind == 0 else 14.0
@@ -961,15 +946,15 @@ def _finish_engagement(rng: Rng, raw: pl.DataFrame) -> pl.DataFrame:
         .when(pl.col("kind") == 1)
         .then(pl.lit("post-") + pl.col("content").cast(pl.String))
         .when(pl.col("kind") == 2)
-        .then(pl.lit("kb-") + _zfill("content", 4))
-        .otherwise(pl.lit("case-study-") + occurred_date.dt.strftime("%Y") + pl.lit("-") + _zfill("acc", 6))
+        .then(pl.lit("kb-") + zfill("content", 4))
+        .otherwise(pl.lit("case-study-") + occurred_date.dt.strftime("%Y") + pl.lit("-") + zfill("acc", 6))
     )
     return raw.select(
-        activity_id=pl.lit("E-") + _zfill("eid", 7),
-        account_id=_account_id_expr("acc", "ws"),
-        user_id=pl.lit("U-") + _zfill("acc", 6) + pl.lit("-") + _zfill("user", 3),
-        activity_type=_lookup("kind", ACTIVITY_TYPES),
-        occurred_at=_iso("occurred", "style"),
+        activity_id=pl.lit("E-") + zfill("eid", 7),
+        account_id=account_id_expr("ACC-", "acc", "ws"),
+        user_id=pl.lit("U-") + zfill("acc", 6) + pl.lit("-") + zfill("user", 3),
+        activity_type=lookup("kind", ACTIVITY_TYPES),
+        occurred_at=iso_with_offset("occurred", "style", OFFSET_STYLES, 1),
         content_id=content,
     )
 
@@ -1013,30 +998,30 @@ def _write_crm(rng: Rng, acc: _Accounts, cal: _Calendar, path: pathlib.Path) -> 
         }
     )
     # identical duplicates (whitespace included) of a few distinct accounts, next to the original
-    raw = raw.with_columns(ws=pl.Series(_whitespace_codes(rng, n)))
+    raw = raw.with_columns(ws=pl.Series(whitespace_codes(rng, n, WHITESPACE_SHARE)))
     n_dup = min(n, max(1, int(round(n * CRM_DUPLICATE_SHARE))))
     dup = rng.choice(n, size=n_dup, replace=False)
     raw = raw[np.sort(np.concatenate([np.arange(n), dup]), kind="stable")]
-    acc6 = _zfill("acc", 6)
-    name = _lookup("head", NAME_HEADS) + pl.lit(" ") + _lookup("tail", NAME_TAILS)
-    form = _lookup("form", NAME_FORMS)
-    champions = pl.lit("U-") + acc6 + pl.lit("-") + _zfill("champ1", 3)
+    acc6 = zfill("acc", 6)
+    name = lookup("head", NAME_HEADS) + pl.lit(" ") + lookup("tail", NAME_TAILS)
+    form = lookup("form", NAME_FORMS)
+    champions = pl.lit("U-") + acc6 + pl.lit("-") + zfill("champ1", 3)
     frame = raw.select(
-        account_id=_account_id_expr("acc", "ws"),
+        account_id=account_id_expr("ACC-", "acc", "ws"),
         account_name=pl.when(form == "").then(name).otherwise(name + pl.lit(" ") + form),
-        industry=pl.when(pl.col("industry") >= 0).then(_lookup("industry", INDUSTRIES)),
-        size_tier=_lookup("tier", TIERS),
-        plan=_lookup("plan", PLANS),
+        industry=pl.when(pl.col("industry") >= 0).then(lookup("industry", INDUSTRIES)),
+        size_tier=lookup("tier", TIERS),
+        plan=lookup("plan", PLANS),
         licensed_seats="seats",
         arr_usd="arr",
-        csm_owner=pl.lit("csm.") + _lookup("csm", CSM_NAMES) + pl.lit("@example.com"),
+        csm_owner=pl.lit("csm.") + lookup("csm", CSM_NAMES) + pl.lit("@example.com"),
         champion_user_ids=pl.when(pl.col("champ2") > 0)
-        .then(champions + pl.lit(";U-") + acc6 + pl.lit("-") + _zfill("champ2", 3))
+        .then(champions + pl.lit(";U-") + acc6 + pl.lit("-") + zfill("champ2", 3))
         .otherwise(champions),
         contract_start_date=pl.col("start").cast(pl.Date),
         renewal_date=pl.col("renewal").cast(pl.Date),
         churn_date=pl.when(pl.col("churn") >= 0).then(pl.col("churn").cast(pl.Date)),
-        updated_at=_iso("updated", "style"),
+        updated_at=iso_with_offset("updated", "style", OFFSET_STYLES, 1),
     )
     return _write_csv(frame, path)
 
@@ -1059,10 +1044,10 @@ def _truth(acc: _Accounts, cal: _Calendar) -> pl.DataFrame:
             "churn": np.where(acc.trajectory == CHURNED, acc.churn, -1).astype(np.int32),
         }
     ).select(
-        account_id=pl.lit("ACC-") + _zfill("acc", 6),
+        account_id=pl.lit("ACC-") + zfill("acc", 6),
         health_at_start="health_at_start",
         health_at_as_of="health_at_as_of",
-        trajectory=_lookup("trajectory", TRAJECTORIES),
+        trajectory=lookup("trajectory", TRAJECTORIES),
         churn_date=pl.when(pl.col("churn") >= 0).then(pl.col("churn").cast(pl.Date)),
     )
 
@@ -1070,67 +1055,14 @@ def _truth(acc: _Accounts, cal: _Calendar) -> pl.DataFrame:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _whitespace_codes(rng: Rng, n: int) -> np.ndarray:
-    """0: clean id; 1: leading space; 2: trailing space; 3: two trailing spaces.
-
-    ~1% of rows are messy, and at least one whenever there are rows, so that even a tiny demo
-    exercises the normalisation.
-    """
-    codes = rng.integers(1, 4, n).astype(np.int8)
-    messy = rng.random(n) < WHITESPACE_SHARE
-    if n and not messy.any():
-        messy[rng.integers(0, n)] = True
-    return np.where(messy, codes, 0).astype(np.int8)
-
-
-def _duplicate_rows(rng: Rng, n: int, share: float) -> np.ndarray:
-    """Row order with `share` of the rows repeated right after themselves (at least one repeat
-    when share > 0 and there are rows)."""
-    n_dup = max(1, int(round(n * share))) if n and share > 0 else 0
-    dup = rng.integers(0, n, n_dup)
-    return np.sort(np.concatenate([np.arange(n), dup]), kind="stable")
-
-
 def _add_mess(rng: Rng, raw: pl.DataFrame, dup_share: float) -> pl.DataFrame:
     """Stray whitespace codes on ~1% of rows, and `dup_share` exact duplicates next to their original."""
-    raw = raw.with_columns(ws=pl.Series(_whitespace_codes(rng, raw.height)))
-    return raw[_duplicate_rows(rng, raw.height, dup_share)]
-
-
-def _zfill(col: str, width: int) -> pl.Expr:
-    return pl.col(col).cast(pl.String).str.zfill(width)
-
-
-def _account_id_expr(num_col: str, ws_col: str) -> pl.Expr:
-    clean = pl.lit("ACC-") + _zfill(num_col, 6)
-    ws = pl.col(ws_col)
-    return (
-        pl.when(ws == 1)
-        .then(pl.lit(" ") + clean)
-        .when(ws == 2)
-        .then(clean + pl.lit(" "))
-        .when(ws == 3)
-        .then(clean + pl.lit("  "))
-        .otherwise(clean)
-    )
-
-
-def _lookup(col: str, names: tuple[str, ...]) -> pl.Expr:
-    return pl.col(col).replace_strict(list(range(len(names))), list(names), return_dtype=pl.String)
+    raw = raw.with_columns(ws=pl.Series(whitespace_codes(rng, raw.height, WHITESPACE_SHARE)))
+    return raw[duplicate_rows(rng, raw.height, dup_share)]
 
 
 def _utc(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-
-
-def _iso(col: str, style_col: str) -> pl.Expr:
-    """ISO-8601 string with an explicit offset: the UTC instant shown in local time of the style."""
-    minutes = pl.col(style_col).replace_strict(
-        list(range(len(OFFSET_STYLES))), [m for _, m in OFFSET_STYLES], return_dtype=pl.Int64
-    )
-    suffix = _lookup(style_col, tuple(s for s, _ in OFFSET_STYLES))
-    local = (pl.col(col) + minutes * 60_000_000).cast(pl.Datetime("us"))
-    return local.dt.strftime("%Y-%m-%dT%H:%M:%S") + suffix
 
 
 def _conform(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:

@@ -59,6 +59,17 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from cs_assets.demo.mess import (
+    account_id_expr,
+    add_years,
+    duplicate_rows,
+    expand,
+    iso_with_offset,
+    lookup,
+    next_anniversary,
+    whitespace_codes,
+    zfill,
+)
 from cs_assets.demo.generator import DemoSummary
 
 PRODUCT = "ledgerly"
@@ -345,23 +356,6 @@ def _calendar(as_of: dt.date) -> _Calendar:
     )
 
 
-def _add_years(days: Arr, years: Arr) -> Arr:
-    """Epoch days shifted by whole calendar years (29 Feb -> 28 Feb)."""
-    frame = pl.DataFrame({"d": days.astype(np.int32), "y": years.astype(np.int64)})
-    shifted = frame.select(pl.col("d").cast(pl.Date).dt.offset_by(pl.format("{}y", pl.col("y"))).cast(pl.Int32))
-    return shifted.to_series().to_numpy().astype(np.int64)
-
-
-def _next_anniversary(start: Arr, after: Arr) -> Arr:
-    """First signup anniversary (start + whole years, at least one) strictly after `after`."""
-    start_year = pl.Series(start.astype(np.int32)).cast(pl.Date).dt.year().to_numpy()
-    after_year = pl.Series(after.astype(np.int32)).cast(pl.Date).dt.year().to_numpy()
-    years = np.maximum(after_year - start_year, 1)
-    candidate = _add_years(start, years)
-    years = np.where(candidate <= after, years + 1, years)
-    return _add_years(start, years)
-
-
 # --------------------------------------------------------------------------- accounts
 
 
@@ -401,8 +395,8 @@ def _draw_accounts(rng: Rng, n: int, cal: _Calendar) -> _Accounts:
     uniform_day = lo + np.floor(rng.random(n) * np.maximum(exposure, 1)).astype(np.int64)
     # annual plans: the renewal reminder prompts some to cancel in the month before it
     # (the nearest anniversary, not the next one, so that dates do not drift towards the end)
-    following = _next_anniversary(start, uniform_day - 1)
-    preceding = _add_years(following, -np.ones(n, dtype=np.int64))
+    following = next_anniversary(start, uniform_day - 1)
+    preceding = add_years(following, -np.ones(n, dtype=np.int64))
     anniversary = np.where(following - uniform_day <= uniform_day - preceding, following, preceding)
     before_renewal = anniversary - rng.integers(0, 31, n)
     renewal_timed = (rng.random(n) < RENEWAL_TIMED_SHARE) & (before_renewal >= lo) & (before_renewal <= hi)
@@ -499,13 +493,6 @@ def _engagement(acc: _Accounts, days: Arr) -> Arr:
 # --------------------------------------------------------------------------- events
 
 
-def _expand(counts: Arr) -> tuple[Arr, Arr]:
-    """(account index, day index) of every event, given event counts per account-day."""
-    flat = counts.ravel()
-    cell = np.repeat(np.arange(flat.size, dtype=np.int64), flat)
-    return cell // counts.shape[1], cell % counts.shape[1]
-
-
 def _pick(rng: Rng, shares: Arr) -> Arr:
     """One category per row of `shares` (rows sum to 1)."""
     u = rng.random(len(shares))
@@ -530,7 +517,7 @@ def _event_chunk(rng: Rng, acc: _Accounts, cal: _Calendar, first_event: int) -> 
         lam_k = lam * (MIX_BASE[k] + MIX_SLOPE[k] * h) * acc.taste[:, k, None] / norm
         if k in (INVOICE_CREATED, INVOICE_SENT):
             lam_k = lam_k * cal.invoice_run[None, :]
-        a, d = _expand(rng.poisson(lam_k))
+        a, d = expand(rng.poisson(lam_k))
         parts.append((a, d, np.full(len(a), k, dtype=np.int8)))
     a = np.concatenate([p[0] for p in parts])
     d = np.concatenate([p[1] for p in parts])
@@ -568,17 +555,17 @@ def _event_chunk(rng: Rng, acc: _Accounts, cal: _Calendar, first_event: int) -> 
     n = len(order)
     cols["seq"] = np.arange(first_event, first_event + n, dtype=np.int64)
     # mess: whitespace is drawn before duplicating so that duplicates stay exact copies
-    ws = _whitespace_codes(rng, n)
-    rows = _duplicate_rows(rng, n, DUPLICATE_SHARE)
+    ws = whitespace_codes(rng, n, WHITESPACE_SHARE)
+    rows = duplicate_rows(rng, n, DUPLICATE_SHARE)
     raw = pl.DataFrame({**{k: v[rows] for k, v in cols.items()}, "ws": ws[rows]})
     frame = raw.select(
-        event_uuid=pl.lit("E-") + _zfill("seq", 8),
-        account_id=_account_id_expr("acc", "ws"),
-        actor_id=pl.lit("U-") + _zfill("acc", 6) + pl.lit("-") + _zfill("user", 2),
-        event_name=_lookup("kind", EVENT_NAMES),
-        event_time=_iso("instant", "style"),
+        event_uuid=pl.lit("E-") + zfill("seq", 8),
+        account_id=account_id_expr("LDG-", "acc", "ws"),
+        actor_id=pl.lit("U-") + zfill("acc", 6) + pl.lit("-") + zfill("user", 2),
+        event_name=lookup("kind", EVENT_NAMES),
+        event_time=iso_with_offset("instant", "style", OFFSET_STYLES, 1_000_000),
         amount_usd=pl.when(pl.col("cents") >= 0).then(pl.col("cents") / 100),
-        channel=_lookup("channel", CHANNELS),
+        channel=lookup("channel", CHANNELS),
     )
     return frame, first_event + n
 
@@ -604,7 +591,7 @@ def _write_subscriptions(rng: Rng, acc: _Accounts, cal: _Calendar, path: pathlib
     """The subscriptions export: one row per account and a few identical duplicate rows."""
     n = len(acc)
     live = ~acc.churned
-    renewal = _next_anniversary(acc.start, np.where(live, cal.last, acc.cancel))
+    renewal = next_anniversary(acc.start, np.where(live, cal.last, acc.cancel))
     start_s = acc.start * _DAY_S
     # live rows were touched by the last nightly sync or by an older edit; cancelled ones at closing
     recent = cal.end_s - rng.integers(60, 3 * _DAY_S, n)
@@ -646,30 +633,30 @@ def _write_subscriptions(rng: Rng, acc: _Accounts, cal: _Calendar, path: pathlib
     dup = rng.choice(n, size=n_dup, replace=n < n_dup)
     # a re-sync artefact: the copy sits right after the original
     raw = raw[np.sort(np.concatenate([np.arange(n), dup]), kind="stable")]
-    head, trade, form = _lookup("head", NAME_HEADS), _lookup("trade", NAME_TRADES), _lookup("form", LEGAL_FORMS)
+    head, trade, form = lookup("head", NAME_HEADS), lookup("trade", NAME_TRADES), lookup("form", LEGAL_FORMS)
     name = (
         pl.when(pl.col("shape") == 0)
         .then(head + pl.lit(" ") + trade + form)
         .when(pl.col("shape") == 1)
-        .then(head + pl.lit(", ") + _lookup("head2", NAME_HEADS) + pl.lit(" & Partners") + form)
+        .then(head + pl.lit(", ") + lookup("head2", NAME_HEADS) + pl.lit(" & Partners") + form)
         .when(pl.col("shape") == 2)
-        .then(trade + pl.lit(' "') + _lookup("nick", NAME_NICKS) + pl.lit('"') + form)
-        .otherwise(_lookup("jp", JP_NAMES))
+        .then(trade + pl.lit(' "') + lookup("nick", NAME_NICKS) + pl.lit('"') + form)
+        .otherwise(lookup("jp", JP_NAMES))
     )
     frame = raw.select(
-        account_id=pl.lit("LDG-") + _zfill("acc", 6),
+        account_id=pl.lit("LDG-") + zfill("acc", 6),
         business_name=name,
-        country=_lookup("country", COUNTRIES),
-        plan=_lookup("plan", PLANS),
+        country=lookup("country", COUNTRIES),
+        plan=lookup("plan", PLANS),
         seats="seats",
         mrr_usd="mrr",
         account_manager=pl.when(pl.col("am") >= 0).then(
-            _lookup("am", ACCOUNT_MANAGERS) + pl.lit("@ledgerly.example")
+            lookup("am", ACCOUNT_MANAGERS) + pl.lit("@ledgerly.example")
         ),
         signup_date=pl.col("start").cast(pl.Date),
         renewal_date=pl.col("renewal").cast(pl.Date),
         cancelled_on=pl.when(pl.col("cancel") >= 0).then(pl.col("cancel").cast(pl.Date)),
-        updated_at=_iso("updated", "style"),
+        updated_at=iso_with_offset("updated", "style", OFFSET_STYLES, 1_000_000),
     )
     return _write_csv(frame, path)
 
@@ -698,8 +685,8 @@ def _truth(acc: _Accounts, cal: _Calendar) -> pl.DataFrame:
             "e90": np.round(mean_last(90), 6),
         }
     ).select(
-        account_id=pl.lit("LDG-") + _zfill("acc", 6),
-        pattern=_lookup("pattern", PATTERNS),
+        account_id=pl.lit("LDG-") + zfill("acc", 6),
+        pattern=lookup("pattern", PATTERNS),
         churned="churned",
         cancelled_on=pl.when(pl.col("cancel") >= 0).then(pl.col("cancel").cast(pl.Date)),
         engagement_30d="e30",
@@ -708,57 +695,6 @@ def _truth(acc: _Accounts, cal: _Calendar) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def _whitespace_codes(rng: Rng, n: int) -> Arr:
-    """0: clean id; 1: leading space; 2: trailing space; 3: two trailing spaces.
-
-    ~1% of rows, and at least one whenever there are rows, so that tiny runs still exercise it.
-    """
-    codes = rng.integers(1, 4, n).astype(np.int8)
-    messy = rng.random(n) < WHITESPACE_SHARE
-    if n and not messy.any():
-        messy[rng.integers(0, n)] = True
-    return np.where(messy, codes, 0).astype(np.int8)
-
-
-def _duplicate_rows(rng: Rng, n: int, share: float) -> Arr:
-    """Row order with `share` of the rows repeated right after themselves (at least one repeat)."""
-    n_dup = max(1, int(round(n * share))) if n else 0
-    dup = rng.integers(0, n, n_dup) if n else np.zeros(0, dtype=np.int64)
-    return np.sort(np.concatenate([np.arange(n), dup]), kind="stable")
-
-
-def _zfill(col: str, width: int) -> pl.Expr:
-    return pl.col(col).cast(pl.String).str.zfill(width)
-
-
-def _account_id_expr(num_col: str, ws_col: str) -> pl.Expr:
-    clean = pl.lit("LDG-") + _zfill(num_col, 6)
-    ws = pl.col(ws_col)
-    return (
-        pl.when(ws == 1)
-        .then(pl.lit(" ") + clean)
-        .when(ws == 2)
-        .then(clean + pl.lit(" "))
-        .when(ws == 3)
-        .then(clean + pl.lit("  "))
-        .otherwise(clean)
-    )
-
-
-def _lookup(col: str, names: tuple[str, ...]) -> pl.Expr:
-    return pl.col(col).replace_strict(list(range(len(names))), list(names), return_dtype=pl.String)
-
-
-def _iso(col: str, style_col: str) -> pl.Expr:
-    """ISO-8601 string with an explicit offset: the UTC instant (epoch seconds) in the style's local time."""
-    minutes = pl.col(style_col).replace_strict(
-        list(range(len(OFFSET_STYLES))), [m for _, m in OFFSET_STYLES], return_dtype=pl.Int64
-    )
-    suffix = _lookup(style_col, tuple(s for s, _ in OFFSET_STYLES))
-    local = ((pl.col(col) + minutes * 60) * 1_000_000).cast(pl.Datetime("us"))
-    return local.dt.strftime("%Y-%m-%dT%H:%M:%S") + suffix
 
 
 def _write_csv(frame: pl.DataFrame, path: pathlib.Path) -> int:
