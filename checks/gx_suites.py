@@ -25,7 +25,6 @@ table's rules from the catalogue (`indicators.yaml`: counts are never negative, 
 
 from dataclasses import dataclass
 
-import polars as pl
 
 from cs_assets.deployment import Deployment
 from cs_assets.indicators.catalogue import MAX, MEAN, MEDIAN, MIN, QUANTILE, VALUE

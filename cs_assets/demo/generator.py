@@ -35,16 +35,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
-import os
 import pathlib
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from cs_assets.demo.mess import (
+from cs_assets.demo.common import (
+    begin_landing,
+    write_manifest,
+    write_parquet,
     account_id_expr,
     add_years,
     duplicate_rows,
@@ -73,7 +74,6 @@ ADDON_FEATURES = ("reverse_etl", "data_quality", "lineage_explorer")
 DEMO_AS_OF = dt.date(2026, 10, 31)
 GENERATOR_NAME = "cs-health-demo"
 GENERATOR_VERSION = 1
-MANIFEST_NAME = "_demo_manifest.json"
 TRUTH_DIR = "demo_truth"
 TRUTH_FILE = "account_truth.parquet"
 
@@ -305,9 +305,7 @@ def generate_demo_data(
     if accounts < 1:
         raise ValueError("accounts must be at least 1")
     landing_dir = pathlib.Path(landing_dir)
-    landing_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = landing_dir / MANIFEST_NAME
-    manifest_path.unlink(missing_ok=True)
+    manifest_path = begin_landing(landing_dir)
 
     cal = _calendar(as_of)
     n_chunks = math.ceil(accounts / CHUNK_ACCOUNTS)
@@ -328,7 +326,7 @@ def generate_demo_data(
         usage_rng, ticket_rng, survey_rng, engagement_rng = chunk_rng.spawn(4)
         act = _activity(chunk, cal)
         usage, next_event = _usage_chunk(usage_rng, chunk, act, cal, next_event)
-        _write_parquet(usage, usage_dir / f"part-{i:05d}.parquet")
+        write_parquet(usage, usage_dir / f"part-{i:05d}.parquet")
         usage_rows += usage.height
         del usage
         small.tickets.append(_ticket_rows(ticket_rng, chunk, act, cal))
@@ -345,7 +343,7 @@ def generate_demo_data(
     rows[ENGAGEMENT_EVENTS.name] = _write_ndjson(engagement, landing_dir / ENGAGEMENT_EVENTS.path)
 
     truth_path = landing_dir.parent / TRUTH_DIR / TRUTH_FILE
-    _write_parquet(_truth(acc, cal), truth_path)
+    write_parquet(_truth(acc, cal), truth_path)
 
     manifest = {
         "generator": GENERATOR_NAME,
@@ -355,9 +353,7 @@ def generate_demo_data(
         "as_of": as_of.isoformat(),
         "rows": rows,
     }
-    tmp = manifest_path.with_name(MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, manifest_path)
+    write_manifest(manifest_path, manifest)
     return DemoSummary(
         landing_dir=landing_dir,
         accounts=accounts,
@@ -1068,15 +1064,6 @@ def _utc(col: str) -> pl.Expr:
 def _conform(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
     """Exactly the contract's columns, in its order, with its types."""
     return frame.select([pl.col(c).cast(t) for c, t in spec.columns.items()])
-
-
-def _write_parquet(frame: pl.DataFrame, path: pathlib.Path) -> int:
-    """Fixed writer settings so that equal frames give equal bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(
-        path, compression="zstd", compression_level=3, statistics=True, row_group_size=500_000
-    )
-    return frame.height
 
 
 def _write_csv(frame: pl.DataFrame, path: pathlib.Path) -> int:

@@ -50,16 +50,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import math
-import os
 import pathlib
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from cs_assets.demo.mess import (
+from cs_assets.demo.common import (
+    begin_landing,
+    write_manifest,
+    write_parquet,
     account_id_expr,
     add_years,
     duplicate_rows,
@@ -76,7 +77,6 @@ PRODUCT = "ledgerly"
 GENERATOR_NAME = "cs-health-demo-ledgerly"
 GENERATOR_VERSION = 1
 DEMO_AS_OF = dt.date(2026, 10, 31)
-MANIFEST_NAME = "_demo_manifest.json"
 TRUTH_DIR = "demo_truth"
 TRUTH_FILE = "ledgerly_truth.parquet"
 
@@ -279,10 +279,7 @@ def generate_ledgerly_data(
     if accounts < 1:
         raise ValueError("accounts must be at least 1")
     landing_dir = pathlib.Path(landing_dir)
-    landing_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = landing_dir / MANIFEST_NAME
-    # a manifest left by an earlier run must not vouch for a half-written one
-    manifest_path.unlink(missing_ok=True)
+    manifest_path = begin_landing(landing_dir)
 
     cal = _calendar(as_of)
     n_chunks = math.ceil(accounts / CHUNK_ACCOUNTS)
@@ -305,11 +302,7 @@ def generate_ledgerly_data(
         del frame
     rows[APP_EVENTS] = event_rows
 
-    truth_path = landing_dir.parent / TRUTH_DIR / TRUTH_FILE
-    truth_path.parent.mkdir(parents=True, exist_ok=True)
-    _truth(acc, cal).write_parquet(
-        truth_path, compression="zstd", compression_level=3, statistics=True, row_group_size=500_000
-    )
+    write_parquet(_truth(acc, cal), landing_dir.parent / TRUTH_DIR / TRUTH_FILE)
 
     manifest = {
         "generator": GENERATOR_NAME,
@@ -320,9 +313,7 @@ def generate_ledgerly_data(
         "as_of": as_of.isoformat(),
         "rows": rows,
     }
-    tmp = manifest_path.with_name(MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, manifest_path)  # atomic: readers see no manifest or a complete one
+    write_manifest(manifest_path, manifest)
     return DemoSummary(
         landing_dir=landing_dir,
         accounts=accounts,

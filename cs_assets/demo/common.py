@@ -1,12 +1,42 @@
-"""What the example-data generators share: calendar arithmetic on epoch days, event expansion,
-and the deliberate real-world mess (ids with stray whitespace, duplicate rows, timestamps as
-strings with mixed UTC offsets). Every function is deterministic given its random generator."""
+"""What the example-data generators share: the landing directory's manifest, calendar arithmetic
+on epoch days, event expansion, and the deliberate real-world mess (ids with stray whitespace,
+duplicate rows, timestamps as strings with mixed UTC offsets). Every function is deterministic
+given its random generator."""
+
+import json
+import os
+import pathlib
 
 import numpy as np
 import polars as pl
 
+MANIFEST_NAME = "_demo_manifest.json"
+
 Rng = np.random.Generator
 Arr = np.ndarray
+
+
+def begin_landing(landing_dir: pathlib.Path) -> pathlib.Path:
+    """Create the landing directory and remove its manifest (returned): a manifest left by an
+    earlier run must not vouch for a half-written one."""
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = landing_dir / MANIFEST_NAME
+    manifest_path.unlink(missing_ok=True)
+    return manifest_path
+
+
+def write_manifest(manifest_path: pathlib.Path, manifest: dict) -> None:
+    """Written last and atomically: readers see no manifest or a complete one."""
+    tmp = manifest_path.with_name(MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, manifest_path)
+
+
+def write_parquet(frame: pl.DataFrame, path: pathlib.Path) -> int:
+    """Fixed writer settings so that equal frames give equal bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(path, compression="zstd", compression_level=3, statistics=True, row_group_size=500_000)
+    return frame.height
 
 
 def add_years(days: Arr, years: Arr) -> Arr:
