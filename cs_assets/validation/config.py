@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from cs_assets.actions.rules import ActionRulesError, Condition, ConditionDecl, check_condition, history_fields
 from cs_assets.config_file import ConfigFileError, ConfigModel, ConfigProblem, read_yaml, validate_config
@@ -20,10 +20,15 @@ class ValidationConfigError(ConfigFileError):
     pass
 
 
-def _between(key: str, value: float, low: float, high: float) -> float:
-    if not low < value < high:
-        raise ConfigProblem(key, f"must be a number between {low:g} and {high:g}, got {value!r}")
-    return value
+def between(low: float, high: float):
+    """A number strictly between `low` and `high`, with the message reviewers read."""
+
+    def check(value: float) -> float:
+        if not low < value < high:
+            raise ConfigProblem("", f"must be a number between {low:g} and {high:g}, got {value!r}")
+        return value
+
+    return Annotated[float, AfterValidator(check)]
 
 
 class CalibrationDecl(ConfigModel):
@@ -31,29 +36,19 @@ class CalibrationDecl(ConfigModel):
     horizon_days: int = Field(ge=1)
     # share of outcomes held out: the newest ones (time split) when outcomes have several dates,
     # else a seeded stratified sample
-    holdout_share: float
+    holdout_share: between(0.0, 1.0)
     seed: int = 7
     # a scoring function's bins hold at least this many training outcomes (at most max_bins bins)
     min_accounts_per_bin: int = Field(ge=5)
     max_bins: int = Field(ge=2, le=50)
     # each band holds at least this share of the training accounts
-    min_band_share: float
+    min_band_share: between(0.0, 0.5)
     # inverse L2 regularisation strength of the logistic regression for the weights (smaller = stronger)
     regularisation_c: float = Field(gt=0, le=1e6)
     # fewer churned (or retained) training outcomes than this: nothing is fitted, and it says why
     min_outcomes_per_class: int = Field(ge=1)
     # written under $CS_HEALTH_HOME/models/, never into the repository; never promoted automatically
     candidate_file: str
-
-    @field_validator("holdout_share")
-    @classmethod
-    def _holdout(cls, v: float) -> float:
-        return _between("", v, 0.0, 1.0)
-
-    @field_validator("min_band_share")
-    @classmethod
-    def _band_share(cls, v: float) -> float:
-        return _between("", v, 0.0, 0.5)
 
     @field_validator("candidate_file")
     @classmethod
@@ -64,20 +59,15 @@ class CalibrationDecl(ConfigModel):
 
 
 class ContributionDecl(ConfigModel):
-    gross_margin: float
+    gross_margin: between(0.0, 1.0 + 1e-9)
     engaged_when: list[Any] = Field(min_length=1)
     observation_days: int = Field(ge=1)
-
-    @field_validator("gross_margin")
-    @classmethod
-    def _margin(cls, v: float) -> float:
-        return _between("", v, 0.0, 1.0 + 1e-9)
 
 
 class ValidationFile(ConfigModel):
     version: Literal[1]
     horizons_days: list[int] = Field(min_length=1)
-    auc_floor: float
+    auc_floor: between(0.0, 1.0)
     calibration: CalibrationDecl
     # optional: without it, no contribution estimate (a product with no CS-supported segment)
     contribution: ContributionDecl | None = None
@@ -90,11 +80,6 @@ class ValidationFile(ConfigModel):
             if h < 1:
                 raise ConfigProblem("", f"must be whole numbers of days >= 1, got {h!r}")
         return sorted(set(v))
-
-    @field_validator("auc_floor")
-    @classmethod
-    def _floor(cls, v: float) -> float:
-        return _between("", v, 0.0, 1.0)
 
     @field_validator("outcomes_file")
     @classmethod
