@@ -123,7 +123,11 @@ def source_suite(spec: SourceSpec) -> tuple[Expect, ...]:
     no future timestamps: all read from the source's declaration."""
     required = dict.fromkeys([*spec.key, "account_id", spec.timestamp_column, *spec.required])
     rules = [not_null(c) for c in required]
-    rules.append(unique(*spec.key, name="key_unique" if len(spec.key) > 1 else None, why="the source key"))
+    if spec.is_accounts:
+        # the accounts source keeps every version of an account: one row per account and update
+        rules.append(unique(*spec.key, spec.timestamp_column, name="account_version_unique", why="one row per account and version"))
+    else:
+        rules.append(unique(*spec.key, name="key_unique" if len(spec.key) > 1 else None, why="the source key"))
     if spec.natural_key:
         rules.append(unique(*spec.natural_key, name="natural_key_unique", why="the same record under two ids"))
     rules += [in_set(column, values) for column, values in spec.vocabulary.items()]

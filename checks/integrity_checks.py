@@ -11,6 +11,7 @@ import polars as pl
 from checks.dq_config import UNKNOWN_ACCOUNTS, USAGE_COVERAGE, DataQualityConfig
 from cs_assets.deployment import Deployment
 from cs_assets.indicators.compute import active_accounts, as_of_end
+from cs_assets.sources.normalise import accounts_as_of
 from resources.landing import LandingZoneResource
 from resources.model import SnapshotResource
 
@@ -88,7 +89,7 @@ def build_integrity_check(deployment: Deployment) -> dg.AssetChecksDefinition | 
         **frames: pl.LazyFrame,
     ):
         crm = frames[accounts]
-        known = crm.select("account_id")
+        known = crm.select("account_id").unique()
         for source in events:
             yield unknown_account_result(source, frames[source], known, dq.max_unknown_account_share, dq)
         if coverage is None:
@@ -96,7 +97,7 @@ def build_integrity_check(deployment: Deployment) -> dg.AssetChecksDefinition | 
         spec = deployment.contract[coverage]
         as_of = snapshot.as_of_date(landing.landing_dir, context.run.tags)
         end = as_of_end(as_of)
-        active = active_accounts(crm, as_of).select("account_id")
+        active = active_accounts(accounts_as_of(crm, deployment.contract.accounts, end), as_of).select("account_id")
         stamp = pl.col(spec.event_time)
         with_records = (
             frames[coverage].filter((stamp < end) & (stamp >= end - pl.duration(days=COVERAGE_DAYS))).select("account_id").unique()

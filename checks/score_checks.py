@@ -97,9 +97,11 @@ score_checks = [health_score_in_range, every_active_account_scored_once, points_
 
 
 def band_shift_result(
-    previous: pl.DataFrame, current: pl.DataFrame, previous_date, max_share: float, severity: dg.AssetCheckSeverity
+    previous: pl.DataFrame, current: pl.DataFrame, previous_date, max_share: float, severity: dg.AssetCheckSeverity,
+    same_date: bool = False,
 ) -> dg.AssetCheckResult:
-    """Share of accounts, scored in both snapshots, whose band changed since the last published one."""
+    """Share of accounts, scored in both snapshots, whose band changed since the last published one
+    (or, `same_date`, against what is published for the very date this run scores again)."""
     if previous.height == 0:
         return dg.AssetCheckResult(
             asset_key=PUBLISHED_HEALTH,
@@ -121,10 +123,13 @@ def band_shift_result(
         check_name=BAND_SHIFT,
         passed=share <= max_share,
         severity=severity,
-        description=f"{moved.height:,} of {both.height:,} accounts ({share:.1%}) changed band since the snapshot of "
-        f"{previous_date} (limit {max_share:.0%}){': ' + summary if summary else ''}",
+        description=f"{moved.height:,} of {both.height:,} accounts ({share:.1%}) changed band "
+        + (f"against the published snapshot of {previous_date} that this run scores again" if same_date
+           else f"since the snapshot of {previous_date}")
+        + f" (limit {max_share:.0%}){': ' + summary if summary else ''}",
         metadata={
             "previous_snapshot": str(previous_date),
+            "compared_with": "the same date, as published" if same_date else "the previous published snapshot",
             "compared_accounts": both.height,
             "changed_band": moved.height,
             "changed_share": round(share, 4),

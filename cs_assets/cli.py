@@ -8,6 +8,7 @@ import shutil
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -15,11 +16,11 @@ from pathlib import Path
 from cs_assets import settings
 from cs_assets.partitions import HISTORY_START_ENV, history_start, run_tags_for
 
-DAGSTER_YAML = """\
-# Instance used by `cs-health` runs (same storage the UI shows when DAGSTER_HOME points here).
-telemetry:
-  enabled: false
-"""
+# the instance `cs-health` creates is configured like the documented deployment: telemetry off,
+# one run at a time (the UI pointed at it queues its runs), bounded tick history
+INSTANCE_YAML = settings.REPO_ROOT / "deploy" / "dagster.yaml"
+READ_WAIT_ENV = "CS_HEALTH_READ_WAIT"
+DEFAULT_READ_WAIT = 60.0
 
 
 @dataclass
@@ -59,16 +60,39 @@ def _context(args: argparse.Namespace) -> Context:
     return Context(home=home, config=args.config)
 
 
+@contextmanager
+def _writing(ctx: Context, args: argparse.Namespace):
+    """The home's writer lock for a whole command: a second run on the same home is told who runs."""
+    from resources.home_lock import home_lock
+
+    with home_lock(settings.warehouse_path(ctx.home), f"cs-health {args.command}", wait_seconds=args.wait):
+        yield
+
+
 def _instance(home: Path):
+    """The home's Dagster instance, created (and its SQLite schema migrated) by one process at a
+    time: two processes creating it at once can leave it unreadable (two alembic heads)."""
+    import fcntl
+
     import dagster as dg
 
     dagster_home = settings.dagster_home(home)
     dagster_home.mkdir(parents=True, exist_ok=True)
-    config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-    return dg.DagsterInstance.from_config(str(dagster_home))
+    with open(dagster_home / ".create.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            config = dagster_home / "dagster.yaml"
+            if not config.exists():
+                config.write_text(INSTANCE_YAML.read_text(encoding="utf-8"), encoding="utf-8")
+            instance = dg.DagsterInstance.from_config(str(dagster_home))
+            # touch every storage now, under the lock, so none is created later by two processes
+            instance.get_runs(limit=1)
+            instance.get_latest_materialization_event(dg.AssetKey("_"))
+            instance.all_instigator_state()
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return instance
 
 
 def run_config(as_of: dt.date) -> dict:
@@ -270,9 +294,10 @@ def _score(ctx: Context, dates: list[dt.date], what: str, started: float) -> int
 def cmd_run(args: argparse.Namespace) -> int:
     ctx = _context(args)
     started = time.perf_counter()
-    landing = _prepare_landing(ctx, args.accounts, args.seed)
-    as_of = settings.resolve_as_of(args.as_of, landing)
-    return _score(ctx, [as_of], f"snapshot {as_of}", started)
+    with _writing(ctx, args):
+        landing = _prepare_landing(ctx, args.accounts, args.seed)
+        as_of = settings.resolve_as_of(args.as_of, landing)
+        return _score(ctx, [as_of], f"snapshot {as_of}", started)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -280,10 +305,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if args.days < 1:
         raise ValueError(f"--days must be at least 1, got {args.days}")
     started = time.perf_counter()
-    landing = _prepare_landing(ctx, args.accounts, args.seed)
-    end = settings.resolve_as_of(args.end, landing)
-    dates = [end - dt.timedelta(days=i) for i in range(args.days - 1, -1, -1)]
-    return _score(ctx, dates, f"{len(dates)} snapshot(s) {dates[0]}..{dates[-1]}", started)
+    with _writing(ctx, args):
+        landing = _prepare_landing(ctx, args.accounts, args.seed)
+        end = settings.resolve_as_of(args.end, landing)
+        dates = [end - dt.timedelta(days=i) for i in range(args.days - 1, -1, -1)]
+        return _score(ctx, dates, f"{len(dates)} snapshot(s) {dates[0]}..{dates[-1]}", started)
 
 
 def failure_reasons(events) -> list[str]:
@@ -312,12 +338,14 @@ def failure_reasons(events) -> list[str]:
 
 
 def _connect(home: Path):
-    import duckdb
+    """A read-only connection; while a run writes, it waits (at most $CS_HEALTH_READ_WAIT s) and says so."""
+    from resources.home_lock import open_duckdb
 
     path = settings.warehouse_path(home)
     if not path.exists():
         raise SystemExit(f"no warehouse at {path}: run `cs-health run` first")
-    return duckdb.connect(str(path), read_only=True)
+    wait = float(os.environ.get(READ_WAIT_ENV) or DEFAULT_READ_WAIT)
+    return open_duckdb(str(path), read_only=True, wait_seconds=wait, on_wait=lambda m: print(m, file=sys.stderr))
 
 
 def _print_band_summary(home: Path, as_of: dt.date) -> None:
@@ -567,7 +595,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     ctx = _context(args)
     started = time.perf_counter()
-    result = _materialize_validation(ctx, [MODEL_CALIBRATION])
+    with _writing(ctx, args):
+        result = _materialize_validation(ctx, [MODEL_CALIBRATION])
     if not result.success:
         print(f"run {result.run_id} FAILED:", file=sys.stderr)
         for line in failure_reasons(result.all_events):
@@ -623,7 +652,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     ctx = _context(args)
     started = time.perf_counter()
     selection = ["score_validation", "cs_contribution_estimate"] + ([MODEL_CALIBRATION] if args.calibrate else [])
-    result = _materialize_validation(ctx, selection)
+    with _writing(ctx, args):
+        result = _materialize_validation(ctx, selection)
     if not result.success:
         print(f"run {result.run_id} FAILED:", file=sys.stderr)
         for line in failure_reasons(result.all_events):
@@ -676,6 +706,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", help="state directory (overrides $CS_HEALTH_HOME)")
     parser.add_argument("--config", help="config directory of the deployment (overrides $CS_HEALTH_CONFIG)")
+    parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS",
+        help="how long a command that writes (run, backfill, validate, calibrate) waits for another one on the "
+        "same home before giving up (default 0: say who runs and stop)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="materialize the whole graph through Dagster and print a band summary")
@@ -750,6 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from cs_assets.config_file import ConfigFileError
+    from resources.home_lock import HomeBusyError
 
     args = build_parser().parse_args(argv)
     # Dagster warns that some parameters we use (backfill_policy, data_version) are beta: that is
@@ -760,6 +796,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ConfigFileError) as exc:
         print(f"cs-health: {exc}", file=sys.stderr)
         return 2
+    except HomeBusyError as exc:
+        print(f"cs-health: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def build_resources(paths: ConfigPaths, home: Path, **notifier_options) -> dict:
         "landing": LandingZoneResource(landing_dir=str(settings.landing_dir(home)), sources_config=str(paths.sources)),
         "io_manager": StagingParquetIOManager(base_dir=str(settings.staging_dir(home))),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path(home))),
-        "health_model": HealthModelResource(path=str(paths.model), config_dir=config_dir),
+        "health_model": HealthModelResource(
+            path=str(paths.model), config_dir=config_dir, pin_dir=str(settings.staging_dir(home) / "run_models")
+        ),
         "snapshot": SnapshotResource(),
         "action_rules": ActionRulesResource(path=str(paths.actions), config_dir=config_dir),
         "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home)), **notifier_options),

@@ -1,18 +1,67 @@
 """Reads source exports from the landing directory.
 
 The source assets only ask this resource for a frame. A source configured as `kind: http` in
-`config/sources.yaml` is first pulled into its landing export by `sync` (see
-`resources.connectors`), so the assets and their checks do not change with the transport.
+`sources.yaml` is first pulled into its landing export by `sync` (see `resources.connectors`), so
+the assets and their checks do not change with the transport.
+
+Every way an export can be broken ends in a `SourceDataError` that names the source, the file,
+and where in it: the line of bad UTF-8 or of a half-written JSON record, the part file whose
+column has another type, a truncated Parquet file, and a file that changed while it was read.
 """
 
 import hashlib
+import json
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from cs_assets.sources.normalise import SourceDataError, normalise_text_source, normalise_typed_source, rename_exported
 from cs_assets.sources.contract import SourceSpec
+from cs_assets.sources.normalise import SourceDataError, normalise_text_source, normalise_typed_source, rename_exported
+
+
+def _stat(files: list[Path]) -> list[tuple]:
+    out = []
+    for path in files:
+        try:
+            stat = path.stat()
+            out.append((path.name, stat.st_size, stat.st_mtime_ns, stat.st_ino))
+        except FileNotFoundError:
+            out.append((path.name, None))
+    return out
+
+
+def _bad_utf8(path: Path) -> str | None:
+    """'line 17, column 'comment': invalid UTF-8 bytes b'\\xe9'' for the first bad byte, if any."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as exc:
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        header = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").split(",")
+        index = data[start:exc.start].count(b",")  # a comma in a quoted value can shift it: a hint
+        column = f", column {header[index].strip()!r}" if index < len(header) else ""
+        return f"line {line:,}{column}: invalid UTF-8 bytes {data[exc.start:exc.end]!r} (the export must be UTF-8)"
+
+
+def _bad_json_line(path: Path) -> str | None:
+    """Where the first line that is not one JSON record is, and whether the file was cut off."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            cut = number == len(lines) and not text.endswith("\n")
+            why = "; it is the last line and the file does not end with a newline: the export was cut off while it was written" if cut else ""
+            return f"line {number:,} is not a JSON record ({exc.msg} at character {exc.pos + 1}){why}"
+        if not isinstance(record, dict):
+            return f"line {number:,} is a JSON {type(record).__name__}, not a record"
+    return None
 
 
 class LandingZoneResource(dg.ConfigurableResource):
@@ -61,7 +110,7 @@ class LandingZoneResource(dg.ConfigurableResource):
         return digest.hexdigest()[:16]
 
     def read(self, spec: SourceSpec) -> pl.LazyFrame:
-        """The export as a typed lazy frame, before de-duplication."""
+        """The export as a typed frame (read once, into memory), before de-duplication."""
         files = self.files(spec)
         where = self.location(spec)
         if not files:
@@ -69,20 +118,58 @@ class LandingZoneResource(dg.ConfigurableResource):
         empty = [p for p in files if p.stat().st_size == 0]
         if empty:
             raise SourceDataError(f"source {spec.name}: export file {empty[0]} is empty")
+        before = _stat(files)
+        try:
+            frame = self._read(spec, files, str(where))
+        except (SourceDataError, pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError) as exc:
+            if _stat(self.files(spec)) != before:
+                raise SourceDataError(
+                    f"source {spec.name} ({where}): the export changed while it was read (a new export "
+                    "was being written); run again once it is complete"
+                ) from None
+            if isinstance(exc, SourceDataError):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceDataError(f"source {spec.name} ({where}): cannot read the export: {first}") from None
+        if _stat(self.files(spec)) != before:
+            raise SourceDataError(
+                f"source {spec.name} ({where}): the export changed while it was read (a new export "
+                "was being written); run again once it is complete"
+            )
+        return frame.lazy()
+
+    def _read(self, spec: SourceSpec, files: list[Path], where: str) -> pl.DataFrame:
         if spec.file_format == "parquet":
-            return normalise_typed_source(spec, rename_exported(spec, pl.scan_parquet(files)), str(where))
+            parts = []
+            for path in files:
+                try:
+                    pl.read_parquet_schema(path)
+                except (pl.exceptions.PolarsError, OSError) as exc:
+                    raise SourceDataError(
+                        f"source {spec.name} ({path}): not a complete Parquet file ({str(exc).strip().splitlines()[0]}); "
+                        "it may have been cut off while it was written"
+                    ) from None
+                typed = normalise_typed_source(spec, rename_exported(spec, pl.scan_parquet(path)), str(path))
+                parts.append(typed.collect())
+            return pl.concat(parts, how="vertical")
         if spec.file_format == "csv":
-            try:
-                raw = pl.concat([pl.read_csv(p, infer_schema=False) for p in files], how="diagonal_relaxed")
-            except pl.exceptions.PolarsError as exc:
-                raise SourceDataError(f"source {spec.name} ({where}): cannot parse CSV: {exc}") from None
-            return normalise_text_source(spec, rename_exported(spec, raw.lazy()), str(where))
+            frames = []
+            for path in files:
+                try:
+                    frames.append(pl.read_csv(path, infer_schema=False))
+                except pl.exceptions.PolarsError as exc:
+                    detail = _bad_utf8(path) or f"cannot parse CSV: {str(exc).strip().splitlines()[0]}"
+                    raise SourceDataError(f"source {spec.name} ({path}): {detail}") from None
+            raw = pl.concat(frames, how="diagonal_relaxed")
+            return normalise_text_source(spec, rename_exported(spec, raw.lazy()), where).collect()
         if spec.file_format == "jsonl":
-            try:
-                raw = pl.concat(
-                    [pl.read_ndjson(p, infer_schema_length=None) for p in files], how="diagonal_relaxed"
-                )
-            except pl.exceptions.PolarsError as exc:
-                raise SourceDataError(f"source {spec.name} ({where}): cannot parse JSON lines: {exc}") from None
-            return normalise_text_source(spec, rename_exported(spec, raw.lazy()), str(where))
+            frames = []
+            for path in files:
+                try:
+                    frames.append(pl.read_ndjson(path, infer_schema_length=None))
+                except pl.exceptions.PolarsError as exc:
+                    detail = _bad_utf8(path) or _bad_json_line(path) or f"cannot parse JSON lines: {str(exc).strip().splitlines()[0]}"
+                    raise SourceDataError(f"source {spec.name} ({path}): {detail}") from None
+            raw = pl.concat(frames, how="diagonal_relaxed")
+            return normalise_text_source(spec, rename_exported(spec, raw.lazy()), where).collect()
         raise SourceDataError(f"source {spec.name}: unsupported file format {spec.file_format!r}")

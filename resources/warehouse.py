@@ -6,17 +6,26 @@ from contextlib import contextmanager
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from resources.home_lock import home_lock, open_duckdb
+
 
 class WarehouseResource(DuckDBResource):
-    """DuckDBResource whose connection is closed even when the body raises.
+    """DuckDBResource whose connections respect the home's one writer and wait for the file.
 
-    `DuckDBResource.get_connection` has no try/finally: an exception inside its `with` keeps the
-    file lock for as long as the traceback lives, and the next reader in the process fails.
+    `connect()` (read-write) holds the home's writer lock while it is open, so two runs never
+    write at once, and waits up to `write_wait_seconds` for the lock and for readers to let go of
+    the file; `reader()` (read-only) waits up to `read_wait_seconds` while a writer holds it.
+    Unlike `DuckDBResource.get_connection`, the connection is closed even when the body raises
+    (otherwise the file lock lives as long as the traceback).
     """
+
+    write_wait_seconds: float = 600.0
+    read_wait_seconds: float = 60.0
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.get_connection() as con:
+        with home_lock(self.database, "a step writing the warehouse", wait_seconds=self.write_wait_seconds):
+            con = open_duckdb(self.database, read_only=False, wait_seconds=self.write_wait_seconds, on_wait=self._say)
             try:
                 yield con
             finally:
@@ -25,8 +34,14 @@ class WarehouseResource(DuckDBResource):
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection: several processes may read at once (never beside a writer)."""
-        con = duckdb.connect(self.database, read_only=True)
+        con = open_duckdb(self.database, read_only=True, wait_seconds=self.read_wait_seconds, on_wait=self._say)
         try:
             yield con
         finally:
             con.close()
+
+    @staticmethod
+    def _say(message: str) -> None:
+        import dagster as dg
+
+        dg.get_dagster_logger().info(message)

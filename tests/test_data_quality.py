@@ -142,22 +142,24 @@ def test_broken_input_is_named_and_publishes_nothing(home, breaker):
         assert fragment in text, text
 
 
-def test_volume_drop_is_flagged_against_the_previous_load(tmp_path):
+def test_a_volume_drop_against_the_previous_load_blocks_the_publish(tmp_path):
     home = make_home(tmp_path, "volume")
     instance = dg.DagsterInstance.ephemeral()
     assert run_graph(home, DEMO_AS_OF, instance=instance).success
+    before = published(home)
     path = _landing(home) / "support/tickets.jsonl"
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines[::2]) + "\n")  # half the rows, the newest kept
     result = run_graph(home, DEMO_AS_OF, instance=instance)
-    # volume is WARN and non-blocking by default: flagged, and the run still publishes
-    assert result.success
+    # a partial export looks like churn: blocking by default
+    assert not result.success
     volume = next(
         e for e in result.get_asset_check_evaluations()
         if e.asset_key == dg.AssetKey("support_tickets") and e.check_name == "volume"
     )
-    assert not volume.passed and volume.severity == dg.AssetCheckSeverity.WARN
+    assert not volume.passed and volume.severity == dg.AssetCheckSeverity.ERROR
     assert "rows against" in volume.description and "allowed drop 20%" in volume.description
+    assert published(home).equals(before)
 
 
 def test_band_shift_is_measured_against_the_last_published_snapshot(good_home, tmp_path):

@@ -218,7 +218,7 @@ def test_calibration_on_the_second_product_beats_its_best_single_indicator(tmp_p
     frames = {name: clean(spec, loader.read(spec)) for name, spec in deployment.contract.sources.items()}
     dates = [DEMO_AS_OF - dt.timedelta(days=i) for i in range(149, -1, -1)]
     history = compute_account_indicators(frames, deployment.contract, deployment.catalogue, dates).filter(pl.col("is_active"))
-    outcomes = outcomes_from_crm(frames["subscriptions"].collect(), DEMO_AS_OF)
+    outcomes = outcomes_from_crm(frames["subscriptions"], DEMO_AS_OF)
     settings_ = load_validation_config(deployment.paths.validation, deployment.catalogue).calibration
     rows = scores_before_outcomes(history, outcomes, settings_.horizon_days)
     current = load_model(deployment.paths.model, deployment.catalogue)

@@ -71,7 +71,7 @@ def test_compiled_indicators_match_a_direct_scan_of_the_raw_events(history_home)
     deployment = load_deployment()
     landing = LandingZoneResource(landing_dir=str(settings.landing_dir(home)))
     frames = {name: clean(spec, landing.read(spec)) for name, spec in deployment.contract.sources.items()}
-    usage = frames["usage_events"].collect()
+    usage = frames["usage_events"]
     day = RANGE[2]
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
     seen = usage.filter((pl.col("occurred_at") < end) & (pl.col("received_at") < end))

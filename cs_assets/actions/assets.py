@@ -5,16 +5,19 @@ that failed) runs neither: a blocked publish sends nothing.
 """
 
 import datetime as dt
+import time
 
 import dagster as dg
 import polars as pl
 
 from cs_assets.actions.evaluate import OPEN, actions_to_send, evaluate_actions, held_back_summary, split_by_cap
 from cs_assets.actions.store import (
+    confirm_deliveries,
     delivered_ids,
+    queue_messages,
+    queued_messages,
     read_actions,
     read_history,
-    record_delivery,
     replace_actions,
 )
 from cs_assets.metadata import markdown_table
@@ -27,6 +30,7 @@ from resources.warehouse import WarehouseResource
 OWNER = "team:customer-success-analytics"
 ACCOUNT_ACTIONS = dg.AssetKey(["published", "account_actions"])
 ACTION_NOTIFICATIONS = dg.AssetKey("action_notifications")
+CONFIRM_EVERY, CONFIRM_SECONDS = 10, 1.0
 
 # Like the publish step, never act on what a blocking check refused. "Any dep missing" is
 # dropped from eager(): these unpartitioned assets read the whole published history, and for
@@ -53,7 +57,7 @@ def account_actions(
     health_model: HealthModelResource,
 ) -> dg.MaterializeResult:
     """Which account needs which action now, and why: action rules evaluated over the published history."""
-    rules = action_rules.load(health_model.load())
+    rules = action_rules.load(health_model.for_run(context))
     with warehouse.connect() as con:
         history = read_history(con)
         actions = evaluate_actions(history, rules)
@@ -103,33 +107,54 @@ def action_notifications(
     notifier: NotifierResource,
     action_rules: ActionRulesResource,
 ) -> dg.MaterializeResult:
-    """New open actions sent to the CS team's channel, each exactly once, at most a capped number per run."""
+    """New open actions sent to the CS team's channel through an outbox, at most a capped number per run."""
     rules = action_rules.load()
     channel = notifier.channel
     with warehouse.connect() as con:
         actions = read_actions(con)
         delivered = delivered_ids(con, channel)
+        left_over = queued_messages(con, channel)
     newest = actions["last_snapshot"].max() if actions.height else None
-    pending = actions_to_send(actions, newest, rules.max_age_days, delivered) if newest else actions.clear()
-    batch, held = split_by_cap(pending, rules.max_per_run)
-    sent = 0
+    waiting = {action_id for action_id, _ in left_over}
+    due = actions_to_send(actions, newest, rules.max_age_days, delivered | waiting) if newest else actions.clear()
+    # what a crash left in the outbox goes first, with the key it was queued with
+    fresh, held = split_by_cap(due, max(rules.max_per_run - len(left_over), 0))
+    queued = [(row["action_id"], action_message(row)) for row in fresh.iter_rows(named=True)]
     with warehouse.connect() as con:
-        for row in batch.iter_rows(named=True):
-            delivery = notifier.send(row["action_id"], action_message(row))
-            # recorded one by one: a failure after some sends never re-sends those
-            record_delivery(
-                con, row["action_id"], delivery.channel, dt.datetime.now(dt.timezone.utc), delivery.attempts, delivery.http_status
-            )
+        queue_messages(con, channel, queued, dt.datetime.now(dt.timezone.utc))
+    sent = 0
+    confirmed: list[tuple] = []
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_flush
+        # confirmations in small batches: readers wait for the file only briefly, and a crash
+        # between a post and its confirmation re-sends at most these few, with the same key
+        with warehouse.connect() as con:
+            confirm_deliveries(con, confirmed)
+        confirmed.clear()
+        last_flush = time.monotonic()
+
+    try:
+        for action_id, message in [*left_over, *queued]:
+            delivery = notifier.send(action_id, message)
+            confirmed.append((action_id, delivery.channel, dt.datetime.now(dt.timezone.utc), delivery.attempts, delivery.http_status))
             sent += 1
+            if len(confirmed) >= CONFIRM_EVERY or time.monotonic() - last_flush > CONFIRM_SECONDS:
+                flush()
+    finally:
+        if confirmed:
+            flush()
     where = str(notifier.outbox_path()) if channel == "file" else f"webhook (${notifier.webhook_url_env})"
     summary = held_back_summary(held)
     context.log.info(
-        f"sent {sent} new action(s) to {where}; {summary}"
+        f"sent {sent} action(s) to {where} ({len(left_over)} left queued by an earlier run); {summary}"
         + (f" by delivery.max_per_run = {rules.max_per_run}: they go out with the next runs" if held.height else "")
     )
     return dg.MaterializeResult(
         metadata={
             "sent": sent,
+            "resent_from_outbox": len(left_over),
             "held_back": held.height,
             "held_back_summary": summary,
             "max_per_run": rules.max_per_run,

@@ -105,7 +105,10 @@ def rule_episodes(history: pl.DataFrame, rule: ActionRule) -> pl.DataFrame:
     frame = history.sort(ACCOUNT, DATE).with_columns(
         holds=rule_expr(rule).fill_null(False), first_seen=pl.col(DATE).min().over(ACCOUNT)
     )
-    starts = pl.col("holds").ne(pl.col("holds").shift(1).over(ACCOUNT)).fill_null(True)
+    # an episode is consecutive days: a missing snapshot ends it (the state then is unknown), so
+    # "for N snapshots in a row" means N days in a row
+    gap = (pl.col(DATE) - pl.col(DATE).shift(1).over(ACCOUNT)).dt.total_days() != 1
+    starts = (pl.col("holds").ne(pl.col("holds").shift(1).over(ACCOUNT)) | gap).fill_null(True)
     frame = frame.with_columns(episode=starts.cast(pl.Int64).cum_sum().over(ACCOUNT)).filter(pl.col("holds"))
     frame = frame.with_columns(
         streak=pl.int_range(1, pl.len() + 1).over(ACCOUNT, "episode"),
@@ -166,13 +169,34 @@ def evaluate_actions(history: pl.DataFrame, rules: ActionRules) -> pl.DataFrame:
     )
 
 
+def action_key(action_id: str) -> tuple[str, str, dt.date]:
+    """(rule, account, first snapshot) of `rule:account:YYYY-MM-DD` (an account id may hold ':')."""
+    rule, rest = action_id.split(":", 1)
+    account, first = rest.rsplit(":", 1)
+    return rule, account, dt.date.fromisoformat(first)
+
+
+def already_told(actions: pl.DataFrame, told: set[str]) -> pl.Series:
+    """Per action: its episode was sent already, under this id or under an id it had before an
+    older snapshot was backfilled (the same episode, then starting later)."""
+    if not told:
+        return pl.Series([False] * actions.height)
+    sent = pl.DataFrame([action_key(a) for a in sorted(told)], schema=["rule", ACCOUNT, "sent_first"], orient="row")
+    hits = (
+        actions.select("action_id", "rule", ACCOUNT, "first_snapshot", "last_snapshot")
+        .join(sent, on=["rule", ACCOUNT], how="inner")
+        .filter(pl.col("sent_first").is_between(pl.col("first_snapshot"), pl.col("last_snapshot")))
+    )
+    return actions["action_id"].is_in(hits["action_id"].unique())
+
+
 def actions_to_send(actions: pl.DataFrame, newest: dt.date, max_age_days: int, delivered: set[str]) -> pl.DataFrame:
     """Open actions that started recently and were never delivered on this channel, most urgent first."""
     return (
         actions.filter(
             pl.col("status") == OPEN,
             pl.col("first_snapshot") >= newest - dt.timedelta(days=max_age_days),
-            ~pl.col("action_id").is_in(sorted(delivered)),
+            ~already_told(actions, delivered),
         )
         .with_columns(_priority=pl.col("priority").replace_strict(PRIORITY_ORDER, default=9, return_dtype=pl.Int8))
         .sort("_priority", pl.col("first_snapshot"), ACCOUNT, "rule", descending=[False, True, False, False])

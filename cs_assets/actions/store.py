@@ -1,6 +1,7 @@
 """The actions' warehouse side: the history rules read, the actions table, delivered keys."""
 
 import datetime as dt
+import json
 
 import duckdb
 import polars as pl
@@ -29,6 +30,16 @@ ACTION_COLUMNS: dict[str, str] = {
     "rules_version": "VARCHAR NOT NULL",
 }
 assert list(ACTION_COLUMNS)[: len(ACTION_SCHEMA)] == list(ACTION_SCHEMA)
+
+# the outbox: a message is queued here (with its text) before it is sent, and moves to the
+# deliveries when the channel accepted it; what a crash left here is sent again, with its key
+OUTBOX_TABLE = f"{SCHEMA}.action_outbox"
+OUTBOX_COLUMNS: dict[str, str] = {
+    "action_id": "VARCHAR NOT NULL",  # also the message's idempotency key
+    "channel": "VARCHAR NOT NULL",
+    "queued_at": "TIMESTAMPTZ NOT NULL",
+    "message": "VARCHAR NOT NULL",  # the JSON body, as it will be sent
+}
 
 DELIVERIES_TABLE = f"{SCHEMA}.action_deliveries"
 DELIVERY_COLUMNS: dict[str, str] = {
@@ -110,10 +121,49 @@ def delivered_ids(con: duckdb.DuckDBPyConnection, channel: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def record_delivery(
-    con: duckdb.DuckDBPyConnection, action_id: str, channel: str, at: dt.datetime, attempts: int, http_status: int | None
-) -> None:
-    con.execute(
-        f"INSERT INTO {DELIVERIES_TABLE} VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [action_id, channel, at, attempts, http_status],
+def queued_messages(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple[str, dict]]:
+    """(action_id, message) queued for `channel` and never confirmed, oldest first."""
+    _create(con, OUTBOX_TABLE, OUTBOX_COLUMNS, ", PRIMARY KEY (action_id, channel)")
+    rows = con.execute(
+        f"SELECT action_id, message FROM {OUTBOX_TABLE} WHERE channel = ? ORDER BY queued_at, action_id", [channel]
+    ).fetchall()
+    return [(action_id, json.loads(message)) for action_id, message in rows]
+
+
+def queue_messages(con: duckdb.DuckDBPyConnection, channel: str, messages: list[tuple[str, dict]], at: dt.datetime) -> None:
+    """Queue every message of a run in one transaction, before any is sent."""
+    if not messages:
+        return
+    frame = pl.DataFrame(
+        {"action_id": [m[0] for m in messages], "channel": channel, "queued_at": at,
+         "message": [json.dumps(m[1], sort_keys=True) for m in messages]},
+        schema={"action_id": pl.String, "channel": pl.String, "queued_at": pl.Datetime("us", "UTC"), "message": pl.String},
     )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _create(con, OUTBOX_TABLE, OUTBOX_COLUMNS, ", PRIMARY KEY (action_id, channel)")
+        con.register("queued", frame.to_arrow())
+        try:
+            con.execute(f"INSERT INTO {OUTBOX_TABLE} BY NAME SELECT * FROM queued ON CONFLICT DO NOTHING")
+        finally:
+            con.unregister("queued")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def confirm_deliveries(con: duckdb.DuckDBPyConnection, deliveries: list[tuple]) -> None:
+    """(action_id, channel, delivered_at, attempts, http_status) accepted by the channel: recorded
+    as delivered and taken out of the outbox, in one transaction."""
+    if not deliveries:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _create(con, DELIVERIES_TABLE, DELIVERY_COLUMNS, ", PRIMARY KEY (action_id, channel)")
+        con.executemany(f"INSERT INTO {DELIVERIES_TABLE} VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", deliveries)
+        con.executemany(f"DELETE FROM {OUTBOX_TABLE} WHERE action_id = ? AND channel = ?", [d[:2] for d in deliveries])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

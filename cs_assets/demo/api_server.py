@@ -97,7 +97,7 @@ def load_landing(landing_dir: Path) -> dict[str, pl.DataFrame]:
     from resources.landing import LandingZoneResource
 
     landing = LandingZoneResource(landing_dir=str(landing_dir))
-    return {name: clean(spec, landing.read(spec)).collect() for name, spec in SOURCES.items()}
+    return {name: clean(spec, landing.read(spec)) for name, spec in SOURCES.items()}
 
 
 class DemoApi:

@@ -12,6 +12,7 @@ import polars as pl
 from cs_assets.indicators.catalogue import RATIO, VALUE, Catalogue
 from cs_assets.indicators.compiler import aggregate_source, as_of_end, presence_column, prepare_source
 from cs_assets.sources.contract import ACCOUNT_CONTEXT, ACCOUNT_ID, TYPES, Contract
+from cs_assets.sources.normalise import accounts_as_of, latest_accounts
 
 __all__ = ["as_of_end", "active_accounts", "compute_account_indicators", "account_indicator_frame"]
 
@@ -57,6 +58,8 @@ def _account_frame(crm: pl.LazyFrame, contract: Contract, as_of: dt.date) -> pl.
             columns.append(pl.col(name))
         else:  # a well-known column this CRM does not have: null, so every deployment has the same shape
             columns.append(pl.lit(None, dtype=TYPES[ACCOUNT_CONTEXT[name]]).alias(name))
+    # the CRM as it was that day: each account's version valid then (see accounts_as_of)
+    crm = accounts_as_of(crm, contract.accounts, as_of_end(as_of))
     return (
         crm.filter(pl.col("contract_start_date") <= as_of)
         .with_columns(renewal_date=renewal_date_as_of(as_of))
@@ -131,7 +134,7 @@ def account_indicator_frame(
 
 
 def compute_account_indicators(
-    sources: dict[str, pl.LazyFrame],
+    sources: dict[str, pl.LazyFrame | pl.DataFrame],
     contract: Contract,
     catalogue: Catalogue,
     as_of: dt.date | list[dt.date],
@@ -142,10 +145,13 @@ def compute_account_indicators(
     so a backfill costs one scan of the inputs plus one small query per source and date.
     """
     dates = sorted(as_of) if isinstance(as_of, list) else [as_of]
+    sources = {name: frame.lazy() for name, frame in sources.items()}  # frames or lazy frames
     crm = sources[contract.accounts.name].collect().lazy()
     separators = contract.accounts.list_separators
+    # account lists (champions) as the CRM holds them now
+    current = latest_accounts(crm, contract.accounts)
     prepared = {
-        name: prepare_source(sources[name], spec, catalogue.for_source(name), crm, separators).collect().lazy()
+        name: prepare_source(sources[name], spec, catalogue.for_source(name), current, separators).collect().lazy()
         for name, spec in contract.event_sources.items()
     }
     frames: list[pl.DataFrame] = []

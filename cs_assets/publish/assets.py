@@ -19,6 +19,7 @@ from cs_assets.publish.tables import (
     build_indicator_value_rows,
     previous_snapshot,
     publish_snapshots,
+    published_bands_of,
 )
 from resources.model import HealthModelResource
 from resources.warehouse import WarehouseResource
@@ -42,16 +43,25 @@ PUBLISHED = dict(
 
 def worst_band_shift(
     health: pl.DataFrame, previous_date: dt.date | None, previous: pl.DataFrame, dates: list[dt.date],
-    max_share: float, policy: CheckPolicy,
+    max_share: float, policy: CheckPolicy, published_now: dict[dt.date, pl.DataFrame] | None = None,
 ) -> dg.AssetCheckResult:
-    """Band shift of each snapshot in the run against the one before it; the worst one is reported."""
+    """Band shift of each snapshot in the run against the one before it, and against its own
+    published version when the run scores a date again; the worst one is reported."""
     worst = None
-    for date in dates:
-        current = health.filter(pl.col("snapshot_date") == date)
-        result = band_shift_result(previous, current, previous_date, max_share, policy.severity)
+    published_now = published_now or {}
+
+    def keep(result: dg.AssetCheckResult, date: dt.date) -> None:
+        nonlocal worst
         share = float(result.metadata["changed_share"].value) if "changed_share" in result.metadata else 0.0
         if worst is None or (not result.passed and worst[1]) or (result.passed == worst[1] and share > worst[0]):
             worst = (share, result.passed, result, date)
+
+    for date in dates:
+        current = health.filter(pl.col("snapshot_date") == date)
+        keep(band_shift_result(previous, current, previous_date, max_share, policy.severity), date)
+        if date in published_now:
+            # a re-run of a published date must not quietly move bands (a half-missing export would)
+            keep(band_shift_result(published_now[date], current, date, max_share, policy.severity, same_date=True), date)
         previous_date, previous = date, current.select("account_id", "band")
     _, _, result, date = worst
     if len(dates) > 1:
@@ -118,13 +128,13 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
     ):
         """Writes every published table for the run's snapshots in one DuckDB transaction."""
         dates = snapshot_dates(context)
-        model = health_model.load()
+        model = health_model.for_run(context)
         model_version = contributions["model_version"][0] if contributions.height else model.version
         if model_version != model.version:
             # the JSON stored under a version must be the model that scored the rows
             raise PublishError(
-                f"not published: the scores were computed with model {model_version}, but the model file now "
-                f"gives {model.version} (it changed during the run); run again"
+                f"not published: the staged scores were computed with model {model_version}, but this run's "
+                f"model is {model.version}: materialize the scoring steps of these snapshots in the same run"
             )
         # when the rows were written: bookkeeping, never an input to a score
         computed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -133,7 +143,7 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
         lineage = lineage_rows(context, dates, computed_at, upstream)
         with warehouse.connect() as con:
             previous_date, previous = previous_snapshot(con, dates[0])
-            shift = worst_band_shift(health, previous_date, previous, dates, max_share, policy)
+            shift = worst_band_shift(health, previous_date, previous, dates, max_share, policy, published_bands_of(con, dates))
             blocks = policy.blocking and policy.severity == dg.AssetCheckSeverity.ERROR
             if blocks and not shift.passed:
                 # evaluated before writing: a blocking shift must leave the published tables untouched

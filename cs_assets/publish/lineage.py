@@ -25,12 +25,39 @@ def _row(record, asset: str) -> dict:
     }
 
 
+INPUT_POINTER_TAG = "dagster/input_event_pointer/"
+INPUT_VERSION_TAG = "dagster/input_data_version/"
+
+
+def _source_rows(instance: dg.DagsterInstance, indicators_record, sources: list[str], cache: dict) -> list[dict]:
+    """The source loads the snapshot's indicator step read: the materializations its own
+    input tags point at (not whichever load is newest when the publish runs)."""
+    tags = indicators_record.asset_materialization.tags if indicators_record is not None else {}
+    rows = []
+    for asset in sources:
+        pointer = tags.get(f"{INPUT_POINTER_TAG}{asset}")
+        record = None
+        if pointer is not None:
+            if (asset, pointer) not in cache:  # the snapshots of one run share their loads
+                found = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), storage_ids=[int(pointer)]), limit=1
+                ).records
+                cache[asset, pointer] = found[0] if found else None
+            record = cache[asset, pointer]
+        row = _row(record, asset)
+        # the version the step read, as Dagster recorded it when the step ran
+        row["data_version"] = tags.get(f"{INPUT_VERSION_TAG}{asset}", row["data_version"])
+        rows.append(row)
+    return rows
+
+
 def lineage_rows(
     context: dg.AssetExecutionContext, dates: list[dt.date], computed_at: dt.datetime, sources: list[str]
 ) -> pl.DataFrame:
-    """Per snapshot, each input's materialization: the source loads and the snapshot's own steps."""
+    """Per snapshot, each input's materialization: the snapshot's own steps (the materialization
+    of its partition that the publish step's inputs were read from), and the source loads that
+    its indicator step read."""
     instance = context.instance
-    latest = {asset: instance.get_latest_materialization_event(dg.AssetKey(asset)) for asset in sources}
     rows = []
     keys = [d.isoformat() for d in dates]
     per_partition: dict[str, dict[str, object]] = {}
@@ -42,9 +69,11 @@ def lineage_rows(
         for record in result.records:  # newest first
             found.setdefault(record.partition_key, record)
         per_partition[asset] = found
+    cache: dict = {}
     for date in dates:
-        for asset in sources:
-            rows.append({"snapshot_date": date, **_row(latest[asset], asset)})
+        indicators = per_partition["account_indicators"].get(date.isoformat())
+        for row in _source_rows(instance, indicators, sources, cache):
+            rows.append({"snapshot_date": date, **row})
         for asset in PARTITIONED_INPUTS:
             rows.append({"snapshot_date": date, **_row(per_partition[asset].get(date.isoformat()), asset)})
     frame = pl.DataFrame(

@@ -259,8 +259,21 @@ def publish_snapshots(
         raise
 
 
-def published_bands(con: duckdb.DuckDBPyConnection, snapshot_date: dt.date) -> pl.DataFrame:
-    rows = con.execute(
-        f"SELECT account_id, band FROM {HEALTH_TABLE} WHERE snapshot_date = ? ORDER BY account_id", [snapshot_date]
-    ).fetchall()
-    return pl.DataFrame(rows, schema={"account_id": pl.String, "band": pl.String}, orient="row")
+def published_bands_of(con: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> dict[dt.date, pl.DataFrame]:
+    """The published bands (account_id, band) of those of `dates` that are published already."""
+    # fetchall, not fetchone: duckdb refuses `register` while a result is not fully read
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'account_health'",
+        [SCHEMA],
+    ).fetchall()[0][0]
+    if not exists:
+        return {}
+    con.register("run_dates", pl.DataFrame({"snapshot_date": dates}, schema={"snapshot_date": pl.Date}).to_arrow())
+    try:
+        frame = con.sql(
+            f"SELECT snapshot_date, account_id, band FROM {HEALTH_TABLE} "
+            "WHERE snapshot_date IN (SELECT snapshot_date FROM run_dates) ORDER BY snapshot_date, account_id"
+        ).pl()
+    finally:
+        con.unregister("run_dates")
+    return {key[0]: part.drop("snapshot_date") for key, part in frame.partition_by("snapshot_date", as_dict=True).items()}

@@ -70,7 +70,7 @@ def indicator_contributions(
     context: dg.AssetExecutionContext, health_model: HealthModelResource, account_indicators: pl.DataFrame
 ) -> pl.DataFrame:
     """Per account and indicator: raw value, 0-100 indicator score, weight and the points it adds to the health score."""
-    model = health_model.load()
+    model = health_model.for_run(context)
     contributions = per_snapshot(lambda ind: contributions_for(ind, model), account_indicators)
     context.add_output_metadata(
         {
@@ -96,7 +96,7 @@ def account_health_scores(
     account_subscores: pl.DataFrame,
 ) -> pl.DataFrame:
     """Composite health score (0-100) per active account, with the three indicators that pull it down most."""
-    model = health_model.load()
+    model = health_model.for_run(context)
     scores = per_snapshot(compute_composite, indicator_contributions, account_subscores)
     latest = scores.filter(pl.col(SNAPSHOT) == scores[SNAPSHOT].max()) if scores.height else scores
     values = latest["health_score"].cast(pl.Float64)
@@ -125,7 +125,7 @@ def account_segments(
     account_indicators: pl.DataFrame,
 ) -> pl.DataFrame:
     """Band (red/yellow/green), lifecycle stage, size tier and triage priority per active account."""
-    model = health_model.load()
+    model = health_model.for_run(context)
     segments = per_snapshot(lambda s, i: assign_segments(s, i, model), account_health_scores, account_indicators)
     latest = segments.filter(pl.col(SNAPSHOT) == segments[SNAPSHOT].max()) if segments.height else segments
     band_counts = latest.group_by("band").len().sort("band")

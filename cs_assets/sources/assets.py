@@ -9,7 +9,6 @@ Each source asset also evaluates its freshness, volume and duplicate checks in t
 from collections.abc import Iterator
 
 import dagster as dg
-import polars as pl
 
 from checks.dq_config import DUPLICATES, FRESHNESS, VOLUME, DataQualityConfig
 from checks.source_checks import duplicates_result, freshness_result, volume_result
@@ -63,19 +62,11 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         synced = landing.sync(spec)
         if synced is not None:
             context.log.info(synced.summary())
-        raw = landing.read(spec)
-        cleaned = clean(spec, raw)
+        raw = landing.read(spec).collect()
+        cleaned = clean(spec, raw.lazy(), str(landing.location(spec)))
         end = as_of_end(snapshot.as_of_date(landing.landing_dir, context.run.tags))
-        ts = pl.col(spec.timestamp_column)
-        stats = pl.concat(
-            [
-                raw.select(rows=pl.len(), newest=pl.lit(None, dtype=pl.Datetime("us", "UTC"))),
-                cleaned.select(rows=pl.len(), newest=ts.max()),
-            ],
-            how="vertical",
-        ).collect()
-        rows_in_export, rows_loaded = int(stats["rows"][0]), int(stats["rows"][1])
-        newest = stats["newest"][1]
+        rows_in_export, rows_loaded = raw.height, cleaned.height
+        newest = cleaned[spec.timestamp_column].max()
         limits = dq.sources[spec.name]
         yield dg.Output(
             cleaned,

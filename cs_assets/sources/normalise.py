@@ -100,17 +100,69 @@ def normalise_typed_source(spec: SourceSpec, raw: pl.LazyFrame, origin: str) -> 
     return raw.select(casts)
 
 
-def clean(spec: SourceSpec, frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Trim stray whitespace from ids and drop duplicate rows on the source key.
+def _show(value) -> str:
+    return "null" if value is None else repr(value) if isinstance(value, str) else str(value)
 
-    Exact duplicates are the common case (re-sent exports). For accounts (CRM) rows with the same
-    key the most recently updated one wins, so a re-sync that changed a contract is honoured.
+
+def conflict_error(spec: SourceSpec, frame: pl.DataFrame, identity: list[str], origin: str) -> SourceDataError | None:
+    """Rows that share the key (and timestamp) but differ elsewhere: which key, which columns."""
+    clashing = frame.filter(pl.len().over(identity) > 1)
+    if clashing.is_empty():
+        return None
+    keys = clashing.select(identity).unique(maintain_order=True)
+    first = clashing.join(keys.head(1), on=identity, how="semi")
+    differ = [c for c in frame.columns if c not in identity and first[c].n_unique() > 1]
+    where = ", ".join(f"{c} = {_show(first[c][0])}" for c in identity)
+    values = "; ".join(f"{c}: {' vs '.join(_show(v) for v in first[c].unique(maintain_order=True).to_list())}" for c in differ)
+    more = f" ({keys.height - 1:,} more key(s) like it)" if keys.height > 1 else ""
+    return SourceDataError(
+        f"source {spec.name} ({origin}): {first.height} rows with {where} differ in {', '.join(differ)} ({values}){more}; "
+        "exact duplicates are dropped, but conflicting rows are not guessed between: fix the export"
+    )
+
+
+def clean(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.DataFrame:
+    """Trim stray whitespace from ids, drop rows without a key and exact duplicate rows, and keep
+    one row per key: the newest by the source's timestamp. The accounts source keeps every
+    version of an account (one per `updated_at`): each snapshot uses the version of its day.
+
+    Rows that share the key and the timestamp but differ in another column are an error that
+    names the key and the columns: no row silently wins.
     """
     frame = frame.with_columns(
         [pl.col(c).str.strip_chars() for c in spec.columns if c.endswith("_id") and spec.columns[c] == pl.String]
     )
     frame = frame.filter(pl.all_horizontal([pl.col(k).is_not_null() for k in spec.key]))
+    exact = frame.unique(maintain_order=True).collect()
+    identity = [*spec.key, spec.timestamp_column]
+    error = conflict_error(spec, exact, identity, origin or spec.path)
+    if error is not None:
+        raise error
     if spec.is_accounts:
-        frame = frame.sort([*spec.key, spec.timestamp_column], nulls_last=False, maintain_order=True)
-        return frame.unique(subset=list(spec.key), keep="last", maintain_order=True).sort(list(spec.key))
-    return frame.unique(subset=list(spec.key), keep="first", maintain_order=True)
+        return exact.sort(identity, nulls_last=False)
+    key = list(spec.key)
+    if exact.select(pl.len()).item() == exact.select(key).n_unique():
+        return exact
+    # several versions of a record (a re-synced ticket): the newest is the record
+    return exact.sort([*key, spec.timestamp_column], nulls_last=False, maintain_order=True).unique(
+        subset=key, keep="last", maintain_order=True
+    )
+
+
+def accounts_as_of(accounts: pl.LazyFrame, spec: SourceSpec, end) -> pl.LazyFrame:
+    """One row per account: the newest version updated before `end` (the end of a snapshot's day),
+    or, for an account whose every version is later, its oldest (the export holds no earlier
+    state of it). An export with one version per account gives that version for every day."""
+    stamp = spec.timestamp_column
+    flagged = accounts.with_columns(_known=pl.col(stamp).is_not_null() & (pl.col(stamp) < end))
+    newest_known = flagged.filter("_known").sort("account_id", stamp).unique(subset=["account_id"], keep="last")
+    oldest = flagged.sort("account_id", stamp, nulls_last=False).unique(subset=["account_id"], keep="first")
+    later_only = oldest.join(newest_known.select("account_id"), on="account_id", how="anti")
+    return pl.concat([newest_known, later_only], how="vertical").drop("_known").sort("account_id")
+
+
+def latest_accounts(accounts: pl.LazyFrame, spec: SourceSpec) -> pl.LazyFrame:
+    """One row per account: its newest version (the current state)."""
+    return accounts.sort("account_id", spec.timestamp_column, nulls_last=False).unique(
+        subset=["account_id"], keep="last", maintain_order=True
+    )

@@ -20,6 +20,7 @@ from cs_assets.deployment import Deployment
 from cs_assets.metadata import markdown_table
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.publish.tables import SCHEMA
+from cs_assets.sources.normalise import latest_accounts
 from cs_assets.scoring.model_config import HealthModel
 from cs_assets.validation.calibration import calibrate
 from cs_assets.validation.charts import churn_per_band_chart, score_by_tenure_boxplot
@@ -46,7 +47,9 @@ AFTER_ACTIONS = [ACCOUNT_HEALTH, ACTION_NOTIFICATIONS]
 
 
 def _inputs(warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.DataFrame, cfg: ValidationConfig):
-    """The published history, the outcomes it can be compared with, and what was left out."""
+    """The published history, the outcomes it can be compared with, and what was left out.
+
+    `crm` is each account's newest version (outcomes are the accounts' current state)."""
     with warehouse.reader() as con:
         history = read_history(con)
     if history.is_empty():
@@ -90,7 +93,8 @@ def _later_note(context, later: int, newest: dt.date) -> None:
 
 
 def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
-    crm_name = deployment.contract.accounts.name
+    accounts_spec = deployment.contract.accounts
+    crm_name = accounts_spec.name
     common = dict(group_name=GROUP, owners=[OWNER], ins={"crm": dg.AssetIn(crm_name)})
 
     @dg.asset(
@@ -115,7 +119,8 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
     ):
         """Does the score predict churn? AUC, churn per band and decile, lift, red precision/recall, N days before outcomes."""
         cfg = validation.load()
-        bands, red = _band_names(health_model.load())
+        crm = latest_accounts(crm.lazy(), accounts_spec).collect()
+        bands, red = _band_names(health_model.for_run(context))
         history, outcomes, newest, source, later = _inputs(warehouse, landing, crm, cfg)
         _later_note(context, later, newest)
         summary_rows, group_frames, metadata, problems = [], [], {}, []
@@ -192,8 +197,9 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
     ):
         """A candidate model (scoring functions, weights, band cuts) fitted on older outcomes and compared on newer ones; never promoted automatically."""
         cfg = validation.load()
+        crm = latest_accounts(crm.lazy(), accounts_spec).collect()
         settings = cfg.calibration
-        current = health_model.load()
+        current = health_model.for_run(context)
         history, outcomes, newest, source, later = _inputs(warehouse, landing, crm, cfg)
         _later_note(context, later, newest)
         rows = scores_before_outcomes(history, outcomes, settings.horizon_days)
@@ -274,6 +280,7 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
     ):
         """Per size tier: churn and LTV of CS-supported vs other accounts, and the LTV difference times supported accounts."""
         cfg = validation.load()
+        crm = latest_accounts(crm.lazy(), accounts_spec).collect()
         if cfg.observation_days is None:
             context.log.warning("not estimated: validation.yaml has no `contribution` section")
             return
