@@ -55,7 +55,7 @@ def _specs(table: str, rules: tuple[Expect, ...], policy: CheckPolicy) -> list[d
             check_name(rule),
             asset=table,
             blocking=policy.blocking,
-            description=f"Great Expectations: {rule.description}",
+            description=f"Great Expectations: {rule.description[0].upper()}{rule.description[1:]}.",
         )
         for rule in rules
     ]

@@ -29,6 +29,11 @@ from cs_assets.validation.assets import build_validation_assets
 HEALTH_SCORE_JOB = "health_score_job"
 VALIDATION_JOB = "validation_job"
 
+# One process runs every step of a run, in dependency order: the steps are short next to what a
+# step process costs to start (importing the code location, GX), DuckDB admits one writer anyway,
+# and polars uses every core inside a step. The graph, its steps and their checks show as ever.
+EXECUTOR = dg.in_process_executor
+
 
 def build_definitions(deployment: Deployment, resources: dict | None = None) -> dg.Definitions:
     """Every asset, check, job, schedule and sensor for `deployment`; `resources` default to the
@@ -68,6 +73,7 @@ def build_definitions(deployment: Deployment, resources: dict | None = None) -> 
         schedules=[build_daily_schedule(health_score_job)],
         sensors=[health_automation, build_landing_sensor(deployment), notify_on_run_failure],
         resources=resources,
+        executor=EXECUTOR,
     )
 
 

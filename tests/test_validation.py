@@ -314,7 +314,8 @@ def test_a_validation_run_writes_the_report_the_candidate_and_the_contribution(v
     materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("model_calibration")}
     meta = materialized["model_calibration"].metadata
     assert meta["train_outcomes"].value > 0 and meta["holdout_outcomes"].value > 0
-    assert "| red |" in meta["band_migration"].value
+    migration = meta["band_migration_current_to_candidate"].value
+    assert [c.name for c in migration.schema.columns] == ["current", "red", "yellow", "green"]
     check = result.get_asset_check_evaluations()[0]
     assert check.check_name == "score_predicts_churn" and check.severity.value == "WARN"
 

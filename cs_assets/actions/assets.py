@@ -20,7 +20,7 @@ from cs_assets.actions.store import (
     read_history,
     replace_actions,
 )
-from cs_assets.metadata import markdown_table
+from cs_assets.metadata import table_metadata
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from resources.action_rules import ActionRulesResource
 from resources.model import HealthModelResource
@@ -39,7 +39,7 @@ CONFIRM_EVERY, CONFIRM_SECONDS = 10, 1.0
 ACTIONS_CONDITION = (
     dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
     & dg.AutomationCondition.all_deps_blocking_checks_passed()
-)
+).with_label("after each publish, and only once every blocking check upstream passed")
 
 
 @dg.asset(
@@ -74,9 +74,7 @@ def account_actions(
             "newest_snapshot": newest.isoformat() if newest else "none",
             "rules_version": rules.version,
             **{f"open_{rule}": n for rule, n in by_rule.iter_rows()},
-            "preview": dg.MetadataValue.md(
-                markdown_table(open_actions.select("priority", "account_id", "rule", "owner", "first_snapshot", "reason"))
-            ),
+            "preview": table_metadata(open_actions.select("priority", "account_id", "rule", "owner", "first_snapshot", "reason")),
         }
     )
 
@@ -97,7 +95,8 @@ def action_message(row: dict) -> dict:
     key=ACTION_NOTIFICATIONS,
     deps=[ACCOUNT_ACTIONS],
     group_name="actions",
-    kinds={"slack"},
+    # a Slack-compatible webhook, or the dry-run file; the bookkeeping is in DuckDB
+    kinds={"duckdb", "webhook"},
     owners=[OWNER],
     automation_condition=ACTIONS_CONDITION,
 )

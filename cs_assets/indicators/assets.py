@@ -6,7 +6,7 @@ import polars as pl
 from cs_assets.deployment import Deployment
 from cs_assets.indicators.compiler import presence_column
 from cs_assets.indicators.compute import compute_account_indicators
-from cs_assets.metadata import markdown_table
+from cs_assets.metadata import table_metadata
 from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS, snapshot_dates
 
 OWNER = "team:customer-success-analytics"
@@ -30,8 +30,7 @@ def build_indicator_asset(deployment: Deployment) -> dg.AssetsDefinition:
         # lazy: the compiler reads only the columns its indicators need
         ins={name: dg.AssetIn(name) for name in sources},
         metadata={
-            "indicators": dg.MetadataValue.md(
-                markdown_table(
+            "indicators": table_metadata(
                     pl.DataFrame(
                         {
                             "indicator": list(catalogue.indicators),
@@ -40,8 +39,7 @@ def build_indicator_asset(deployment: Deployment) -> dg.AssetsDefinition:
                         }
                     ),
                     rows=len(catalogue.indicators),
-                )
-            ),
+                ),
             "catalogue": catalogue.origin,
         },
     )
@@ -61,7 +59,7 @@ def build_indicator_asset(deployment: Deployment) -> dg.AssetsDefinition:
                     f"active_without_{name}_data": active.filter(~pl.col(presence_column(name))).height
                     for name in contract.event_sources
                 },
-                "preview": dg.MetadataValue.md(markdown_table(active.select(preview_columns))),
+                "preview": table_metadata(active.select(preview_columns)),
             }
         )
         return frame

@@ -9,11 +9,18 @@ from checks.dq_config import BAND_SHIFT, CheckPolicy
 from checks.score_checks import band_shift_result
 from cs_assets.indicators.catalogue import CONTEXT_FIELDS
 from cs_assets.deployment import Deployment
-from cs_assets.metadata import markdown_table
+from cs_assets.metadata import table_metadata
 from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS, snapshot_dates
 from cs_assets.publish.lineage import HEALTH_COLUMN_LINEAGE, lineage_rows
 from cs_assets.publish.tables import (
+    CONTRIBUTION_COLUMNS,
+    CONTRIBUTION_DESCRIPTIONS,
+    CONTRIBUTIONS_TABLE,
+    HEALTH_COLUMNS,
+    HEALTH_DESCRIPTIONS,
+    HEALTH_TABLE,
     PublishError,
+    column_schema,
     build_contribution_rows,
     build_health_rows,
     build_indicator_value_rows,
@@ -30,7 +37,9 @@ ACCOUNT_HEALTH_CONTRIBUTIONS = dg.AssetKey(["published", "account_health_contrib
 
 # A later automatic tick must not publish what a run's blocking checks refused: "eager" alone
 # would request the publish again as soon as its inputs were updated.
-PUBLISH_CONDITION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+PUBLISH_CONDITION = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+).with_label("when its inputs change, and only once every blocking check upstream passed")
 
 
 PUBLISHED = dict(
@@ -92,12 +101,20 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
                 ACCOUNT_HEALTH,
                 description="Published customer health: one row per active account per snapshot, with band, stage, triage and top drags.",
                 deps=["account_health_scores", "account_segments", "account_indicators"],
+                metadata={
+                    "dagster/table_name": HEALTH_TABLE,
+                    "dagster/column_schema": column_schema(HEALTH_COLUMNS, HEALTH_DESCRIPTIONS),
+                },
                 **PUBLISHED,
             ),
             dg.AssetSpec(
                 ACCOUNT_HEALTH_CONTRIBUTIONS,
                 description="Published per-indicator contributions: raw value, indicator score, weight and points that add up to each health score.",
                 deps=["indicator_contributions"],
+                metadata={
+                    "dagster/table_name": CONTRIBUTIONS_TABLE,
+                    "dagster/column_schema": column_schema(CONTRIBUTION_COLUMNS, {**HEALTH_DESCRIPTIONS, **CONTRIBUTION_DESCRIPTIONS}),
+                },
                 **PUBLISHED,
             ),
         ],
@@ -105,7 +122,8 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
             dg.AssetCheckSpec(
                 BAND_SHIFT,
                 asset=ACCOUNT_HEALTH,
-                description="the share of accounts changing band since the last published snapshot is within the limit",
+                description="The share of accounts changing band since the last published snapshot (or against the "
+                "published version of a date scored again) is within the limit.",
             )
         ],
         ins={
@@ -154,27 +172,36 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
             )
         latest = health.filter(pl.col("snapshot_date") == dates[-1])
         bands = latest.group_by("band").len().sort("band")
+        scores = latest["health_score"].cast(pl.Float64)
         yield dg.MaterializeResult(
             asset_key=ACCOUNT_HEALTH,
             metadata={
                 "dagster/row_count": health.height,
                 "dagster/column_lineage": HEALTH_COLUMN_LINEAGE,
+                "warehouse": dg.MetadataValue.path(warehouse.database),
                 "snapshots": len(dates),
                 "latest_snapshot": dates[-1].isoformat(),
+                "latest_snapshot_accounts": latest.height,
                 "model_version": model_version,
+                # numbers Dagster plots over time on the asset's page
+                "mean_score": round(float(scores.mean()), 2) if latest.height else 0.0,
+                **{f"share_{b}": round(n / latest.height, 4) for b, n in bands.iter_rows()},
                 **{f"band_{b}": n for b, n in bands.iter_rows()},
-                "preview": dg.MetadataValue.md(
-                    markdown_table(
+                "preview": table_metadata(
                         latest.sort("health_score").select(
                             "account_id", "health_score", "band", "lifecycle_stage", "triage_priority", "drag_1_indicator"
                         )
-                    )
-                ),
+                    ),
             },
         )
         yield dg.MaterializeResult(
             asset_key=ACCOUNT_HEALTH_CONTRIBUTIONS,
-            metadata={"dagster/row_count": points.height, "snapshots": len(dates), "latest_snapshot": dates[-1].isoformat()},
+            metadata={
+                "dagster/row_count": points.height,
+                "warehouse": dg.MetadataValue.path(warehouse.database),
+                "snapshots": len(dates),
+                "latest_snapshot": dates[-1].isoformat(),
+            },
         )
         yield shift
     return published_account_health

@@ -41,6 +41,39 @@ HEALTH_COLUMNS: dict[str, str] = {
     "computed_at": "TIMESTAMPTZ NOT NULL",
 }
 
+# what a reader of the catalog (or a BI tool) needs to know of each published column
+HEALTH_DESCRIPTIONS: dict[str, str] = {
+    "account_id": "the account (CRM account_id)",
+    "snapshot_date": "the day the score is as of (end of day, UTC)",
+    "health_score": "composite health score, 0-100: the sum of the indicators' points",
+    "co_score": "customer outcome sub-score, 0-100 (null: nothing to measure)",
+    "cx_score": "customer experience sub-score, 0-100 (null: nothing to measure)",
+    "band": "traffic-light band from the model's cut points (red / yellow / green by default)",
+    "lifecycle_stage": "onboarding, adoption or renewal_window on the snapshot day",
+    "size_tier": "size tier from the CRM",
+    "triage_priority": "P1 (act now) .. P4, from lifecycle stage x band",
+    "drag_1_indicator": "the indicator that costs the account most points",
+    "drag_1_value": "its raw value",
+    "drag_1_points_lost": "the points it costs (max points - points)",
+    "csm_owner": "the account's CSM from the CRM",
+    "arr_usd": "annual recurring revenue from the CRM",
+    "renewal_date": "renewal date of the term running on the snapshot day",
+    "days_to_renewal": "days from the snapshot day to the renewal date",
+    "model_version": "hash of the health model that scored the row (JSON in published.model_versions)",
+    "computed_at": "when the row was written (bookkeeping, never an input)",
+}
+CONTRIBUTION_DESCRIPTIONS: dict[str, str] = {
+    "indicator": "the indicator (indicators.yaml)",
+    "subscore": "co or cx",
+    "raw_value": "the indicator's value on the snapshot day",
+    "is_missing": "no data for it (its missing-data policy scored it)",
+    "indicator_score": "0-100 score of the value under the model's scoring function (null: excluded)",
+    "weight": "its weight inside its sub-score, from the model file",
+    "effective_weight": "its share of the composite score for this account",
+    "points": "effective_weight x indicator_score: the points it adds (they sum to health_score)",
+    "max_points": "the points it would add at a score of 100",
+}
+
 CONTRIBUTION_COLUMNS: dict[str, str] = {
     "account_id": "VARCHAR NOT NULL",
     "snapshot_date": "DATE NOT NULL",
@@ -151,6 +184,22 @@ def build_contribution_rows(contributions: pl.DataFrame, computed_at: dt.datetim
         computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
     )
     return frame.select(list(CONTRIBUTION_COLUMNS)).sort("snapshot_date", "account_id", "indicator")
+
+
+def column_schema(columns: dict[str, str], descriptions: dict[str, str]):
+    """The published table's columns as a Dagster table schema (types and descriptions)."""
+    import dagster as dg
+
+    def described(name: str) -> str:
+        return descriptions.get(name) or descriptions.get(name.replace("_2_", "_1_").replace("_3_", "_1_"), "")
+
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, decl.split(" ")[0].lower(), description=described(name),
+                           constraints=dg.TableColumnConstraints(nullable="NOT NULL" not in decl))
+            for name, decl in columns.items()
+        ]
+    )
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:

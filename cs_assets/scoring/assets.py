@@ -9,7 +9,7 @@ from collections.abc import Callable
 import dagster as dg
 import polars as pl
 
-from cs_assets.metadata import markdown_table
+from cs_assets.metadata import table_metadata
 from cs_assets.scoring.charts import score_histogram_markdown
 from cs_assets.scoring.composite import apportion_points, compute_composite
 from cs_assets.scoring.indicator_scores import score_indicators
@@ -56,7 +56,7 @@ def per_snapshot(compute: Callable[..., pl.DataFrame], *frames: pl.DataFrame) ->
 
 
 def _preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
-    return dg.MetadataValue.md(markdown_table(frame, rows))
+    return table_metadata(frame, rows)
 
 
 def contributions_for(indicators: pl.DataFrame, model) -> pl.DataFrame:

@@ -17,7 +17,7 @@ import yaml
 from cs_assets.actions.assets import ACTION_NOTIFICATIONS
 from cs_assets.actions.store import read_history
 from cs_assets.deployment import Deployment
-from cs_assets.metadata import markdown_table
+from cs_assets.metadata import table_metadata
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.publish.tables import SCHEMA
 from cs_assets.sources.normalise import latest_accounts
@@ -153,8 +153,10 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                 problems.append(f"{days} d: AUC {m['auc']:.3f} < floor {cfg.auc_floor:g}")
             if not m["band_verdict"].monotonic:
                 problems.append(f"{days} d: band churn {m['band_verdict'].text}")
-            metadata[f"bands_{days}d"] = dg.MetadataValue.md(markdown_table(m["per_band"]) + f"\n\n{m['band_verdict'].text}")
-            metadata[f"deciles_{days}d"] = dg.MetadataValue.md(markdown_table(m["per_decile"], rows=10) + f"\n\n{m['decile_verdict'].text}")
+            metadata[f"bands_{days}d"] = table_metadata(m["per_band"])
+            metadata[f"bands_{days}d_verdict"] = m["band_verdict"].text
+            metadata[f"deciles_{days}d"] = table_metadata(m["per_decile"], rows=10)
+            metadata[f"deciles_{days}d_verdict"] = m["decile_verdict"].text
             if days == cfg.horizon_days and rows.height:
                 metadata["score_by_tenure"] = dg.MetadataValue.md(
                     score_by_tenure_boxplot(rows, f"score {days} days before the outcome, by tenure")
@@ -170,7 +172,7 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                 "outcomes": outcomes.height,
                 "outcomes_after_newest_snapshot": later,
                 "newest_snapshot": newest.isoformat(),
-                "summary": dg.MetadataValue.md(markdown_table(summary)),
+                "summary": table_metadata(summary),
                 **{f"auc_{r['horizon_days']}d": r["auc"] if r["auc"] is not None else "n/a" for r in summary_rows},
                 **metadata,
             }
@@ -262,11 +264,12 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                 "current_holdout_auc": r["current_auc"],
                 "best_single_indicator": r["best_single_indicator"] or "none",
                 "best_single_holdout_auc": r["best_single_auc"],
-                "candidate_bands": dg.MetadataValue.md(markdown_table(pl.DataFrame(r["candidate_bands"]))),
-                "current_bands": dg.MetadataValue.md(markdown_table(pl.DataFrame(r["current_bands"]))),
-                "band_migration": dg.MetadataValue.md("rows: current band, columns: candidate band\n\n" + markdown_table(migration)),
-                "indicators": dg.MetadataValue.md(markdown_table(pl.DataFrame(report["indicators"]), rows=60)),
-                "single_indicators": dg.MetadataValue.md(markdown_table(pl.DataFrame(r["single_indicator_auc"]), rows=60)),
+                "candidate_bands": table_metadata(pl.DataFrame(r["candidate_bands"])),
+                "current_bands": table_metadata(pl.DataFrame(r["current_bands"])),
+                # rows: the current model's band; columns: the candidate's
+                "band_migration_current_to_candidate": table_metadata(migration),
+                "indicators": table_metadata(pl.DataFrame(report["indicators"]), rows=60),
+                "single_indicators": table_metadata(pl.DataFrame(r["single_indicator_auc"]), rows=60),
             }
         )
 
@@ -299,7 +302,7 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                 "end_snapshot": newest.isoformat(),
                 "gross_margin": cfg.gross_margin,
                 "total_contribution_usd": float(table["contribution_usd"].fill_null(0).sum()),
-                "per_tier": dg.MetadataValue.md(markdown_table(table)),
+                "per_tier": table_metadata(table),
                 "caveat": "a comparison, not a causal effect: healthier customers engage more (selection bias)",
             }
         )
