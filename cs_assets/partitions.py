@@ -29,8 +29,34 @@ def history_start() -> str:
     return settings.parse_date(value, HISTORY_START_ENV).isoformat()
 
 
-# The newest partition is the last complete day (UTC): a snapshot scores whole days only.
-SNAPSHOT_PARTITIONS = dg.DailyPartitionsDefinition(start_date=history_start())
+def partitions_end() -> dt.date | None:
+    """The newest snapshot partition, when the landing data says which day it serves (example data,
+    or `CS_HEALTH_AS_OF`); None otherwise: then it is yesterday (UTC), the last complete day."""
+    known = settings.data_as_of(settings.landing_dir())
+    if known is None:
+        return None
+    day, where = known
+    if day.isoformat() < history_start():
+        raise ValueError(
+            f"{where} is {day}, before the history start {history_start()}: set {HISTORY_START_ENV} "
+            f"to a day on or before {day}"
+        )
+    return day
+
+
+def build_snapshot_partitions() -> dg.DailyPartitionsDefinition:
+    # Offer only the days the data can serve: a launch dialog's "Latest" past the data's last day
+    # would pick a snapshot that can only be refused as stale. A snapshot scores whole days only,
+    # so the newest partition is never later than yesterday (UTC) in any case.
+    end = partitions_end()
+    return dg.DailyPartitionsDefinition(
+        start_date=history_start(),
+        end_date=(end + dt.timedelta(days=1)).isoformat() if end is not None else None,
+    )
+
+
+# Read once, when the code location loads: after new example data, reload it (UI: Reload).
+SNAPSHOT_PARTITIONS = build_snapshot_partitions()
 SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
 
 

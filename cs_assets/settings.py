@@ -3,8 +3,8 @@
 All state is under one directory, `$CS_HEALTH_HOME` (default `./.cs_health`). The as-of date is
 an input: the explicit value, else `CS_HEALTH_AS_OF`, else the demo data's own "today" when the
 landing area holds demo data, else yesterday (UTC): the last complete day, which is the newest
-snapshot partition. `resolve_as_of` is the only place that reads the wall clock, and only in
-that last case.
+snapshot partition. `yesterday` is the only place that picks a date by the wall clock, and only
+in that last case.
 """
 
 import datetime as dt
@@ -64,13 +64,25 @@ def demo_manifest(landing: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def data_as_of(landing: Path) -> tuple[dt.date, str] | None:
+    """The newest day the landing data serves and where that was read, when something says so:
+    `CS_HEALTH_AS_OF`, else the example data's manifest. None for real exports (they are current)."""
+    env = os.environ.get(AS_OF_ENV)
+    if env:
+        return parse_date(env, AS_OF_ENV), AS_OF_ENV
+    manifest = demo_manifest(landing)
+    if manifest is not None:
+        where = f"{landing / DEMO_MANIFEST}: as_of"
+        return parse_date(manifest["as_of"], where), where
+    return None
+
+
+def yesterday() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+
+
 def resolve_as_of(explicit: str | None, landing: Path) -> dt.date:
     if explicit:
         return parse_date(explicit, "as-of date")
-    env = os.environ.get(AS_OF_ENV)
-    if env:
-        return parse_date(env, AS_OF_ENV)
-    manifest = demo_manifest(landing)
-    if manifest is not None:
-        return parse_date(manifest["as_of"], f"{landing / DEMO_MANIFEST}: as_of")
-    return dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    known = data_as_of(landing)
+    return known[0] if known is not None else yesterday()

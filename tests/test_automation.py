@@ -54,6 +54,26 @@ def test_the_daily_schedule_requests_the_day_that_just_ended(tick, partition):
     assert requests[0].job_name == "health_score_job"
 
 
+def test_snapshot_partitions_end_at_the_day_the_landing_data_serves(tmp_path, monkeypatch):
+    from cs_assets.partitions import build_snapshot_partitions
+
+    home = tmp_path / "home"
+    generate_demo_data(settings.landing_dir(home), accounts=20, seed=3, as_of=dt.date(2026, 9, 30))
+    monkeypatch.setenv(settings.HOME_ENV, str(home))
+    # example data: its manifest's day, so the launch dialog's "Latest" is a day with data
+    assert build_snapshot_partitions().get_last_partition_key() == "2026-09-30"
+    monkeypatch.setenv(settings.AS_OF_ENV, "2026-10-04")  # set by hand: that day wins
+    assert build_snapshot_partitions().get_last_partition_key() == "2026-10-04"
+    monkeypatch.setenv(settings.AS_OF_ENV, "2024-12-30")
+    with pytest.raises(ValueError, match="CS_HEALTH_AS_OF is 2024-12-30, before the history start 2025-01-01"):
+        build_snapshot_partitions()
+    # real exports say nothing: the newest partition is the last complete day (yesterday, UTC)
+    monkeypatch.delenv(settings.AS_OF_ENV)
+    (settings.landing_dir(home) / settings.DEMO_MANIFEST).unlink()
+    last = build_snapshot_partitions().get_last_partition_key()
+    assert last == settings.yesterday().isoformat()
+
+
 def _tick(landing: LandingZoneResource, cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(cursor=cursor, resources={"landing": landing})
     return landing_files_sensor(context)
