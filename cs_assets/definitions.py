@@ -12,6 +12,7 @@ from checks.integrity_checks import build_integrity_check
 from checks.score_checks import score_checks
 from cs_assets.actions.assets import account_actions, action_notifications
 from cs_assets.automation import build_daily_schedule, build_landing_sensor, health_automation, notify_on_run_failure
+from cs_assets.code_version import with_code_versions
 from cs_assets.deployment import Deployment, current_deployment
 from cs_assets.indicators.assets import build_indicator_asset
 from cs_assets.partitions import SNAPSHOT_PARTITIONS
@@ -55,19 +56,20 @@ def build_definitions(deployment: Deployment, resources: dict | None = None) -> 
         description="Validates the score against churn and renewals, calibrates a candidate model and estimates the CS contribution, from the published history.",
     )
     integrity = build_integrity_check(deployment)
+    assets = [
+        *build_source_assets(deployment),
+        build_indicator_asset(deployment),
+        indicator_contributions,
+        account_subscores,
+        account_health_scores,
+        account_segments,
+        build_publish_asset(deployment),
+        account_actions,
+        action_notifications,
+        *build_validation_assets(deployment),
+    ]
     return dg.Definitions(
-        assets=[
-            *build_source_assets(deployment),
-            build_indicator_asset(deployment),
-            indicator_contributions,
-            account_subscores,
-            account_health_scores,
-            account_segments,
-            build_publish_asset(deployment),
-            account_actions,
-            action_notifications,
-            *build_validation_assets(deployment),
-        ],
+        assets=with_code_versions(assets, deployment.paths),
         asset_checks=[*score_checks, *([integrity] if integrity is not None else []), *build_gx_checks(deployment)],
         jobs=[health_score_job, validation_job],
         schedules=[build_daily_schedule(health_score_job)],
