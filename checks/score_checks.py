@@ -21,6 +21,15 @@ def _sample(values: pl.Series, n: int = 5) -> str:
     return ", ".join(str(v) for v in values.head(n).to_list())
 
 
+def _snapshots(frame: pl.DataFrame) -> dict:
+    # The UI lists a check on a partitioned asset without its partition: say which snapshots
+    # this evaluation covered (one date, or the range of a backfill run).
+    if frame.height == 0:
+        return {"snapshots": "none"}
+    first, last = frame["snapshot_date"].min(), frame["snapshot_date"].max()
+    return {"snapshots": str(first) if first == last else f"{first}..{last}"}
+
+
 @dg.asset_check(
     asset=SCORES,
     name=SCORE_IN_RANGE,
@@ -38,7 +47,11 @@ def health_score_in_range(account_health_scores: pl.DataFrame) -> dg.AssetCheckR
     return dg.AssetCheckResult(
         passed=outside.height == 0,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"accounts_out_of_range": outside.height, "sample_account_ids": _sample(outside["account_id"])},
+        metadata={
+            **_snapshots(account_health_scores),
+            "accounts_out_of_range": outside.height,
+            "sample_account_ids": _sample(outside["account_id"]),
+        },
     )
 
 
@@ -47,7 +60,7 @@ def health_score_in_range(account_health_scores: pl.DataFrame) -> dg.AssetCheckR
     name=EVERY_ACTIVE_ACCOUNT_ONCE,
     blocking=True,
     additional_ins={"account_indicators": dg.AssetIn("account_indicators")},
-    description="every account active on each snapshot date has exactly one score for it, and nothing else is scored",
+    description="Every account active on each snapshot date has exactly one score for it, and nothing else is scored.",
 )
 def every_active_account_scored_once(
     account_health_scores: pl.DataFrame, account_indicators: pl.DataFrame
@@ -62,6 +75,7 @@ def every_active_account_scored_once(
         passed=duplicated.len() == 0 and unscored.len() == 0 and unexpected.len() == 0,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
+            **_snapshots(account_health_scores),
             "active_accounts": active.height,
             "scored_accounts": counts.height,
             "duplicated": duplicated.len(),
@@ -77,7 +91,7 @@ def every_active_account_scored_once(
     name=POINTS_SUM_TO_SCORE,
     blocking=True,
     additional_ins={"indicator_contributions": dg.AssetIn("indicator_contributions")},
-    description="the per-indicator points of every account add up to its health score exactly",
+    description="The per-indicator points of every account add up to its health score exactly.",
 )
 def points_sum_to_score(
     account_health_scores: pl.DataFrame, indicator_contributions: pl.DataFrame
@@ -89,7 +103,11 @@ def points_sum_to_score(
     return dg.AssetCheckResult(
         passed=mismatched.height == 0,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"mismatched_accounts": mismatched.height, "sample_account_ids": _sample(mismatched["account_id"])},
+        metadata={
+            **_snapshots(account_health_scores),
+            "mismatched_accounts": mismatched.height,
+            "sample_account_ids": _sample(mismatched["account_id"]),
+        },
     )
 
 
@@ -109,7 +127,7 @@ def band_shift_result(
             passed=True,
             severity=severity,
             description="no earlier published snapshot to compare with",
-            metadata={"compared_accounts": 0},
+            metadata={**_snapshots(current), "compared_accounts": 0},
         )
     both = current.select("account_id", "band").join(
         previous.select("account_id", previous_band="band"), on="account_id", how="inner"
@@ -128,6 +146,7 @@ def band_shift_result(
            else f"since the snapshot of {previous_date}")
         + f" (limit {max_share:.0%}){': ' + summary if summary else ''}",
         metadata={
+            **_snapshots(current),
             "previous_snapshot": str(previous_date),
             "compared_with": "the same date, as published" if same_date else "the previous published snapshot",
             "compared_accounts": both.height,

@@ -7,14 +7,12 @@ import os
 import shutil
 import sys
 import time
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from cs_assets import settings
-from cs_assets.partitions import HISTORY_START_ENV, history_start, run_tags_for
+from cs_assets import hide_beta_notices, settings
 
 # the instance `cs-health` creates is configured like the documented deployment: telemetry off,
 # one run at a time (the UI pointed at it queues its runs), bounded tick history
@@ -195,24 +193,38 @@ def _prepare_landing(ctx: Context, accounts: int, seed: int) -> Path:
     return landing
 
 
-def check_snapshot_dates(dates: list[dt.date]) -> None:
+def check_snapshot_dates(landing: Path, dates: list[dt.date]) -> None:
     """Refuse, before anything runs, dates the snapshot partitions do not have."""
+    from cs_assets.partitions import HISTORY_START_ENV, SNAPSHOT_PARTITIONS, history_start
+
     start = dt.date.fromisoformat(history_start())
-    last = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     if min(dates) < start:
         raise ValueError(
             f"snapshot {min(dates)} is before the history start {start}: set {HISTORY_START_ENV} "
             f"to {min(dates)} or earlier (it decides the first snapshot partition), or score later dates"
         )
+    known = settings.data_as_of(landing)
+    if known is not None and max(dates) > known[0]:
+        raise ValueError(
+            f"snapshot {max(dates)} is after {known[0]}, the last day the landing data serves ({known[1]}): "
+            f"score {known[0]} or earlier, or set {settings.AS_OF_ENV}={max(dates)} to score that day anyway "
+            "(its sources will be checked, and refused, as stale)"
+        )
+    last = settings.yesterday()
     if max(dates) > last:
         raise ValueError(f"snapshot {max(dates)} is not a complete day yet: the newest snapshot is yesterday (UTC), {last}")
+    newest = SNAPSHOT_PARTITIONS.get_last_partition_key()
+    if newest is None or max(dates).isoformat() > newest:
+        # the partitions were read when the code location was imported, for another home
+        raise ValueError(f"snapshot {max(dates)} is after the newest snapshot partition of this process ({newest})")
 
 
 def execute_snapshots(ctx: Context, dates: list[dt.date]):
     """One in-process run of the scoring job for a snapshot date or a contiguous range of them."""
     from cs_assets.definitions import HEALTH_SCORE_JOB
+    from cs_assets.partitions import run_tags_for
 
-    check_snapshot_dates(dates)
+    check_snapshot_dates(ctx.landing, dates)
     job = ctx.defs.resolve_job_def(HEALTH_SCORE_JOB)
     return job.execute_in_process(
         instance=_instance(ctx.home),
@@ -679,6 +691,41 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def ui_environment(ctx: Context) -> dict[str, str]:
+    """The environment `dagster dev` needs to show this home: its instance (created with the
+    shipped instance settings, one run at a time), its state and its deployment."""
+    env = dict(os.environ)
+    env[settings.HOME_ENV] = str(ctx.home)
+    env["DAGSTER_HOME"] = str(settings.dagster_home(ctx.home))
+    env.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    if ctx.config:
+        from cs_assets.deployment import CONFIG_ENV
+
+        env[CONFIG_ENV] = str(Path(ctx.config).resolve())
+    return env
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    ctx = _context(args)
+    ctx.deployment  # a broken config fails here, naming file and key, not in the UI's load error
+    _instance(ctx.home)
+    landing = ctx.landing
+    if _landing_is_empty(landing):
+        print(f"note: the landing area {landing} is empty: `cs-health demo-data` (or your exports) first", file=sys.stderr)
+    command = [
+        sys.executable, "-m", "dagster", "dev",
+        "-w", str(settings.REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port),
+    ]
+    print(f"Dagster UI on http://{args.host}:{args.port} for the home {ctx.home} "
+          f"(instance {settings.dagster_home(ctx.home)}); Ctrl-C stops it")
+    try:
+        return subprocess.run(command, env=ui_environment(ctx), cwd=settings.REPO_ROOT).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_config_schema(args: argparse.Namespace) -> int:
     from cs_assets.config_schema import write_schemas
 
@@ -773,6 +820,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--calibrate", action="store_true", help="also run the calibration")
     validate.set_defaults(func=cmd_validate)
 
+    ui = sub.add_parser(
+        "ui", help="start the Dagster UI (dagster dev) on this home's instance: the CLI's runs, one run at a time"
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: the UI has no login)")
+    ui.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    ui.set_defaults(func=cmd_ui)
+
     config = sub.add_parser("config", help="the config files: check a deployment, or write their JSON Schemas")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     schema = config_sub.add_parser("schema", help="write the JSON Schema of every config file (for editors)")
@@ -788,9 +842,13 @@ def main(argv: list[str] | None = None) -> int:
     from resources.home_lock import HomeBusyError
 
     args = build_parser().parse_args(argv)
-    # Dagster warns that some parameters we use (backfill_policy, data_version) are beta: that is
-    # for this project's developers (pinned in uv.lock), and a CLI user can do nothing about it
-    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
+    # pytest restores warning filters between tests: hide Dagster's beta notices again here
+    hide_beta_notices()
+    # --home is $CS_HEALTH_HOME for everything this command imports, the snapshot partitions
+    # among them (they end at the landing data's last day); restored for in-process callers
+    previous_home = os.environ.get(settings.HOME_ENV)
+    if args.home:
+        os.environ[settings.HOME_ENV] = str(Path(args.home).resolve())
     try:
         return args.func(args)
     except (ValueError, ConfigFileError) as exc:
@@ -799,6 +857,11 @@ def main(argv: list[str] | None = None) -> int:
     except HomeBusyError as exc:
         print(f"cs-health: {exc}", file=sys.stderr)
         return 3
+    finally:
+        if previous_home is None:
+            os.environ.pop(settings.HOME_ENV, None)
+        else:
+            os.environ[settings.HOME_ENV] = previous_home
 
 
 if __name__ == "__main__":

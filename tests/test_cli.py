@@ -54,6 +54,16 @@ def test_a_snapshot_before_the_history_start_is_refused_before_anything_runs(tmp
     assert not (home / "warehouse.duckdb").exists() and not (home / "dagster").exists()
 
 
+def test_a_snapshot_after_the_landing_datas_last_day_is_refused_naming_where_that_day_is_read(tmp_path, capsys):
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "demo-data", "--accounts", "20", "--as-of", "2026-09-30"]) == 0
+    assert main(["--home", str(home), "run", "--as-of", "2026-10-03"]) == 2
+    err = capsys.readouterr().err
+    assert "snapshot 2026-10-03 is after 2026-09-30, the last day the landing data serves" in err
+    assert "_demo_manifest.json: as_of" in err and "set CS_HEALTH_AS_OF=2026-10-03 to score that day anyway" in err
+    assert not (home / "warehouse.duckdb").exists()
+
+
 def test_an_empty_landing_area_of_a_real_deployment_is_not_filled_with_demo_data(tmp_path, capsys):
     import shutil
 

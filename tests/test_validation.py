@@ -341,3 +341,21 @@ def test_external_outcomes_replace_the_crm_ones(validated_home, tmp_path):
         assert summary["outcomes"].to_list() == [6, 6, 6] and summary["churned"].to_list() == [3, 3, 3]
     finally:
         target.unlink()
+
+
+def test_a_validation_step_that_materializes_nothing_says_why_on_its_asset(validated_home, tmp_path):
+    config = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
+    config["calibration"]["min_outcomes_per_class"] = 10_000
+    config["contribution"]["observation_days"] = 400  # the history is 150 days
+    config_path = tmp_path / "validation.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    result = run_validation(validated_home, validation_path=config_path)
+    assert result.success
+    assert {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()} == {"score_validation"}
+    why = {
+        e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata["not_materialized_because"].value
+        for e in result.get_asset_observation_events()
+    }
+    assert why["model_calibration"].startswith("no candidate model: ") and "10000" in why["model_calibration"]
+    assert "not estimated: no published snapshot on" in why["cs_contribution_estimate"]
+    assert "backfill at least 401 days or lower contribution.observation_days" in why["cs_contribution_estimate"]

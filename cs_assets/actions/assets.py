@@ -39,7 +39,7 @@ CONFIRM_EVERY, CONFIRM_SECONDS = 10, 1.0
 ACTIONS_CONDITION = (
     dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
     & dg.AutomationCondition.all_deps_blocking_checks_passed()
-).with_label("after each publish, and only once every blocking check upstream passed")
+).with_label("after each publish, once blocking checks pass")
 
 
 @dg.asset(

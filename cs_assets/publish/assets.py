@@ -39,7 +39,7 @@ ACCOUNT_HEALTH_CONTRIBUTIONS = dg.AssetKey(["published", "account_health_contrib
 # would request the publish again as soon as its inputs were updated.
 PUBLISH_CONDITION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-).with_label("when its inputs change, and only once every blocking check upstream passed")
+).with_label("eager, once blocking checks pass")
 
 
 PUBLISHED = dict(
@@ -122,6 +122,8 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
             dg.AssetCheckSpec(
                 BAND_SHIFT,
                 asset=ACCOUNT_HEALTH,
+                # enforced in the step (it raises before writing); declared so the UI says so
+                blocking=policy.blocking and policy.severity == dg.AssetCheckSeverity.ERROR,
                 description="The share of accounts changing band since the last published snapshot (or against the "
                 "published version of a date scored again) is within the limit.",
             )
@@ -173,10 +175,18 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
         latest = health.filter(pl.col("snapshot_date") == dates[-1])
         bands = latest.group_by("band").len().sort("band")
         scores = latest["health_score"].cast(pl.Float64)
+        # A range run records one materialization per snapshot, all with this metadata: a row
+        # count is only a partition's own when the run scored one snapshot.
+        per_snapshot = health.group_by("snapshot_date").len("rows")["rows"]
+        counts = (
+            {"dagster/row_count": health.height}
+            if len(dates) == 1
+            else {"rows_per_snapshot_min": int(per_snapshot.min() or 0), "rows_per_snapshot_max": int(per_snapshot.max() or 0)}
+        )
         yield dg.MaterializeResult(
             asset_key=ACCOUNT_HEALTH,
             metadata={
-                "dagster/row_count": health.height,
+                **counts,
                 "dagster/column_lineage": HEALTH_COLUMN_LINEAGE,
                 "warehouse": dg.MetadataValue.path(warehouse.database),
                 "snapshots": len(dates),
@@ -188,16 +198,16 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
                 **{f"share_{b}": round(n / latest.height, 4) for b, n in bands.iter_rows()},
                 **{f"band_{b}": n for b, n in bands.iter_rows()},
                 "preview": table_metadata(
-                        latest.sort("health_score").select(
-                            "account_id", "health_score", "band", "lifecycle_stage", "triage_priority", "drag_1_indicator"
-                        )
-                    ),
+                    latest.sort("health_score").select(
+                        "account_id", "health_score", "band", "lifecycle_stage", "triage_priority", "drag_1_indicator"
+                    )
+                ),
             },
         )
         yield dg.MaterializeResult(
             asset_key=ACCOUNT_HEALTH_CONTRIBUTIONS,
             metadata={
-                "dagster/row_count": points.height,
+                **({"dagster/row_count": points.height} if len(dates) == 1 else {}),
                 "warehouse": dg.MetadataValue.path(warehouse.database),
                 "snapshots": len(dates),
                 "latest_snapshot": dates[-1].isoformat(),

@@ -52,9 +52,15 @@ HEALTH_DESCRIPTIONS: dict[str, str] = {
     "lifecycle_stage": "onboarding, adoption or renewal_window on the snapshot day",
     "size_tier": "size tier from the CRM",
     "triage_priority": "P1 (act now) .. P4, from lifecycle stage x band",
-    "drag_1_indicator": "the indicator that costs the account most points",
-    "drag_1_value": "its raw value",
-    "drag_1_points_lost": "the points it costs (max points - points)",
+    **{
+        column: text
+        for n, rank in ((1, "most"), (2, "second most"), (3, "third most"))
+        for column, text in (
+            (f"drag_{n}_indicator", f"the indicator that costs the account the {rank} points"),
+            (f"drag_{n}_value", f"drag_{n}_indicator's raw value"),
+            (f"drag_{n}_points_lost", f"the points drag_{n}_indicator costs (max points - points)"),
+        )
+    },
     "csm_owner": "the account's CSM from the CRM",
     "arr_usd": "annual recurring revenue from the CRM",
     "renewal_date": "renewal date of the term running on the snapshot day",
@@ -190,12 +196,9 @@ def column_schema(columns: dict[str, str], descriptions: dict[str, str]):
     """The published table's columns as a Dagster table schema (types and descriptions)."""
     import dagster as dg
 
-    def described(name: str) -> str:
-        return descriptions.get(name) or descriptions.get(name.replace("_2_", "_1_").replace("_3_", "_1_"), "")
-
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name, decl.split(" ")[0].lower(), description=described(name),
+            dg.TableColumn(name, decl.split(" ")[0].lower(), description=descriptions.get(name, ""),
                            constraints=dg.TableColumnConstraints(nullable="NOT NULL" not in decl))
             for name, decl in columns.items()
         ]

@@ -92,6 +92,12 @@ def _later_note(context, later: int, newest: dt.date) -> None:
         )
 
 
+def _not_materialized(context: dg.AssetExecutionContext, reason: str) -> dg.AssetObservation:
+    """Why the step materialized nothing, on the asset's own page (not only in a run's log)."""
+    context.log.warning(reason)
+    return dg.AssetObservation(asset_key=context.asset_key, metadata={"not_materialized_because": reason})
+
+
 def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
     accounts_spec = deployment.contract.accounts
     crm_name = accounts_spec.name
@@ -208,7 +214,7 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
         try:
             result = calibrate(rows, current, current.document, settings, health_model.deployment().catalogue)
         except ValueError as exc:
-            context.log.warning(str(exc))
+            yield _not_materialized(context, f"no candidate model: {exc}")
             return
         out = Path(validation.models_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -285,14 +291,15 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
         cfg = validation.load()
         crm = latest_accounts(crm.lazy(), accounts_spec).collect()
         if cfg.observation_days is None:
-            context.log.warning("not estimated: validation.yaml has no `contribution` section")
+            yield _not_materialized(context, "not estimated: validation.yaml has no `contribution` section")
             return
         history, _, newest, _, _ = _inputs(warehouse, landing, crm, cfg)
         cohort_date = newest - dt.timedelta(days=cfg.observation_days)
         if history.filter(pl.col("snapshot_date") == cohort_date).is_empty():
-            context.log.warning(
+            yield _not_materialized(
+                context,
                 f"not estimated: no published snapshot on {cohort_date} ({cfg.observation_days} days before the newest, "
-                f"{newest}); backfill at least {cfg.observation_days + 1} days or lower contribution.observation_days"
+                f"{newest}); backfill at least {cfg.observation_days + 1} days or lower contribution.observation_days",
             )
             return
         table = cs_contribution(history, crm, cfg.engaged_when, cfg.gross_margin, cohort_date, newest)
