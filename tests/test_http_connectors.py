@@ -498,14 +498,10 @@ def test_demo_api_command_serves_the_protocols(tmp_path):
         page = requests.get(f"{url}/crm/v3/objects/companies?limit=5", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
         assert len(page["results"]) == 5 and page["paging"]["next"]["after"] == "5"
     finally:
-        process.terminate()
-        try:
-            # generous: on a loaded machine (CI runs the browser test beside this one) the
-            # interpreter's shutdown with polars, DuckDB and Dagster loaded takes its time
-            process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        # SIGKILL: after in-process Dagster runs, this pytest worker's children can inherit a
+        # SIGTERM that is ignored (the server then outlives the test); stopping is not tested here
+        process.kill()
+        process.wait(timeout=60)
 
 
 def test_retry_after_header_forms():
