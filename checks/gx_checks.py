@@ -17,6 +17,7 @@ import polars as pl
 
 from checks.dq_config import VALIDITY, CheckPolicy
 from checks.gx_suites import INDICATORS, Expect, build_suites, row_ids
+
 # gx_validation imports Great Expectations only inside its functions, when a check step runs
 from checks.gx_validation import Outcome, TableValidation, validate_tables
 from cs_assets.deployment import Deployment
@@ -45,7 +46,7 @@ def latest_allowed(as_of: dt.date, now: dt.datetime | None = None) -> dt.datetim
     today's export sees everything since: neither is "in the future". The scoring windows cut
     the data at the as-of day anyway.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return max(as_of_end(as_of), now).replace(microsecond=0)
 
 

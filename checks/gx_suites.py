@@ -25,7 +25,6 @@ table's rules from the catalogue (`indicators.yaml`: counts are never negative, 
 
 from dataclasses import dataclass
 
-
 from cs_assets.deployment import Deployment
 from cs_assets.indicators.catalogue import MAX, MEAN, MEDIAN, MIN, QUANTILE, VALUE
 from cs_assets.indicators.compute import account_columns

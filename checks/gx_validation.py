@@ -290,7 +290,12 @@ def validate_tables(
         by_name = {rule.name: rule for rule in rules}
         tallies = {rule.name: _Tally() for rule in rules}
 
-        def run(subset: list[Expect], chunk: int | None) -> None:
+        # row rules in chunks; uniqueness rules see their key columns whole
+        row_rules = [r for r in rules if r.kind != UNIQUE]
+        whole_rules = [r for r in rules if r.kind == UNIQUE]
+        for subset, chunk in ((row_rules, chunk_rows), (whole_rules, None)):
+            if not subset:
+                continue
             suite = gx.ExpectationSuite(name=f"{table}_validity")
             for rule in subset:
                 suite.add_expectation(_to_gx(gx, rule, latest_allowed))
@@ -300,13 +305,6 @@ def validate_tables(
                     name = found.expectation_config.meta.get(META_KEY)
                     if name in tallies:
                         tallies[name].add(by_name[name], found, ids)
-
-        row_rules = [r for r in rules if r.kind != UNIQUE]
-        whole_rules = [r for r in rules if r.kind == UNIQUE]
-        if row_rules:
-            run(row_rules, chunk_rows)
-        if whole_rules:
-            run(whole_rules, None)
         outcomes = [tallies[rule.name].outcome(table, rule, latest_allowed) for rule in rules]
         validated[table] = TableValidation(table, rows, round(time.perf_counter() - started, 3), outcomes)
     return validated

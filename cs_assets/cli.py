@@ -284,7 +284,7 @@ def _report_warnings(result) -> None:
 
 
 def _score(ctx: Context, dates: list[dt.date], what: str, started: float) -> int:
-    since = dt.datetime.now(dt.timezone.utc)
+    since = dt.datetime.now(dt.UTC)
     try:
         result = execute_snapshots(ctx, dates)
     except KeyboardInterrupt:
@@ -709,7 +709,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
     ctx = _context(args)
-    ctx.deployment  # a broken config fails here, naming file and key, not in the UI's load error
+    _ = ctx.deployment  # a broken config fails here, naming file and key, not in the UI's load error
     _instance(ctx.home)
     landing = ctx.landing
     if _landing_is_empty(landing):

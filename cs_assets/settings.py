@@ -78,7 +78,7 @@ def data_as_of(landing: Path) -> tuple[dt.date, str] | None:
 
 
 def yesterday() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 
 
 def resolve_as_of(explicit: str | None, landing: Path) -> dt.date:

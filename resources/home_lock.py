@@ -89,7 +89,7 @@ def home_lock(warehouse: str | Path, what: str, wait_seconds: float = 0.0, sleep
                 delay = min(delay * 2, 2.0)
         handle.seek(0)
         handle.truncate()
-        since = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+        since = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         handle.write(json.dumps({"pid": os.getpid(), "since": since, "what": what}))
         handle.flush()
         with _guard:

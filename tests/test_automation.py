@@ -28,7 +28,7 @@ SOURCES = DEPLOYMENT.contract.sources
 defs = default_definitions()
 landing_files_sensor = build_landing_sensor(DEPLOYMENT)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_default_statuses_are_the_documented_ones():

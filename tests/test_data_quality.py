@@ -181,7 +181,7 @@ def test_automation_does_not_publish_after_a_failed_blocking_check():
     instance = dg.DagsterInstance.ephemeral()
     graph = defs.resolve_asset_graph()
     # automation looks at the newest snapshot partition: the day before "now"
-    now = dt.datetime(2026, 11, 1, 2, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 1, 2, 0, tzinfo=dt.UTC)
     day = "2026-10-31"
 
     def materialize(key: dg.AssetKey) -> None:

@@ -12,24 +12,24 @@ import pytest
 
 from cs_assets.demo import generator
 from cs_assets.demo.generator import (
-    DEMO_AS_OF,
-    DemoSummary,
-    generate_demo_data,
     ADDON_FEATURES,
     CORE_FEATURES,
     CRM_ACCOUNTS,
+    DEMO_AS_OF,
     DEMO_CONTRACT,
     ENGAGEMENT_EVENTS,
     SUPPORT_TICKETS,
     SURVEY_RESPONSES,
     USAGE_EVENTS,
+    DemoSummary,
+    generate_demo_data,
 )
 from cs_assets.sources.contract import UTC_TS, SourceSpec
 
 SOURCES = DEMO_CONTRACT.sources
 ACCOUNTS = 60
 SEED = 7
-END = dt.datetime.combine(DEMO_AS_OF + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+END = dt.datetime.combine(DEMO_AS_OF + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 ISO_WITH_OFFSET = "%Y-%m-%dT%H:%M:%S%#z"  # accepts "Z", "+00:00" and "+09:00"
 
 ALLOWED = {

@@ -113,7 +113,7 @@ def test_an_extra_event_source_is_read_checked_and_scored(demo_home, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(demo_home, home)
     accounts = published_accounts(home)
-    issued = dt.datetime.combine(DEMO_AS_OF, dt.time(9), tzinfo=dt.timezone.utc)
+    issued = dt.datetime.combine(DEMO_AS_OF, dt.time(9), tzinfo=dt.UTC)
     rows = [{"invoice_id": f"I-{i}", "account_id": a, "issued_at": (issued - dt.timedelta(days=i)).isoformat(),
              "status": "late" if i % 3 == 0 else "paid", "amount_usd": 120.0} for i, a in enumerate(accounts[:40])]
     write_invoices(home, rows)

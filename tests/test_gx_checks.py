@@ -28,7 +28,7 @@ SUITES = build_suites(DEPLOYMENT)
 defs = default_definitions()
 
 REPO = Path(__file__).resolve().parent.parent
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def gx_evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:

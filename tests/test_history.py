@@ -73,7 +73,7 @@ def test_compiled_indicators_match_a_direct_scan_of_the_raw_events(history_home)
     frames = {name: clean(spec, landing.read(spec)) for name, spec in deployment.contract.sources.items()}
     usage = frames["usage_events"]
     day = RANGE[2]
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     seen = usage.filter((pl.col("occurred_at") < end) & (pl.col("received_at") < end))
     last30 = seen.filter(pl.col("occurred_at") >= end - dt.timedelta(days=30))
     direct = last30.group_by("account_id").agg(

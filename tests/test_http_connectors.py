@@ -21,9 +21,8 @@ import requests
 import yaml
 
 from cs_assets import settings
-from cs_assets.demo.api_server import DemoApi, Fault, demo_sources_config, load_landing
+from cs_assets.demo.api_server import SOURCES, DemoApi, Fault, demo_sources_config, load_landing
 from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
-from cs_assets.demo.api_server import SOURCES
 from cs_assets.sources.source_config import (
     SOURCES_CONFIG_ENV,
     SourceConfigError,
@@ -315,7 +314,7 @@ def test_retry_after_is_honoured(api, tmp_path):
 
 def test_retry_after_as_http_date(api, tmp_path):
     home = empty_home(tmp_path, "d")
-    later = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=20)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     api.fault = _fail_first(1, Fault(status=503, headers={"Retry-After": later}))
     fake = FakeTime()
     retry = {"max_attempts": 3, "backoff_seconds": 1, "max_backoff_seconds": 30, "max_total_seconds": 60}
@@ -514,7 +513,7 @@ def test_retry_after_header_forms():
     assert retry_after_seconds("1.5") == 1.5
     assert retry_after_seconds("-3") == 0.0
     assert retry_after_seconds("inf") is None and retry_after_seconds("soon") is None
-    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
     in_an_hour = format_datetime(now + dt.timedelta(hours=1), usegmt=True)
     assert retry_after_seconds(in_an_hour, now=now) == 3600.0
     assert retry_after_seconds("Sun, 01 Nov 2026 13:00:00", now=now) == 3600.0  # no zone: GMT

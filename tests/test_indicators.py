@@ -13,8 +13,8 @@ from cs_assets.indicators.compute import compute_account_indicators
 from cs_assets.sources.contract import SourcesContractError, SourcesFile, contract_from_file
 
 AS_OF = dt.date(2026, 10, 31)
-END = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)  # the end of the as-of day
-UTC = dt.timezone.utc
+END = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)  # the end of the as-of day
+UTC = dt.UTC
 
 SOURCES = {
     "version": 2,

@@ -23,7 +23,7 @@ from cs_assets.demo.ledgerly import DEMO_AS_OF, generate_ledgerly_data
 ACCOUNTS = 300
 SEED = 7
 DAY0 = DEMO_AS_OF - dt.timedelta(days=364)
-END = dt.datetime.combine(DEMO_AS_OF + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+END = dt.datetime.combine(DEMO_AS_OF + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 SUBSCRIPTION_COLUMNS = [
     "account_id", "business_name", "country", "plan", "seats", "mrr_usd", "account_manager",
@@ -161,7 +161,7 @@ def test_as_of_moves_the_whole_window(tmp_path):
     landing = tmp_path / "landing"
     generate_ledgerly_data(landing, accounts=60, seed=SEED, as_of=as_of)
     times = _read_strings(landing / "events" / "part-00000.csv").select(_utc("event_time")).to_series()
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     assert times.max() < end
     assert times.max() >= end - dt.timedelta(days=3)
     assert times.min() >= end - dt.timedelta(days=365)

@@ -97,7 +97,7 @@ def test_some_indicator_must_score_missing_data(raw_model):
 def test_indicators_of_undeclared_sources_are_left_out_and_their_weight_redistributed(raw_model, tmp_path):
     import dataclasses
 
-    from cs_assets.deployment import load_contract, load_catalogue
+    from cs_assets.deployment import load_catalogue, load_contract
 
     # a deployment with only the CRM and the usage events: no tickets, surveys or engagement
     sources = yaml.safe_load((DEFAULT_MODEL_PATH.parent / "sources.yaml").read_text())

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import polars as pl
 import pytest
 
 from cs_assets import settings
-from cs_assets.actions.evaluate import evaluate_actions, split_by_cap, actions_to_send
+from cs_assets.actions.evaluate import actions_to_send, evaluate_actions, split_by_cap
 from cs_assets.actions.rules import parse_action_rules
 from cs_assets.cli import failure_reasons
 from cs_assets.demo.generator import DEMO_AS_OF

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
-
-from cs_assets import settings
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
+from cs_assets import settings
 from cs_assets.cli import Context, _instance, ui_environment
 from cs_assets.code_version import CONFIG_READ_BY_GROUP
 from cs_assets.demo.generator import DEMO_AS_OF

@@ -11,7 +11,15 @@ import yaml
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.scoring.model_config import parse_model
-from cs_assets.validation.calibration import STRATIFIED, TIME, calibrate, fit_band_cuts, fit_scoring, migration_matrix, split_outcomes
+from cs_assets.validation.calibration import (
+    STRATIFIED,
+    TIME,
+    calibrate,
+    fit_band_cuts,
+    fit_scoring,
+    migration_matrix,
+    split_outcomes,
+)
 from cs_assets.validation.config import DEFAULT_VALIDATION_PATH, ValidationConfigError, parse_validation_config
 from cs_assets.validation.contribution import cs_contribution
 from cs_assets.validation.metrics import horizon_metrics, with_deciles

@@ -120,7 +120,7 @@ def action_notifications(
     fresh, held = split_by_cap(due, max(rules.max_per_run - len(left_over), 0))
     queued = [(row["action_id"], action_message(row)) for row in fresh.iter_rows(named=True)]
     with warehouse.connect() as con:
-        queue_messages(con, channel, queued, dt.datetime.now(dt.timezone.utc))
+        queue_messages(con, channel, queued, dt.datetime.now(dt.UTC))
     sent = 0
     confirmed: list[tuple] = []
     last_flush = time.monotonic()
@@ -137,7 +137,7 @@ def action_notifications(
     try:
         for action_id, message in [*left_over, *queued]:
             delivery = notifier.send(action_id, message)
-            confirmed.append((action_id, delivery.channel, dt.datetime.now(dt.timezone.utc), delivery.attempts, delivery.http_status))
+            confirmed.append((action_id, delivery.channel, dt.datetime.now(dt.UTC), delivery.attempts, delivery.http_status))
             sent += 1
             if len(confirmed) >= CONFIRM_EVERY or time.monotonic() - last_flush > CONFIRM_SECONDS:
                 flush()

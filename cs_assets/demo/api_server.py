@@ -207,7 +207,7 @@ class DemoApi:
                 for flt in group.get("filters", []):
                     if flt.get("propertyName") != "hs_lastmodifieddate" or flt.get("operator") != "GTE":
                         return 400, {}, {"status": "error", "message": "demo API filters on hs_lastmodifieddate GTE only"}
-                    since = dt.datetime.fromtimestamp(int(flt["value"]) / 1000, dt.timezone.utc)
+                    since = dt.datetime.fromtimestamp(int(flt["value"]) / 1000, dt.UTC)
                     frame = frame.filter(pl.col("updated_at") >= since)
             frame = frame.sort(["updated_at", "account_id"])
             limit = min(limit, 200)
@@ -236,7 +236,7 @@ class DemoApi:
         if "start_time" not in query:
             return 400, {}, {"error": "InvalidValue", "description": "start_time is required"}
         start, per_page = _int(query.get("start_time"), 0), min(_int(query.get("per_page"), 1000), 1000)
-        since = dt.datetime.fromtimestamp(start, dt.timezone.utc)
+        since = dt.datetime.fromtimestamp(start, dt.UTC)
         frame = self.data(ZENDESK_SOURCE).filter(pl.col("updated_at") >= since).head(per_page)
         eos = frame.height < per_page
         end_time = int(frame["updated_at"][-1].timestamp()) if frame.height else start

@@ -43,17 +43,17 @@ import numpy as np
 import polars as pl
 
 from cs_assets.demo.common import (
-    begin_landing,
-    write_manifest,
-    write_parquet,
     account_id_expr,
     add_years,
+    begin_landing,
     duplicate_rows,
     expand,
     iso_with_offset,
     lookup,
     next_anniversary,
     whitespace_codes,
+    write_manifest,
+    write_parquet,
     zfill,
 )
 from cs_assets.deployment import DEFAULT_CONFIG_DIR, FILES, load_contract

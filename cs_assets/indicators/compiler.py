@@ -16,15 +16,28 @@ import datetime as dt
 import polars as pl
 
 from cs_assets.indicators.catalogue import (
-    ACTIVE_DAYS, COUNT, COVERAGE, DISTINCT, MAX, MEAN, MEDIAN, MIN, NEWEST, OLDEST, QUANTILE,
-    SHARE, SUM, Filter, Indicator,
+    ACTIVE_DAYS,
+    COUNT,
+    COVERAGE,
+    DISTINCT,
+    MAX,
+    MEAN,
+    MEDIAN,
+    MIN,
+    NEWEST,
+    OLDEST,
+    QUANTILE,
+    SHARE,
+    SUM,
+    Filter,
+    Indicator,
 )
 from cs_assets.sources.contract import ACCOUNT_ID, SourceSpec
 
 
 def as_of_end(as_of: dt.date) -> dt.datetime:
     """Exclusive upper bound of a snapshot: midnight UTC after the as-of day."""
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
 def member_flag(column: str, list_column: str) -> str:

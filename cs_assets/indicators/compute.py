@@ -10,7 +10,7 @@ import datetime as dt
 import polars as pl
 
 from cs_assets.indicators.catalogue import RATIO, VALUE, Catalogue
-from cs_assets.indicators.compiler import aggregate_source, as_of_end, presence_column, prepare_source
+from cs_assets.indicators.compiler import aggregate_source, as_of_end, prepare_source, presence_column
 from cs_assets.sources.contract import ACCOUNT_CONTEXT, ACCOUNT_ID, TYPES, Contract
 from cs_assets.sources.normalise import accounts_as_of, latest_accounts
 

@@ -7,8 +7,8 @@ import polars as pl
 
 from checks.dq_config import BAND_SHIFT, CheckPolicy
 from checks.score_checks import band_shift_result
-from cs_assets.indicators.catalogue import CONTEXT_FIELDS
 from cs_assets.deployment import Deployment
+from cs_assets.indicators.catalogue import CONTEXT_FIELDS
 from cs_assets.metadata import table_metadata
 from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS, snapshot_dates
 from cs_assets.publish.lineage import HEALTH_COLUMN_LINEAGE, lineage_rows
@@ -20,10 +20,10 @@ from cs_assets.publish.tables import (
     HEALTH_DESCRIPTIONS,
     HEALTH_TABLE,
     PublishError,
-    column_schema,
     build_contribution_rows,
     build_health_rows,
     build_indicator_value_rows,
+    column_schema,
     previous_snapshot,
     publish_snapshots,
     published_bands_of,
@@ -157,7 +157,7 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
                 f"model is {model.version}: materialize the scoring steps of these snapshots in the same run"
             )
         # when the rows were written: bookkeeping, never an input to a score
-        computed_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        computed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         health = build_health_rows(scores, segments, indicators, model_version, computed_at)
         points = build_contribution_rows(contributions, computed_at)
         lineage = lineage_rows(context, dates, computed_at, upstream)

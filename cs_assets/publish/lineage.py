@@ -21,7 +21,7 @@ def _row(record, asset: str) -> dict:
         "asset_key": asset,
         "run_id": record.run_id if record is not None else None,
         "data_version": materialization.tags.get(DATA_VERSION_TAG) if materialization is not None else None,
-        "materialized_at": dt.datetime.fromtimestamp(record.timestamp, dt.timezone.utc) if record is not None else None,
+        "materialized_at": dt.datetime.fromtimestamp(record.timestamp, dt.UTC) if record is not None else None,
     }
 
 

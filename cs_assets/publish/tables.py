@@ -9,7 +9,6 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-
 SCHEMA = "published"
 HEALTH_TABLE = f"{SCHEMA}.account_health"
 CONTRIBUTIONS_TABLE = f"{SCHEMA}.account_health_contributions"

@@ -10,13 +10,13 @@ import dagster as dg
 import polars as pl
 
 from cs_assets.metadata import table_metadata
+from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS
+from cs_assets.publish.lineage import SCORE_COLUMN_LINEAGE
 from cs_assets.scoring.charts import score_histogram_markdown
 from cs_assets.scoring.composite import apportion_points, compute_composite
 from cs_assets.scoring.indicator_scores import score_indicators
 from cs_assets.scoring.segments import assign_segments
 from cs_assets.scoring.subscores import compute_subscores, with_effective_weights
-from cs_assets.publish.lineage import SCORE_COLUMN_LINEAGE
-from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS
 from resources.model import HealthModelResource
 
 OWNER = "team:customer-success-analytics"

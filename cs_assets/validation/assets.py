@@ -20,8 +20,8 @@ from cs_assets.deployment import Deployment
 from cs_assets.metadata import table_metadata
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.publish.tables import SCHEMA
-from cs_assets.sources.normalise import latest_accounts
 from cs_assets.scoring.model_config import HealthModel
+from cs_assets.sources.normalise import latest_accounts
 from cs_assets.validation.calibration import calibrate
 from cs_assets.validation.charts import churn_per_band_chart, score_by_tenure_boxplot
 from cs_assets.validation.config import ValidationConfig

@@ -22,8 +22,8 @@ from pathlib import Path
 import polars as pl
 import requests
 
-from cs_assets.sources.normalise import SourceDataError
 from cs_assets.sources.contract import SourceSpec
+from cs_assets.sources.normalise import SourceDataError
 from cs_assets.sources.source_config import CSV_EXPORT, SourcesConfig, load_sources_config
 from resources.connectors.client import ConnectorError, HttpClient, describe
 from resources.connectors.presets import FETCHERS, FULL, INCREMENTAL, NOT_MODIFIED, Fetched

@@ -8,8 +8,8 @@ not parse as the column's type is an error naming the page, the record and the f
 
 import polars as pl
 
-from cs_assets.sources.normalise import SourceDataError, normalise_text_source
 from cs_assets.sources.contract import SourceSpec
+from cs_assets.sources.normalise import SourceDataError, normalise_text_source
 
 MISSING = object()
 
