@@ -43,13 +43,17 @@ mutation Launch($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
-STATUS = 'query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }'
+STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }"
 
 
 def _env(repo: Path, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CS_HEALTH_") and k != "DAGSTER_HOME"}
-    env.update(CS_HEALTH_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), DAGSTER_DISABLE_TELEMETRY="1",
-               PYTHONPATH=str(repo))
+    env.update(
+        CS_HEALTH_HOME=str(home),
+        DAGSTER_HOME=str(home / "dagster"),
+        DAGSTER_DISABLE_TELEMETRY="1",
+        PYTHONPATH=str(repo),
+    )
     return env
 
 
@@ -67,16 +71,27 @@ def _instance(repo: Path, home: Path) -> None:
 def measure_import(repo: Path, home: Path, repeat: int) -> float:
     times = []
     for _ in range(repeat):
-        out = subprocess.run([_python(repo), "-c", IMPORT_SNIPPET], cwd=repo, env=_env(repo, home),
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [_python(repo), "-c", IMPORT_SNIPPET],
+            cwd=repo,
+            env=_env(repo, home),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
 
 
 def measure_cli_run(repo: Path, home: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([_python(repo), "-m", "cs_assets.cli", "run"], cwd=repo, env=_env(repo, home),
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [_python(repo), "-m", "cs_assets.cli", "run"],
+        cwd=repo,
+        env=_env(repo, home),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -98,7 +113,11 @@ def measure_ui_run(repo: Path, home: Path, partition: str) -> float:
     log = open(home / "dagster-dev.log", "w")
     server = subprocess.Popen(
         [_python(repo), "-m", "dagster", "dev", "-w", str(repo / "workspace.yaml"), "-p", str(port)],
-        cwd=repo, env=_env(repo, home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=repo,
+        env=_env(repo, home),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 300
@@ -107,7 +126,9 @@ def measure_ui_run(repo: Path, home: Path, partition: str) -> float:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError(f"dagster dev did not load; see {home / 'dagster-dev.log'}")
             try:
-                data = _graphql(base, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }")
+                data = _graphql(
+                    base, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
+                )
                 entries = data["workspaceOrError"]["locationEntries"]
                 if entries and entries[0]["loadStatus"] == "LOADED":
                     location = entries[0]["name"]
@@ -115,7 +136,11 @@ def measure_ui_run(repo: Path, home: Path, partition: str) -> float:
                 pass
             time.sleep(1)
         params = {
-            "selector": {"repositoryLocationName": location, "repositoryName": "__repository__", "jobName": "health_score_job"},
+            "selector": {
+                "repositoryLocationName": location,
+                "repositoryName": "__repository__",
+                "jobName": "health_score_job",
+            },
             "runConfigData": {},
             "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
         }
@@ -152,12 +177,19 @@ def main() -> None:
     repo = args.repo.resolve()
     with tempfile.TemporaryDirectory(prefix="cs-health-bench-") as tmp:
         cli_home, ui_home = Path(tmp) / "cli", Path(tmp) / "ui"
-        subprocess.run([_python(repo), "-m", "cs_assets.cli", "demo-data", "--accounts", str(args.accounts)],
-                       cwd=repo, env=_env(repo, cli_home), check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [_python(repo), "-m", "cs_assets.cli", "demo-data", "--accounts", str(args.accounts)],
+            cwd=repo,
+            env=_env(repo, cli_home),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         shutil.copytree(cli_home / "landing", ui_home / "landing")
         partition = json.loads((cli_home / "landing" / "_demo_manifest.json").read_text())["as_of"]
         _instance(repo, ui_home)
-        print(f"checkout: {repo}  accounts: {args.accounts:,}  snapshot: {partition}  cores: {os.cpu_count()}", flush=True)
+        print(
+            f"checkout: {repo}  accounts: {args.accounts:,}  snapshot: {partition}  cores: {os.cpu_count()}", flush=True
+        )
         imported = measure_import(repo, cli_home, args.repeat)
         print(f"definitions import + defs()        {imported:7.1f} s  (median of {args.repeat})", flush=True)
         cli = measure_cli_run(repo, cli_home)

@@ -111,18 +111,24 @@ def build_dq_config(parsed: DataQualityFile, contract: Contract, origin: str) ->
             sources[name] = _limits(parsed.source_defaults)
         else:
             raise DataQualityConfigError(
-                origin, f"sources.{name}",
+                origin,
+                f"sources.{name}",
                 f"no limits for the declared source {name}: add them here or give `source_defaults`",
             )
     coverage = parsed.integrity.coverage_source
     if coverage is not None and coverage not in contract.event_sources:
         raise DataQualityConfigError(
-            origin, "integrity.coverage_source",
+            origin,
+            "integrity.coverage_source",
             f"must name a declared event source ({', '.join(contract.event_sources) or 'none declared'}), got {coverage!r}",
         )
     return DataQualityConfig(
-        checks={k: CheckPolicy(dg.AssetCheckSeverity(getattr(parsed.checks, k).severity), getattr(parsed.checks, k).blocking)
-                for k in CHECK_KINDS},
+        checks={
+            k: CheckPolicy(
+                dg.AssetCheckSeverity(getattr(parsed.checks, k).severity), getattr(parsed.checks, k).blocking
+            )
+            for k in CHECK_KINDS
+        },
         sources=sources,
         max_unknown_account_share=float(parsed.integrity.max_unknown_account_share),
         min_usage_coverage_share=float(parsed.integrity.min_usage_coverage_share),

@@ -84,12 +84,18 @@ def _bounds_text(low: float | None, high: float | None) -> str:
     return f">= {fmt(low)}" if low is not None else f"<= {fmt(high)}"
 
 
-def between(column: str, low: float | None, high: float | None, name: str | None = None,
-            where: tuple[str, str] | None = None) -> Expect:
+def between(
+    column: str, low: float | None, high: float | None, name: str | None = None, where: tuple[str, str] | None = None
+) -> Expect:
     scope = f" where {where[0]} = {where[1]!r}" if where else ""
     return Expect(
-        name or f"{column}_in_range", BETWEEN, (column,), f"{column} is {_bounds_text(low, high)}{scope}",
-        min_value=low, max_value=high, where=where,
+        name or f"{column}_in_range",
+        BETWEEN,
+        (column,),
+        f"{column} is {_bounds_text(low, high)}{scope}",
+        min_value=low,
+        max_value=high,
+        where=where,
     )
 
 
@@ -103,7 +109,9 @@ def share(column: str) -> Expect:
 
 def not_future(column: str) -> Expect:
     return Expect(
-        f"{column}_not_future", NOT_FUTURE, (column,),
+        f"{column}_not_future",
+        NOT_FUTURE,
+        (column,),
         f"{column} is not after the end of the as-of day (or now, whichever is later)",
     )
 
@@ -124,7 +132,11 @@ def source_suite(spec: SourceSpec) -> tuple[Expect, ...]:
     rules = [not_null(c) for c in required]
     if spec.is_accounts:
         # the accounts source keeps every version of an account: one row per account and update
-        rules.append(unique(*spec.key, spec.timestamp_column, name="account_version_unique", why="one row per account and version"))
+        rules.append(
+            unique(
+                *spec.key, spec.timestamp_column, name="account_version_unique", why="one row per account and version"
+            )
+        )
     else:
         rules.append(unique(*spec.key, name="key_unique" if len(spec.key) > 1 else None, why="the source key"))
     if spec.natural_key:
@@ -132,7 +144,7 @@ def source_suite(spec: SourceSpec) -> tuple[Expect, ...]:
     rules += [in_set(column, values) for column, values in spec.vocabulary.items()]
     rules += [_range(column, low, high) for column, (low, high) in spec.bounds.items()]
     for rule in spec.range_rules:
-        (column, value), = rule.where.items()
+        ((column, value),) = rule.where.items()
         rules.append(between(rule.column, rule.min, rule.max, name=rule.name, where=(column, value)))
     rules += [not_future(c) for c, dtype in spec.columns.items() if dtype == UTC_TS]
     return tuple(rules)
@@ -155,7 +167,12 @@ def indicator_suite(deployment: Deployment) -> tuple[Expect, ...]:
     rules.append(non_negative("tenure_days"))
     for ind in deployment.catalogue.indicators.values():
         bounds = ind.default_range()
-        if bounds is None and ind.aggregate in (MEAN, MEDIAN, MIN, MAX, QUANTILE, VALUE) and ind.per is None and not ind.compare:
+        if (
+            bounds is None
+            and ind.aggregate in (MEAN, MEDIAN, MIN, MAX, QUANTILE, VALUE)
+            and ind.per is None
+            and not ind.compare
+        ):
             # a mean, median or quantile of a column stays within the column's declared range
             bounds = deployment.contract[ind.source].bounds.get(ind.column)
         if bounds is None or bounds == (None, None):
@@ -177,7 +194,10 @@ def build_suites(deployment: Deployment) -> dict[str, tuple[Expect, ...]]:
 
 def row_ids(deployment: Deployment) -> dict[str, tuple[str, ...]]:
     """The columns that say which row a bad value is in (shown beside it in the check's description)."""
-    return {**{name: spec.key for name, spec in deployment.contract.sources.items()}, INDICATORS: ("snapshot_date", "account_id")}
+    return {
+        **{name: spec.key for name, spec in deployment.contract.sources.items()},
+        INDICATORS: ("snapshot_date", "account_id"),
+    }
 
 
 def _check_suites(deployment: Deployment, suites: dict[str, tuple[Expect, ...]]) -> None:

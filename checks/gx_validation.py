@@ -59,8 +59,10 @@ class Outcome:
         if self.unexpected_count:
             examples = self.sample_rows[:3] or self.sample
             sample = f", e.g. {'; '.join(examples)}" if examples else ""
-            return (f"{where}: {self.unexpected_count:,} of {self.rows:,} row(s) ({self.unexpected_percent:.2f}%) "
-                    f"break the rule: {self.rule}{sample}")
+            return (
+                f"{where}: {self.unexpected_count:,} of {self.rows:,} row(s) ({self.unexpected_percent:.2f}%) "
+                f"break the rule: {self.rule}{sample}"
+            )
         observed = f" (observed {self.observed_value})" if self.observed_value is not None else ""
         return f"{where}: fails: {self.rule}{observed}"
 
@@ -300,7 +302,9 @@ def validate_tables(
             for rule in subset:
                 suite.add_expectation(_to_gx(gx, rule, latest_allowed))
             for df in _pandas_chunks(frame, _columns(subset, ids, schema), rows, chunk):
-                result = batches.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=result_format)
+                result = batches.get_batch(batch_parameters={"dataframe": df}).validate(
+                    suite, result_format=result_format
+                )
                 for found in result.results:  # GX's order is not the suite's: match by the rule name in meta
                     name = found.expectation_config.meta.get(META_KEY)
                     if name in tallies:

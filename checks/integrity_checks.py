@@ -45,7 +45,12 @@ def unknown_account_result(
             if bad
             else f"{source}.account_id: every row names a CRM account"
         ),
-        metadata={"rows": rows, "unknown_rows": bad, "unknown_share": round(share, 6), "sample_account_ids": ", ".join(sample)},
+        metadata={
+            "rows": rows,
+            "unknown_rows": bad,
+            "unknown_share": round(share, 6),
+            "sample_account_ids": ", ".join(sample),
+        },
     )
 
 
@@ -100,7 +105,10 @@ def build_integrity_check(deployment: Deployment) -> dg.AssetChecksDefinition | 
         active = active_accounts(accounts_as_of(crm, deployment.contract.accounts, end), as_of).select("account_id")
         stamp = pl.col(spec.event_time)
         with_records = (
-            frames[coverage].filter((stamp < end) & (stamp >= end - pl.duration(days=COVERAGE_DAYS))).select("account_id").unique()
+            frames[coverage]
+            .filter((stamp < end) & (stamp >= end - pl.duration(days=COVERAGE_DAYS)))
+            .select("account_id")
+            .unique()
         )
         counts = pl.concat(
             [active.select(n=pl.len()), active.join(with_records, on="account_id", how="semi").select(n=pl.len())]

@@ -99,7 +99,9 @@ def points_sum_to_score(
     key = ["snapshot_date", "account_id"]
     sums = indicator_contributions.group_by(key).agg(points=pl.col("points").sum())
     joined = account_health_scores.select(*key, "health_score").join(sums, on=key, how="full", coalesce=True)
-    mismatched = joined.filter(pl.col("points").is_null() | pl.col("health_score").is_null() | (pl.col("points") != pl.col("health_score")))
+    mismatched = joined.filter(
+        pl.col("points").is_null() | pl.col("health_score").is_null() | (pl.col("points") != pl.col("health_score"))
+    )
     return dg.AssetCheckResult(
         passed=mismatched.height == 0,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -115,7 +117,11 @@ score_checks = [health_score_in_range, every_active_account_scored_once, points_
 
 
 def band_shift_result(
-    previous: pl.DataFrame, current: pl.DataFrame, previous_date, max_share: float, severity: dg.AssetCheckSeverity,
+    previous: pl.DataFrame,
+    current: pl.DataFrame,
+    previous_date,
+    max_share: float,
+    severity: dg.AssetCheckSeverity,
     same_date: bool = False,
 ) -> dg.AssetCheckResult:
     """Share of accounts, scored in both snapshots, whose band changed since the last published one
@@ -134,7 +140,11 @@ def band_shift_result(
     )
     moved = both.filter(pl.col("band") != pl.col("previous_band"))
     share = moved.height / both.height if both.height else 0.0
-    transitions = moved.group_by("previous_band", "band").len().sort("len", "previous_band", "band", descending=[True, False, False])
+    transitions = (
+        moved.group_by("previous_band", "band")
+        .len()
+        .sort("len", "previous_band", "band", descending=[True, False, False])
+    )
     summary = ", ".join(f"{a}->{b}: {n}" for a, b, n in transitions.iter_rows())
     return dg.AssetCheckResult(
         asset_key=PUBLISHED_HEALTH,
@@ -142,8 +152,11 @@ def band_shift_result(
         passed=share <= max_share,
         severity=severity,
         description=f"{moved.height:,} of {both.height:,} accounts ({share:.1%}) changed band "
-        + (f"against the published snapshot of {previous_date} that this run scores again" if same_date
-           else f"since the snapshot of {previous_date}")
+        + (
+            f"against the published snapshot of {previous_date} that this run scores again"
+            if same_date
+            else f"since the snapshot of {previous_date}"
+        )
         + f" (limit {max_share:.0%}){': ' + summary if summary else ''}",
         metadata={
             **_snapshots(current),

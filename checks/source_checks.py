@@ -56,7 +56,9 @@ def freshness_result(
     )
 
 
-def volume_result(source: str, rows: int, previous_rows: int | None, limits: SourceLimits, policy: CheckPolicy) -> dg.AssetCheckResult:
+def volume_result(
+    source: str, rows: int, previous_rows: int | None, limits: SourceLimits, policy: CheckPolicy
+) -> dg.AssetCheckResult:
     """Fails when the load has fewer rows than the previous one by more than the allowed share."""
     if previous_rows is None or previous_rows == 0:
         return dg.AssetCheckResult(
@@ -78,7 +80,9 @@ def volume_result(source: str, rows: int, previous_rows: int | None, limits: Sou
     )
 
 
-def duplicates_result(source: str, rows_in_export: int, rows_loaded: int, limits: SourceLimits, policy: CheckPolicy) -> dg.AssetCheckResult:
+def duplicates_result(
+    source: str, rows_in_export: int, rows_loaded: int, limits: SourceLimits, policy: CheckPolicy
+) -> dg.AssetCheckResult:
     """Counts the rows the load removed (duplicates on the key, rows without a key)."""
     removed = rows_in_export - rows_loaded
     share = removed / rows_in_export if rows_in_export else 0.0

@@ -90,7 +90,10 @@ def notify_on_run_failure(context: dg.RunFailureSensorContext, notifier: Notifie
     run = context.dagster_run
     error = (context.failure_event.message or "no message").strip().splitlines()[0][:500]
     snapshot = run.tags.get("dagster/partition") or "..".join(
-        filter(None, [run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")])
+        filter(
+            None,
+            [run.tags.get("dagster/asset_partition_range_start"), run.tags.get("dagster/asset_partition_range_end")],
+        )
     )
     message = slack_message(
         f"*Run failed*: {run.job_name} ({run.run_id[:8]})",

@@ -123,8 +123,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary = product.generate(landing, accounts=args.accounts, seed=args.seed, as_of=as_of)
     rows = ", ".join(f"{k} {v:,}" for k, v in summary.rows.items())
-    print(f"{product.name} data for {summary.accounts:,} accounts (seed {summary.seed}, as of {summary.as_of}) "
-          f"in {landing} [{time.perf_counter() - started:.1f} s]: {rows}")
+    print(
+        f"{product.name} data for {summary.accounts:,} accounts (seed {summary.seed}, as of {summary.as_of}) "
+        f"in {landing} [{time.perf_counter() - started:.1f} s]: {rows}"
+    )
     if product.name != "demo":
         print(f"score it with its config: cs-health --home {ctx.home} --config {product.config_dir} run")
     return 0
@@ -163,7 +165,7 @@ def cmd_demo_api(args: argparse.Namespace) -> int:
     if os.environ.get(TOKEN_ENV):
         print(f"  # {TOKEN_ENV} is already set in this shell: export the same value there")
     else:
-        print(f"  export {TOKEN_ENV}=\"$(cat {token_path})\"")
+        print(f'  export {TOKEN_ENV}="$(cat {token_path})"')
     print(f"  export CS_HEALTH_SOURCES_CONFIG={config_path}")
     print(f"  cs-health --home {ctx.home} run", flush=True)
     try:
@@ -212,7 +214,9 @@ def check_snapshot_dates(landing: Path, dates: list[dt.date]) -> None:
         )
     last = settings.yesterday()
     if max(dates) > last:
-        raise ValueError(f"snapshot {max(dates)} is not a complete day yet: the newest snapshot is yesterday (UTC), {last}")
+        raise ValueError(
+            f"snapshot {max(dates)} is not a complete day yet: the newest snapshot is yesterday (UTC), {last}"
+        )
     newest = SNAPSHOT_PARTITIONS.get_last_partition_key()
     if newest is None or max(dates).isoformat() > newest:
         # the partitions were read when the code location was imported, for another home
@@ -241,7 +245,12 @@ def publish_report(ctx: Context, dates: list[dt.date], since: dt.datetime) -> li
         return ["published: nothing (no warehouse yet)"]
     con = _connect(ctx.home)
     try:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'published'").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'published'"
+            ).fetchall()
+        }
         written = []
         if "account_health" in tables:
             written = con.execute(
@@ -251,14 +260,18 @@ def publish_report(ctx: Context, dates: list[dt.date], since: dt.datetime) -> li
             ).fetchall()
         sent = 0
         if "action_deliveries" in tables:
-            sent = con.execute("SELECT count(*) FROM published.action_deliveries WHERE delivered_at >= ?", [since]).fetchone()[0]
+            sent = con.execute(
+                "SELECT count(*) FROM published.action_deliveries WHERE delivered_at >= ?", [since]
+            ).fetchone()[0]
     finally:
         con.close()
     lines = []
     if written:
         first, last = written[0][0], written[-1][0]
         span = f"{first}" if first == last else f"{first}..{last}"
-        lines.append(f"published: {len(written)} of {len(dates)} snapshot(s) ({span}), {written[-1][1]:,} accounts in the newest")
+        lines.append(
+            f"published: {len(written)} of {len(dates)} snapshot(s) ({span}), {written[-1][1]:,} accounts in the newest"
+        )
     else:
         lines.append("published: nothing; the last published scores are unchanged")
     lines.append(f"actions sent by this run: {sent}")
@@ -271,7 +284,7 @@ def _report_failure(ctx: Context, result, what: str, dates: list[dt.date], since
         print(f"  {line}", file=sys.stderr)
     for line in publish_report(ctx, dates, since):
         print(f"  {line}", file=sys.stderr)
-    print("  (`cs-health status` shows the state of every source; README \"Checks\" says what to do)", file=sys.stderr)
+    print('  (`cs-health status` shows the state of every source; README "Checks" says what to do)', file=sys.stderr)
     return 1
 
 
@@ -345,7 +358,9 @@ def failure_reasons(events) -> list[str]:
             if not evaluation.passed:
                 severity = evaluation.severity.value if evaluation.severity else "ERROR"
                 reason = evaluation.description or "failed"
-                lines.append(f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} [{severity}]: {reason}")
+                lines.append(
+                    f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} [{severity}]: {reason}"
+                )
     return lines
 
 
@@ -414,8 +429,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     score, co, cx, band, stage, tier, triage, owner, version = head
     shown = lambda v: "no data" if v is None else v  # noqa: E731
     print(f"{account}  snapshot {snapshot}  model {version}")
-    print(f"health {score} ({band})  CO {shown(co)}  CX {shown(cx)}  stage {stage}  tier {shown(tier)}  "
-          f"triage {triage}  owner {owner or 'unassigned'}")
+    print(
+        f"health {score} ({band})  CO {shown(co)}  CX {shown(cx)}  stage {stage}  tier {shown(tier)}  "
+        f"triage {triage}  owner {owner or 'unassigned'}"
+    )
     print(f"\n{'sub':<4}{'indicator':<30}{'value':>12}{'score':>8}{'weight':>8}{'points':>10}{'of max':>8}")
     for sub, ind, raw, missing, iscore, weight, pts, mx in parts:
         value = "no data" if missing else f"{raw:.4g}"
@@ -445,8 +462,10 @@ def _print_change(home: Path, account: str, since: dt.date, until: dt.date) -> N
     delta = change["score_after"] - change["score_before"]
     print(f"\nchange since {start}: {change['score_before']} -> {change['score_after']} ({delta:+})")
     if change["model_before"] != change["model_after"]:
-        print(f"model {change['model_before']} -> {change['model_after']}: indicator parts use model "
-              f"{change['model_before']}; the rest is the model change")
+        print(
+            f"model {change['model_before']} -> {change['model_after']}: indicator parts use model "
+            f"{change['model_before']}; the rest is the model change"
+        )
     print(f"{'part':<34}{'before':>10}{'after':>10}{'change':>10}")
     for _, indicator, before, after, part in change["parts"].iter_rows():
         if part != 0:
@@ -540,7 +559,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         results = []
         for check_key in sorted((k for k in check_keys if k.asset_key == key), key=lambda k: k.name):
             record = latest_checks.get(check_key)
-            evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
+            evaluation = (
+                record.event.dagster_event.event_specific_data
+                if record and record.event and record.event.dagster_event
+                else None
+            )
             if evaluation is None or not hasattr(evaluation, "passed"):
                 # planned but never executed: an upstream step or blocking check stopped the run
                 results.append((check_key.name, "not run", None))
@@ -592,7 +615,9 @@ def _materialize_validation(ctx: Context, selection: list[str]):
     from cs_assets.definitions import VALIDATION_JOB
 
     if not settings.warehouse_path(ctx.home).exists():
-        raise ValueError(f"no warehouse at {settings.warehouse_path(ctx.home)}: backfill history first (cs-health backfill --days 365)")
+        raise ValueError(
+            f"no warehouse at {settings.warehouse_path(ctx.home)}: backfill history first (cs-health backfill --days 365)"
+        )
     job = ctx.defs.resolve_job_def(VALIDATION_JOB)
     return job.execute_in_process(
         instance=_instance(ctx.home),
@@ -620,22 +645,32 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         return 1
     report = json.loads((settings.models_dir(ctx.home) / REPORT_FILE).read_text(encoding="utf-8"))
-    print(f"calibrated in {time.perf_counter() - started:.1f} s (run {result.run_id}); candidate written to "
-          f"{report['candidate_file']} (not promoted)")
+    print(
+        f"calibrated in {time.perf_counter() - started:.1f} s (run {result.run_id}); candidate written to "
+        f"{report['candidate_file']} (not promoted)"
+    )
     print_calibration_report(report)
     return 0
 
 
 def _step_warnings(ctx: Context, run_id: str) -> list[str]:
     instance = _instance(ctx.home)
-    return [e.user_message for e in instance.all_logs(run_id) if e.level >= 30 and e.user_message and not e.dagster_event]
+    return [
+        e.user_message for e in instance.all_logs(run_id) if e.level >= 30 and e.user_message and not e.dagster_event
+    ]
 
 
 def print_calibration_report(report: dict) -> None:
-    split = f"time split at {report['split_date']}" if report["split"] == "time" else "seeded stratified split (one outcome date)"
-    print(f"\noutcomes: {report['train_outcomes']} train ({report['train_churned']} churned), "
-          f"{report['holdout_outcomes']} holdout ({report['holdout_churned']} churned); {split}; "
-          f"indicators {report['horizon_days']} days before each outcome")
+    split = (
+        f"time split at {report['split_date']}"
+        if report["split"] == "time"
+        else "seeded stratified split (one outcome date)"
+    )
+    print(
+        f"\noutcomes: {report['train_outcomes']} train ({report['train_churned']} churned), "
+        f"{report['holdout_outcomes']} holdout ({report['holdout_churned']} churned); {split}; "
+        f"indicators {report['horizon_days']} days before each outcome"
+    )
     print("\nholdout ROC AUC (no holdout outcome was used to fit anything):")
     print(f"  candidate {report['candidate_model']:<14}{report['candidate_auc']}")
     print(f"  current   {report['current_model']:<14}{report['current_auc']}")
@@ -678,12 +713,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         ).fetchall()
     finally:
         con.close()
-    print(f"validation run {result.run_id} in {time.perf_counter() - started:.1f} s "
-          f"(metadata in the Dagster instance {settings.dagster_home(ctx.home)})")
+    print(
+        f"validation run {result.run_id} in {time.perf_counter() - started:.1f} s "
+        f"(metadata in the Dagster instance {settings.dagster_home(ctx.home)})"
+    )
     print(f"\n{'horizon':>8}{'outcomes':>10}{'churned':>9}{'AUC':>8}{'lift':>7}  band churn")
     for days, n, churned, auc, lift, monotonic in rows:
-        print(f"{days:>7}d{n:>10}{churned:>9}{auc if auc is not None else 'n/a':>8}{lift if lift is not None else 'n/a':>7}  "
-              f"{'monotonic' if monotonic else 'NOT monotonic'}")
+        print(
+            f"{days:>7}d{n:>10}{churned:>9}{auc if auc is not None else 'n/a':>8}{lift if lift is not None else 'n/a':>7}  "
+            f"{'monotonic' if monotonic else 'NOT monotonic'}"
+        )
     for line in failure_reasons(result.all_events):
         print(line)
     for line in _step_warnings(ctx, result.run_id):
@@ -713,13 +752,25 @@ def cmd_ui(args: argparse.Namespace) -> int:
     _instance(ctx.home)
     landing = ctx.landing
     if _landing_is_empty(landing):
-        print(f"note: the landing area {landing} is empty: `cs-health demo-data` (or your exports) first", file=sys.stderr)
+        print(
+            f"note: the landing area {landing} is empty: `cs-health demo-data` (or your exports) first", file=sys.stderr
+        )
     command = [
-        sys.executable, "-m", "dagster", "dev",
-        "-w", str(settings.REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port),
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(settings.REPO_ROOT / "workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
     ]
-    print(f"Dagster UI on http://{args.host}:{args.port} for the home {ctx.home} "
-          f"(instance {settings.dagster_home(ctx.home)}); Ctrl-C stops it")
+    print(
+        f"Dagster UI on http://{args.host}:{args.port} for the home {ctx.home} "
+        f"(instance {settings.dagster_home(ctx.home)}); Ctrl-C stops it"
+    )
     try:
         return subprocess.run(command, env=ui_environment(ctx), cwd=settings.REPO_ROOT).returncode
     except KeyboardInterrupt:
@@ -754,15 +805,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", help="state directory (overrides $CS_HEALTH_HOME)")
     parser.add_argument("--config", help="config directory of the deployment (overrides $CS_HEALTH_CONFIG)")
     parser.add_argument(
-        "--wait", type=float, default=0.0, metavar="SECONDS",
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
         help="how long a command that writes (run, backfill, validate, calibrate) waits for another one on the "
         "same home before giving up (default 0: say who runs and stop)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="materialize the whole graph through Dagster and print a band summary")
-    run.add_argument("--as-of", help="snapshot date YYYY-MM-DD (default: $CS_HEALTH_AS_OF, else the demo data's date, else yesterday UTC)")
-    run.add_argument("--accounts", type=int, default=2000, help="example accounts to generate when the landing area is empty (default 2000)")
+    run.add_argument(
+        "--as-of",
+        help="snapshot date YYYY-MM-DD (default: $CS_HEALTH_AS_OF, else the demo data's date, else yesterday UTC)",
+    )
+    run.add_argument(
+        "--accounts",
+        type=int,
+        default=2000,
+        help="example accounts to generate when the landing area is empty (default 2000)",
+    )
     run.add_argument("--seed", type=int, default=7, help="example data seed (default 7)")
     run.set_defaults(func=cmd_run)
 
@@ -771,26 +833,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--days", type=int, required=True, help="number of daily snapshots, ending with --end")
     backfill.add_argument("--end", help="last snapshot date YYYY-MM-DD (default as for `run --as-of`)")
-    backfill.add_argument("--accounts", type=int, default=2000, help="example accounts to generate when the landing area is empty (default 2000)")
+    backfill.add_argument(
+        "--accounts",
+        type=int,
+        default=2000,
+        help="example accounts to generate when the landing area is empty (default 2000)",
+    )
     backfill.add_argument("--seed", type=int, default=7, help="example data seed (default 7)")
     backfill.set_defaults(func=cmd_backfill)
 
     demo = sub.add_parser("demo-data", help="write deterministic example exports into the landing area")
-    demo.add_argument("--product", choices=["demo", "ledgerly"], default="demo",
-                      help="demo: the data-integration SaaS of config/ (default); ledgerly: the invoicing app of examples/ledgerly/config")
+    demo.add_argument(
+        "--product",
+        choices=["demo", "ledgerly"],
+        default="demo",
+        help="demo: the data-integration SaaS of config/ (default); ledgerly: the invoicing app of examples/ledgerly/config",
+    )
     demo.add_argument("--accounts", type=int, default=2000, help="number of accounts (default 2000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--as-of", help="the data's 'today' (default 2026-10-31)")
     demo.add_argument("--force", action="store_true", help="overwrite a non-empty landing area")
     demo.set_defaults(func=cmd_demo_data)
 
-    demo_api = sub.add_parser("demo-api", help="serve the demo data over HTTP on 127.0.0.1 (HubSpot-, Zendesk-, CSV- and JSON-style APIs)")
+    demo_api = sub.add_parser(
+        "demo-api", help="serve the demo data over HTTP on 127.0.0.1 (HubSpot-, Zendesk-, CSV- and JSON-style APIs)"
+    )
     demo_api.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks a free one)")
-    demo_api.add_argument("--accounts", type=int, default=2000, help="demo accounts to generate when the landing area is empty (default 2000)")
+    demo_api.add_argument(
+        "--accounts",
+        type=int,
+        default=2000,
+        help="demo accounts to generate when the landing area is empty (default 2000)",
+    )
     demo_api.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
     demo_api.set_defaults(func=cmd_demo_api)
 
-    status = sub.add_parser("status", help="per source: newest record, age, limit, last check results; last run and publish")
+    status = sub.add_parser(
+        "status", help="per source: newest record, age, limit, last check results; last run and publish"
+    )
     status.add_argument("--as-of", help="measure ages from the end of this day (default as for `run`)")
     status.set_defaults(func=cmd_status)
 
@@ -798,7 +878,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("account_id")
     explain.add_argument("--snapshot", help="snapshot date YYYY-MM-DD (default: the latest)")
     explain.add_argument("--since", help="also split the change since this date's snapshot into per-indicator parts")
-    explain.add_argument("--trace", action="store_true", help="also list the source loads (run ids, data versions) that fed the snapshot")
+    explain.add_argument(
+        "--trace", action="store_true", help="also list the source loads (run ids, data versions) that fed the snapshot"
+    )
     explain.set_defaults(func=cmd_explain)
 
     actions = sub.add_parser("actions", help="list open actions (what to do for which account, and why), P1 first")
@@ -815,7 +897,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.set_defaults(func=cmd_calibrate)
 
     validate = sub.add_parser(
-        "validate", help="validate the published scores against outcomes (validation_job on this home's Dagster instance)"
+        "validate",
+        help="validate the published scores against outcomes (validation_job on this home's Dagster instance)",
     )
     validate.add_argument("--calibrate", action="store_true", help="also run the calibration")
     validate.set_defaults(func=cmd_validate)
@@ -830,9 +913,13 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="the config files: check a deployment, or write their JSON Schemas")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     schema = config_sub.add_parser("schema", help="write the JSON Schema of every config file (for editors)")
-    schema.add_argument("--out", default="config/schema", help="directory to write <file>.schema.json into (default config/schema)")
+    schema.add_argument(
+        "--out", default="config/schema", help="directory to write <file>.schema.json into (default config/schema)"
+    )
     schema.set_defaults(func=cmd_config_schema)
-    check = config_sub.add_parser("check", help="load and cross-check the deployment's config files; list what it computes and leaves out")
+    check = config_sub.add_parser(
+        "check", help="load and cross-check the deployment's config files; list what it computes and leaves out"
+    )
     check.set_defaults(func=cmd_config_check)
     return parser
 

@@ -184,8 +184,12 @@ def _problem(error: dict) -> tuple[tuple, str]:
         return loc, f"must be one of {_expected(ctx.get('expected', ''))}{got}"
     if kind == "enum":
         return loc, f"must be one of {_expected(ctx.get('expected', ''))}{got}"
-    bounds = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
-              "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
+    bounds = {
+        "greater_than_equal": (">=", "ge"),
+        "greater_than": (">", "gt"),
+        "less_than_equal": ("<=", "le"),
+        "less_than": ("<", "lt"),
+    }
     if kind in bounds:
         symbol, name = bounds[kind]
         return loc, f"must be {symbol} {ctx.get(name):g}{got}"

@@ -47,7 +47,9 @@ def check_deployment(deployment: Deployment) -> list[str]:
     lines.append(f"\nsources ({paths.sources}):")
     for name, spec in contract.sources.items():
         kind = spec.transport.get("kind", "file")
-        lines.append(f"  {name:<22}{spec.role:<10}{kind:<6}{spec.path} ({spec.file_format}), {len(spec.columns)} columns, key {', '.join(spec.key)}")
+        lines.append(
+            f"  {name:<22}{spec.role:<10}{kind:<6}{spec.path} ({spec.file_format}), {len(spec.columns)} columns, key {', '.join(spec.key)}"
+        )
     lines.append(f"\nindicators ({paths.indicators}): {len(catalogue.indicators)} computed")
     for name, ind in catalogue.indicators.items():
         scored = next((r for r in model.indicators if r.name == name), None)
@@ -55,12 +57,16 @@ def check_deployment(deployment: Deployment) -> list[str]:
         lines.append(f"  {name:<32}{ind.source or '(ratio)':<20}{weight}")
     for name, why in catalogue.unavailable.items():
         lines.append(f"  {name:<32}not computed: {why}")
-    lines.append(f"\nmodel ({paths.model}): version {model.version}, {len(model.indicators)} indicators, "
-                 f"sub-score weights " + ", ".join(f"{s} {w:.2f}" for s, w in model.subscore_weights.items()))
+    lines.append(
+        f"\nmodel ({paths.model}): version {model.version}, {len(model.indicators)} indicators, "
+        f"sub-score weights " + ", ".join(f"{s} {w:.2f}" for s, w in model.subscore_weights.items())
+    )
     for name, why in model.left_out.items():
         lines.append(f"  left out: {name} ({why}); its weight goes to the other indicators")
     lines.append(f"\nactions ({paths.actions}): {len(rules.rules)} rules, at most {rules.max_per_run} messages per run")
     if deployment.dq.ignored_sources:
-        lines.append(f"\ndata quality ({paths.data_quality}): limits for undeclared source(s) ignored: "
-                     + ", ".join(deployment.dq.ignored_sources))
+        lines.append(
+            f"\ndata quality ({paths.data_quality}): limits for undeclared source(s) ignored: "
+            + ", ".join(deployment.dq.ignored_sources)
+        )
     return lines

@@ -108,7 +108,9 @@ def load_deployment(explicit_dir: str | Path | None = None) -> Deployment:
 
     paths = config_paths(explicit_dir)
     if not paths.config_dir.is_dir():
-        raise ConfigFileError(str(paths.config_dir), "<file>", f"config directory not found (set ${CONFIG_ENV} or --config)")
+        raise ConfigFileError(
+            str(paths.config_dir), "<file>", f"config directory not found (set ${CONFIG_ENV} or --config)"
+        )
     contract = load_contract(paths.sources)
     catalogue = load_catalogue(paths.indicators, contract)
     dq = load_dq_config(paths.data_quality, contract)

@@ -52,7 +52,9 @@ def _holder(path: Path) -> str:
 
 
 @contextmanager
-def home_lock(warehouse: str | Path, what: str, wait_seconds: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> Iterator[None]:
+def home_lock(
+    warehouse: str | Path, what: str, wait_seconds: float = 0.0, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[None]:
     """Exclusive writer lock of the home whose warehouse is `warehouse`; `what` says who holds it."""
     path = lock_path(warehouse)
     key = str(path.resolve())

@@ -41,9 +41,9 @@ def _bad_utf8(path: Path) -> str | None:
         start = data.rfind(b"\n", 0, exc.start) + 1
         line = data.count(b"\n", 0, exc.start) + 1
         header = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").split(",")
-        index = data[start:exc.start].count(b",")  # a comma in a quoted value can shift it: a hint
+        index = data[start : exc.start].count(b",")  # a comma in a quoted value can shift it: a hint
         column = f", column {header[index].strip()!r}" if index < len(header) else ""
-        return f"line {line:,}{column}: invalid UTF-8 bytes {data[exc.start:exc.end]!r} (the export must be UTF-8)"
+        return f"line {line:,}{column}: invalid UTF-8 bytes {data[exc.start : exc.end]!r} (the export must be UTF-8)"
 
 
 def _bad_json_line(path: Path) -> str | None:
@@ -57,7 +57,11 @@ def _bad_json_line(path: Path) -> str | None:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             cut = number == len(lines) and not text.endswith("\n")
-            why = "; it is the last line and the file does not end with a newline: the export was cut off while it was written" if cut else ""
+            why = (
+                "; it is the last line and the file does not end with a newline: the export was cut off while it was written"
+                if cut
+                else ""
+            )
             return f"line {number:,} is not a JSON record ({exc.msg} at character {exc.pos + 1}){why}"
         if not isinstance(record, dict):
             return f"line {number:,} is a JSON {type(record).__name__}, not a record"
@@ -168,7 +172,11 @@ class LandingZoneResource(dg.ConfigurableResource):
                 try:
                     frames.append(pl.read_ndjson(path, infer_schema_length=None))
                 except pl.exceptions.PolarsError as exc:
-                    detail = _bad_utf8(path) or _bad_json_line(path) or f"cannot parse JSON lines: {str(exc).strip().splitlines()[0]}"
+                    detail = (
+                        _bad_utf8(path)
+                        or _bad_json_line(path)
+                        or f"cannot parse JSON lines: {str(exc).strip().splitlines()[0]}"
+                    )
                     raise SourceDataError(f"source {spec.name} ({path}): {detail}") from None
             raw = pl.concat(frames, how="diagonal_relaxed")
             return normalise_text_source(spec, rename_exported(spec, raw.lazy()), where).collect()

@@ -102,9 +102,7 @@ class NotifierResource(dg.ConfigurableResource):
                     return Delivery(WEBHOOK, attempt, response.status_code)
                 last = f"HTTP {response.status_code}"
                 if response.status_code not in RETRY_STATUSES:
-                    raise NotifierError(
-                        f"webhook ({self.webhook_url_env}) refused message {key}: {last}; not retried"
-                    )
+                    raise NotifierError(f"webhook ({self.webhook_url_env}) refused message {key}: {last}; not retried")
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if attempt < self.max_attempts:
                 time.sleep(min(retry_after if retry_after is not None else wait, self.max_wait_seconds))

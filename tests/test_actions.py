@@ -33,7 +33,9 @@ MODEL = load_model(settings.DEFAULT_MODEL_PATH, load_deployment().catalogue)
 
 
 def rules_from(*rules: dict, max_age_days: int = 3):
-    return parse_action_rules({"version": 1, "delivery": {"max_age_days": max_age_days}, "rules": list(rules)}, "t.yaml", MODEL)
+    return parse_action_rules(
+        {"version": 1, "delivery": {"max_age_days": max_age_days}, "rules": list(rules)}, "t.yaml", MODEL
+    )
 
 
 def history(account: str, **columns: list) -> pl.DataFrame:
@@ -52,7 +54,10 @@ DROPPED_TO_RED = {
     "name": "dropped_to_red",
     "action": "call",
     "priority": "P1",
-    "when": [{"field": "band", "op": "eq", "value": "red"}, {"field": "previous_band", "op": "in", "value": ["yellow", "green"]}],
+    "when": [
+        {"field": "band", "op": "eq", "value": "red"},
+        {"field": "previous_band", "op": "in", "value": ["yellow", "green"]},
+    ],
 }
 RED = {"name": "is_red", "action": "call", "priority": "P1", "when": [{"field": "band", "op": "eq", "value": "red"}]}
 DECLINE = {
@@ -69,7 +74,9 @@ def test_a_rule_fires_when_its_condition_starts_quiet_while_it_holds_and_again_a
     bands = ["green", "red", "red", "red", "yellow", "red", "red"]
     frame = history("A1", band=bands).with_columns(previous_band=pl.col("band").shift(1))
     actions = evaluate_actions(frame, rules_from(RED))
-    assert actions.sort("first_snapshot").select("first_snapshot", "last_snapshot", "snapshots_held", "status").rows() == [
+    assert actions.sort("first_snapshot").select(
+        "first_snapshot", "last_snapshot", "snapshots_held", "status"
+    ).rows() == [
         (DAY0 + dt.timedelta(days=1), DAY0 + dt.timedelta(days=3), 3, CLEARED),
         (DAY0 + dt.timedelta(days=5), DAY0 + dt.timedelta(days=6), 2, OPEN),
     ]
@@ -93,7 +100,12 @@ def test_for_snapshots_needs_that_many_in_a_row_and_short_runs_never_fire():
 
 
 def test_missing_values_hold_only_with_if_missing():
-    inactive = {"name": "champion", "action": "reach", "priority": "P2", "when": [{"field": "champion_days_inactive", "op": "gte", "value": 14}]}
+    inactive = {
+        "name": "champion",
+        "action": "reach",
+        "priority": "P2",
+        "when": [{"field": "champion_days_inactive", "op": "gte", "value": 14}],
+    }
     frame = history("A1", champion_days_inactive=[3.0, None, None, 20.0, 2.0])
     strict = evaluate_actions(frame, rules_from(inactive))
     assert strict.select("first_snapshot", "snapshots_held").rows() == [(DAY0 + dt.timedelta(days=3), 1)]
@@ -123,9 +135,13 @@ def test_the_first_published_snapshot_is_a_baseline_unless_the_rule_asks_for_it(
     assert sorted(eager["first_snapshot"].to_list()) == [DAY0, DAY0 + dt.timedelta(days=3)]
     # an account first published later has its own baseline
     late = history("B2", band=["yellow", "red"]).with_columns(pl.col("snapshot_date") + dt.timedelta(days=2))
-    both = evaluate_actions(pl.concat([frame, history("B2", band=["red", "red"]), late.with_columns(account_id=pl.lit("C3"))]), rules_from(RED))
+    both = evaluate_actions(
+        pl.concat([frame, history("B2", band=["red", "red"]), late.with_columns(account_id=pl.lit("C3"))]),
+        rules_from(RED),
+    )
     assert both.select("account_id", "first_snapshot").sort("account_id").rows() == [
-        ("A1", DAY0 + dt.timedelta(days=3)), ("C3", DAY0 + dt.timedelta(days=3))
+        ("A1", DAY0 + dt.timedelta(days=3)),
+        ("C3", DAY0 + dt.timedelta(days=3)),
     ]
 
 
@@ -135,7 +151,13 @@ def test_delivery_is_capped_per_run_most_urgent_first_and_says_what_waits():
         + [history(f"B{i}", band=["green", "yellow"]) for i in range(3)]
     )
     rules = rules_from(
-        RED, {"name": "is_yellow", "action": "look", "priority": "P3", "when": [{"field": "band", "op": "eq", "value": "yellow"}]}
+        RED,
+        {
+            "name": "is_yellow",
+            "action": "look",
+            "priority": "P3",
+            "when": [{"field": "band", "op": "eq", "value": "yellow"}],
+        },
     )
     actions = evaluate_actions(frame, rules)
     pending = actions_to_send(actions, DAY0 + dt.timedelta(days=1), 3, delivered={"is_red:A0:2026-03-02"})
@@ -149,13 +171,25 @@ def test_delivery_is_capped_per_run_most_urgent_first_and_says_what_waits():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r: r["rules"][0]["when"][0].update(field="band_colour"), r"rules\[0\] \(dropped_to_red\).when\[0\].field`: unknown field 'band_colour'"),
-        (lambda r: r["rules"][0]["when"][0].update(value="amber"), r"when\[0\].value`: band is never 'amber'; it is one of red, yellow, green"),
-        (lambda r: r["rules"][1]["when"][0].update(op="in"), r"when\[0\].op`: champion_days_inactive is number: op must be one of"),
+        (
+            lambda r: r["rules"][0]["when"][0].update(field="band_colour"),
+            r"rules\[0\] \(dropped_to_red\).when\[0\].field`: unknown field 'band_colour'",
+        ),
+        (
+            lambda r: r["rules"][0]["when"][0].update(value="amber"),
+            r"when\[0\].value`: band is never 'amber'; it is one of red, yellow, green",
+        ),
+        (
+            lambda r: r["rules"][1]["when"][0].update(op="in"),
+            r"when\[0\].op`: champion_days_inactive is number: op must be one of",
+        ),
         (lambda r: r["rules"][2]["when"][0].update(value=[60, 0]), r"when\[0\].value`: low 60 is above high 0"),
         (lambda r: r["rules"][3].update(for_snapshots=0), r"`rules\[3\].for_snapshots`: must be >= 1, got 0"),
         (lambda r: r["rules"][3].update(priority="urgent"), r"priority`: must be one of P1, P2, P3, P4, got 'urgent'"),
-        (lambda r: r["rules"][3].update(name="dropped_to_red"), r"`rules\[3\].name`: duplicate rule name 'dropped_to_red'"),
+        (
+            lambda r: r["rules"][3].update(name="dropped_to_red"),
+            r"`rules\[3\].name`: duplicate rule name 'dropped_to_red'",
+        ),
         (lambda r: r["rules"][0].update(whenn=[]), r"`rules\[0\]`: unknown key\(s\): whenn"),
     ],
 )
@@ -168,7 +202,12 @@ def test_rule_file_errors_name_the_rule_and_key(change, message):
 
 def test_shipped_rules_validate_against_the_shipped_model():
     rules = load_action_rules(DEFAULT_ACTIONS_PATH, MODEL)
-    assert [r.name for r in rules.rules] == ["dropped_to_red", "champion_inactive", "renewal_at_risk", "sustained_decline"]
+    assert [r.name for r in rules.rules] == [
+        "dropped_to_red",
+        "champion_inactive",
+        "renewal_at_risk",
+        "sustained_decline",
+    ]
 
 
 # --- real runs --------------------------------------------------------------------------------
@@ -199,7 +238,9 @@ def test_published_actions_follow_the_history_from_each_accounts_baseline(action
     # an account that turned red during the range has its action, on the day it turned red
     bands = health.sort("account_id", "snapshot_date").with_columns(before=pl.col("band").shift(1).over("account_id"))
     turned = bands.filter(pl.col("band") == "red", pl.col("before") != "red").select("account_id", "snapshot_date")
-    red = actions.filter(pl.col("rule") == "dropped_to_red").select("account_id", pl.col("first_snapshot").alias("snapshot_date"))
+    red = actions.filter(pl.col("rule") == "dropped_to_red").select(
+        "account_id", pl.col("first_snapshot").alias("snapshot_date")
+    )
     assert turned.height > 0 and turned.sort(pl.all()).equals(red.sort(pl.all()))
     health = health.select("account_id", "csm_owner").unique()
     owners = actions.join(health, on="account_id")
@@ -304,7 +345,10 @@ def test_notifier_gives_up_with_an_error_that_hides_the_url(webhook_factory, tmp
 
 def test_notifier_refuses_a_non_http_url(monkeypatch, tmp_path):
     monkeypatch.setenv("CS_HEALTH_WEBHOOK_URL", "file:///etc/passwd")
-    with pytest.raises(NotifierError, match="CS_HEALTH_WEBHOOK_URL must be an http\\(s\\) URL with a host; got a value with scheme 'file'"):
+    with pytest.raises(
+        NotifierError,
+        match="CS_HEALTH_WEBHOOK_URL must be an http\\(s\\) URL with a host; got a value with scheme 'file'",
+    ):
         notifier(tmp_path).send("k", {"text": "x"})
 
 

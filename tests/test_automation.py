@@ -101,7 +101,10 @@ def test_the_landing_sensor_requests_runs_for_new_files_only_across_ticks(tmp_pa
     first_part = sorted(parts.glob("*.parquet"))[0]
     (parts / "zz-new-part.parquet").write_bytes(first_part.read_bytes())
     changed = _tick(landing, quiet.cursor)
-    assert sorted(r.asset_selection[0].to_user_string() for r in changed.run_requests) == ["survey_responses", "usage_events"]
+    assert sorted(r.asset_selection[0].to_user_string() for r in changed.run_requests) == [
+        "survey_responses",
+        "usage_events",
+    ]
     assert not ({r.run_key for r in changed.run_requests} & keys)
     assert json.loads(changed.cursor).keys() == set(SOURCES)
 

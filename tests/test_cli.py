@@ -29,11 +29,18 @@ def test_config_check_names_the_file_key_and_problem(tmp_path, capsys):
 
     config = tmp_path / "config"
     shutil.copytree(LEDGERLY, config)
-    text = (config / "indicators.yaml").read_text().replace("where: {event_name: invoice_sent}", "where: {event_name: invoice_snet}")
+    text = (
+        (config / "indicators.yaml")
+        .read_text()
+        .replace("where: {event_name: invoice_sent}", "where: {event_name: invoice_snet}")
+    )
     (config / "indicators.yaml").write_text(text)
     assert main(["--config", str(config), "config", "check"]) == 2
     err = capsys.readouterr().err
-    assert f"{config / 'indicators.yaml'}: `indicators.invoices_sent_30d.where.event_name`: 'invoice_snet' not in the vocabulary" in err
+    assert (
+        f"{config / 'indicators.yaml'}: `indicators.invoices_sent_30d.where.event_name`: 'invoice_snet' not in the vocabulary"
+        in err
+    )
 
 
 def test_config_schema_writes_one_json_schema_per_file(tmp_path, capsys):

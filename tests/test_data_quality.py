@@ -103,7 +103,10 @@ def break_retyped_value(home):
     record["occurred_at"] = "last tuesday"
     lines[3] = json.dumps(record)
     path.write_text("\n".join(lines) + "\n")
-    return ["source engagement_events", "column 'occurred_at' row 4: cannot read 'last tuesday' as an ISO-8601 timestamp"]
+    return [
+        "source engagement_events",
+        "column 'occurred_at' row 4: cannot read 'last tuesday' as an ISO-8601 timestamp",
+    ]
 
 
 def break_corrupt_csv_line(home):
@@ -154,7 +157,8 @@ def test_a_volume_drop_against_the_previous_load_blocks_the_publish(tmp_path):
     # a partial export looks like churn: blocking by default
     assert not result.success
     volume = next(
-        e for e in result.get_asset_check_evaluations()
+        e
+        for e in result.get_asset_check_evaluations()
         if e.asset_key == dg.AssetKey("support_tickets") and e.check_name == "volume"
     )
     assert not volume.passed and volume.severity == dg.AssetCheckSeverity.ERROR
@@ -194,7 +198,9 @@ def test_automation_does_not_publish_after_a_failed_blocking_check():
     for key in graph.asset_check_keys:
         if key.asset_key != dg.AssetKey("account_health_scores"):
             instance.report_runless_asset_event(
-                dg.AssetCheckEvaluation(asset_key=key.asset_key, check_name=key.name, passed=True, severity=dg.AssetCheckSeverity.ERROR)
+                dg.AssetCheckEvaluation(
+                    asset_key=key.asset_key, check_name=key.name, passed=True, severity=dg.AssetCheckSeverity.ERROR
+                )
             )
     cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=now).cursor
     blocking = [k for k in graph.asset_check_keys if k.asset_key == dg.AssetKey("account_health_scores")]
@@ -239,12 +245,16 @@ def test_dq_config_errors_name_the_key():
         parse_dq_config(raw, "dq.yaml")
     raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
     raw["checks"]["freshness"]["severity"] = "FATAL"
-    with pytest.raises(DataQualityConfigError, match=r"`checks.freshness.severity`: must be one of ERROR, WARN, got 'FATAL'"):
+    with pytest.raises(
+        DataQualityConfigError, match=r"`checks.freshness.severity`: must be one of ERROR, WARN, got 'FATAL'"
+    ):
         parse_dq_config(raw, "dq.yaml")
     # a declared source needs limits: its own, or source_defaults
     raw = yaml.safe_load(DEFAULT_DQ_PATH.read_text())
     del raw["sources"]["crm_accounts"]
-    with pytest.raises(DataQualityConfigError, match=r"`sources.crm_accounts`: no limits for the declared source crm_accounts"):
+    with pytest.raises(
+        DataQualityConfigError, match=r"`sources.crm_accounts`: no limits for the declared source crm_accounts"
+    ):
         parse_dq_config(raw, "dq.yaml")
     raw["source_defaults"] = {"max_age_hours": 24, "max_volume_drop_share": 0.1, "max_duplicate_share": 0.01}
     assert parse_dq_config(raw, "dq.yaml").sources["crm_accounts"].max_age_hours == 24
@@ -272,8 +282,24 @@ def test_materialize_all_from_the_command_line_runs_the_graph_in_one_process(tmp
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "*", "--partition", DEMO_AS_OF.isoformat(), "-m", "cs_assets.definitions"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "--select",
+            "*",
+            "--partition",
+            DEMO_AS_OF.isoformat(),
+            "-m",
+            "cs_assets.definitions",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]

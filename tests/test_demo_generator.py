@@ -271,12 +271,14 @@ def test_declining_and_churned_accounts_use_less_in_their_last_30_days(clean, tr
 def test_champions_of_healthy_accounts_keep_logging_in(clean, truth):
     crm = clean[CRM_ACCOUNTS.name].join(truth, on="account_id")
     live = crm.filter(pl.col("churn_date").is_null() & (pl.col("contract_start_date") < DEMO_AS_OF))
-    champions = live.select(
-        "account_id", "trajectory", user_id=pl.col("champion_user_ids").str.split(";")
-    ).explode("user_id")
+    champions = live.select("account_id", "trajectory", user_id=pl.col("champion_user_ids").str.split(";")).explode(
+        "user_id"
+    )
     logins = clean[USAGE_EVENTS.name].filter(pl.col("event_type") == "login")
-    last = logins.join(champions, on=["account_id", "user_id"]).group_by("account_id", "trajectory").agg(
-        days=(pl.lit(END) - pl.col("occurred_at").max()).dt.total_days()
+    last = (
+        logins.join(champions, on=["account_id", "user_id"])
+        .group_by("account_id", "trajectory")
+        .agg(days=(pl.lit(END) - pl.col("occurred_at").max()).dt.total_days())
     )
     healthy = last.filter(pl.col("trajectory").is_in(["stable", "growing"]))["days"]
     assert healthy.median() <= 7

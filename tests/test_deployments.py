@@ -39,7 +39,10 @@ def demo_home(tmp_path_factory) -> Path:
 
 def test_a_company_without_tickets_surveys_or_engagement_leaves_them_out(demo_home, tmp_path):
     config = config_copy(tmp_path)
-    edit_yaml(config / "sources.yaml", lambda d: d.update(sources={k: d["sources"][k] for k in ("crm_accounts", "usage_events")}))
+    edit_yaml(
+        config / "sources.yaml",
+        lambda d: d.update(sources={k: d["sources"][k] for k in ("crm_accounts", "usage_events")}),
+    )
     home = tmp_path / "home"
     shutil.copytree(demo_home, home)
     # what the company does not have is not read: an empty export of it changes nothing
@@ -47,7 +50,11 @@ def test_a_company_without_tickets_surveys_or_engagement_leaves_them_out(demo_ho
 
     defs = definitions(home, config)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"crm_accounts", "usage_events"} <= keys and not keys & {"support_tickets", "survey_responses", "engagement_events"}
+    assert {"crm_accounts", "usage_events"} <= keys and not keys & {
+        "support_tickets",
+        "survey_responses",
+        "engagement_events",
+    }
     checked = {k.asset_key.to_user_string() for k in defs.resolve_asset_graph().asset_check_keys}
     assert "support_tickets" not in checked and "usage_events" in checked
 
@@ -55,11 +62,20 @@ def test_a_company_without_tickets_surveys_or_engagement_leaves_them_out(demo_ho
     assert result.success
     points = published(home, "account_health_contributions")
     assert set(points["indicator"]) == {
-        "seat_penetration", "champion_days_inactive", "jobs_run_30d", "job_error_rate_30d", "new_jobs_30d",
-        "core_feature_breadth_30d", "addon_features_used_30d", "usage_trend_30d", "page_load_p75_ms",
+        "seat_penetration",
+        "champion_days_inactive",
+        "jobs_run_30d",
+        "job_error_rate_30d",
+        "new_jobs_30d",
+        "core_feature_breadth_30d",
+        "addon_features_used_30d",
+        "usage_trend_30d",
+        "page_load_p75_ms",
     }
     health = published(home)
-    per_account = points.group_by("account_id").agg(total=pl.col("points").sum(), weight=pl.col("effective_weight").sum())
+    per_account = points.group_by("account_id").agg(
+        total=pl.col("points").sum(), weight=pl.col("effective_weight").sum()
+    )
     joined = health.join(per_account, on="account_id")
     assert (joined["total"] == joined["health_score"]).all()
     assert joined["weight"].round(9).eq(1.0).all()  # the left-out weight went to what remains
@@ -68,8 +84,11 @@ def test_a_company_without_tickets_surveys_or_engagement_leaves_them_out(demo_ho
     assert (no_cx["health_score"].cast(pl.Float64) - no_cx["co_score"]).abs().max() < 0.01 if no_cx.height else True
     values = published(home, "account_indicator_values")
     assert "bug_tickets_90d" not in values.columns and "jobs_run_30d" in values.columns
-    model = next(e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"
-                 and e.asset_key == dg.AssetKey(["published", "account_health"]))
+    model = next(
+        e
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey(["published", "account_health"])
+    )
     assert model is not None
 
 
@@ -98,24 +117,50 @@ def write_invoices(home: Path, rows: list[dict]) -> None:
 def test_an_extra_event_source_is_read_checked_and_scored(demo_home, tmp_path):
     config = config_copy(tmp_path)
     edit_yaml(config / "sources.yaml", lambda d: d["sources"].update(invoices=INVOICES))
-    edit_yaml(config / "indicators.yaml", lambda d: d["indicators"].update(
-        late_invoices_90d={"source": "invoices", "aggregate": "count", "where": {"status": "late"},
-                           "window_days": 90, "no_data": "zero"}
-    ))
-    edit_yaml(config / "health_model.yaml", lambda d: d["indicators"].update(
-        late_invoices_90d={"subscore": "cx", "weight": 10, "direction": "lower_is_better",
-                           "scoring": {"function": "thresholds", "cuts": [1, 3], "scores": [100, 40, 0]},
-                           "missing": {"policy": "score", "score": 100}}
-    ))
-    edit_yaml(config / "data_quality.yaml", lambda d: d.update(
-        source_defaults={"max_age_hours": 240, "max_volume_drop_share": 0.3, "max_duplicate_share": 0.02}
-    ))
+    edit_yaml(
+        config / "indicators.yaml",
+        lambda d: d["indicators"].update(
+            late_invoices_90d={
+                "source": "invoices",
+                "aggregate": "count",
+                "where": {"status": "late"},
+                "window_days": 90,
+                "no_data": "zero",
+            }
+        ),
+    )
+    edit_yaml(
+        config / "health_model.yaml",
+        lambda d: d["indicators"].update(
+            late_invoices_90d={
+                "subscore": "cx",
+                "weight": 10,
+                "direction": "lower_is_better",
+                "scoring": {"function": "thresholds", "cuts": [1, 3], "scores": [100, 40, 0]},
+                "missing": {"policy": "score", "score": 100},
+            }
+        ),
+    )
+    edit_yaml(
+        config / "data_quality.yaml",
+        lambda d: d.update(
+            source_defaults={"max_age_hours": 240, "max_volume_drop_share": 0.3, "max_duplicate_share": 0.02}
+        ),
+    )
     home = tmp_path / "home"
     shutil.copytree(demo_home, home)
     accounts = published_accounts(home)
     issued = dt.datetime.combine(DEMO_AS_OF, dt.time(9), tzinfo=dt.UTC)
-    rows = [{"invoice_id": f"I-{i}", "account_id": a, "issued_at": (issued - dt.timedelta(days=i)).isoformat(),
-             "status": "late" if i % 3 == 0 else "paid", "amount_usd": 120.0} for i, a in enumerate(accounts[:40])]
+    rows = [
+        {
+            "invoice_id": f"I-{i}",
+            "account_id": a,
+            "issued_at": (issued - dt.timedelta(days=i)).isoformat(),
+            "status": "late" if i % 3 == 0 else "paid",
+            "amount_usd": 120.0,
+        }
+        for i, a in enumerate(accounts[:40])
+    ]
     write_invoices(home, rows)
 
     result = run_graph(home, DEMO_AS_OF, config_dir=config)
@@ -133,7 +178,9 @@ def test_an_extra_event_source_is_read_checked_and_scored(demo_home, tmp_path):
     write_invoices(home, [*rows, {**rows[0], "invoice_id": "I-X", "account_id": "ACC-999999"}])
     blocked = run_graph(home, DEMO_AS_OF, config_dir=config)
     assert not blocked.success
-    failed = {(e.asset_key.to_user_string(), e.check_name) for e in blocked.get_asset_check_evaluations() if not e.passed}
+    failed = {
+        (e.asset_key.to_user_string(), e.check_name) for e in blocked.get_asset_check_evaluations() if not e.passed
+    }
     assert ("invoices", "unknown_accounts") in failed
     assert published(home).equals(before)
 
@@ -172,7 +219,9 @@ def test_the_second_product_runs_from_its_config_files_only(ledgerly_home):
     # the baseline: the first snapshot of each account fires nothing; later snapshots may
     actions = published(ledgerly_home, "account_actions")
     first = health.group_by("account_id").agg(first=pl.col("snapshot_date").min())
-    assert (actions.join(first, on="account_id")["first_snapshot"] > actions.join(first, on="account_id")["first"]).all()
+    assert (
+        actions.join(first, on="account_id")["first_snapshot"] > actions.join(first, on="account_id")["first"]
+    ).all()
 
 
 def test_the_first_run_on_a_new_customer_base_sends_nothing_and_later_runs_are_capped(demo_home, tmp_path):
@@ -217,7 +266,9 @@ def test_calibration_on_the_second_product_beats_its_best_single_indicator(tmp_p
     loader = LandingZoneResource(landing_dir=str(landing))
     frames = {name: clean(spec, loader.read(spec)) for name, spec in deployment.contract.sources.items()}
     dates = [DEMO_AS_OF - dt.timedelta(days=i) for i in range(149, -1, -1)]
-    history = compute_account_indicators(frames, deployment.contract, deployment.catalogue, dates).filter(pl.col("is_active"))
+    history = compute_account_indicators(frames, deployment.contract, deployment.catalogue, dates).filter(
+        pl.col("is_active")
+    )
     outcomes = outcomes_from_crm(frames["subscriptions"], DEMO_AS_OF)
     settings_ = load_validation_config(deployment.paths.validation, deployment.catalogue).calibration
     rows = scores_before_outcomes(history, outcomes, settings_.horizon_days)
@@ -225,7 +276,10 @@ def test_calibration_on_the_second_product_beats_its_best_single_indicator(tmp_p
 
     result = calibrate(rows, current, current.document, settings_, deployment.catalogue)
     report = result.report
-    assert report["split"] == "time" and result.split.train["outcome_date"].max() < result.split.holdout["outcome_date"].min()
+    assert (
+        report["split"] == "time"
+        and result.split.train["outcome_date"].max() < result.split.holdout["outcome_date"].min()
+    )
     assert report["candidate_auc"] > report["best_single_auc"] + 0.03
     assert report["candidate_auc"] >= report["current_auc"]
     # every fitted function runs the way the model says: recency down, frequency and breadth up

@@ -75,7 +75,9 @@ def test_every_rule_is_a_check_spec_with_the_validity_policy():
         (key.asset_key.to_user_string(), key.name): spec
         for checks_def in defs.asset_checks
         if checks_def.node_def.name in (GX_SOURCE_VALIDATION, GX_INDICATOR_VALIDATION)
-        for key, spec in zip(checks_def.check_keys, (checks_def.get_spec_for_check_key(k) for k in checks_def.check_keys))
+        for key, spec in zip(
+            checks_def.check_keys, (checks_def.get_spec_for_check_key(k) for k in checks_def.check_keys)
+        )
     }
     assert set(specs) == {(t, n) for t, names in CHECK_NAMES.items() for n in names}
     assert all(spec.blocking == policy.blocking for spec in specs.values())
@@ -116,8 +118,12 @@ def test_glue_turns_each_expectation_into_a_plain_outcome():
             "kind": ["nps", "csat", "nps", "csat"],
             "score": [10, 7, 11, 3],
             "tier": ["core", "gold", "addon", None],
-            "at": [dt.datetime(2026, 10, 1, tzinfo=UTC), None, dt.datetime(2027, 1, 1, tzinfo=UTC),
-                   dt.datetime(2026, 10, 31, 23, tzinfo=UTC)],
+            "at": [
+                dt.datetime(2026, 10, 1, tzinfo=UTC),
+                None,
+                dt.datetime(2027, 1, 1, tzinfo=UTC),
+                dt.datetime(2026, 10, 31, 23, tzinfo=UTC),
+            ],
             "unused": list(range(4)),
         }
     )
@@ -165,9 +171,12 @@ def test_glue_turns_each_expectation_into_a_plain_outcome():
 
     # a long table is validated in chunks (uniqueness on the whole key): the same outcomes
     chunked = validate_tables({"t": (frame.lazy(), rules)}, bound, {"t": ("unused",)}, chunk_rows=1)["t"].outcomes
-    assert [(o.name, o.success, o.rows, o.unexpected_count, o.unexpected_percent, o.sample, o.sample_rows)
-            for o in chunked] == [(o.name, o.success, o.rows, o.unexpected_count, o.unexpected_percent, o.sample,
-                                   o.sample_rows) for o in outcomes.values()]
+    assert [
+        (o.name, o.success, o.rows, o.unexpected_count, o.unexpected_percent, o.sample, o.sample_rows) for o in chunked
+    ] == [
+        (o.name, o.success, o.rows, o.unexpected_count, o.unexpected_percent, o.sample, o.sample_rows)
+        for o in outcomes.values()
+    ]
 
 
 def test_glue_passes_clean_frames_and_validates_several_tables_in_one_context():
@@ -200,9 +209,14 @@ def _edit_jsonl(home: Path, relative: str, edit) -> None:
 
 
 def break_survey_type(home):
-    _edit_surveys(home, lambda f: f.with_columns(
-        survey_type=pl.when(pl.col("response_id") == f["response_id"][0]).then(pl.lit("promoter")).otherwise("survey_type")
-    ))
+    _edit_surveys(
+        home,
+        lambda f: f.with_columns(
+            survey_type=pl.when(pl.col("response_id") == f["response_id"][0])
+            .then(pl.lit("promoter"))
+            .otherwise("survey_type")
+        ),
+    )
     return "survey_responses", "gx_survey_type_allowed", "'promoter'"
 
 
@@ -250,7 +264,11 @@ def break_resolution_before_creation(home):
 
     def edit(records):
         ts = lambda s: dt.datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
-        solved = [r for r in records if r["solved_at"] and end - dt.timedelta(days=80) <= ts(r["solved_at"]) < end - dt.timedelta(days=2)]
+        solved = [
+            r
+            for r in records
+            if r["solved_at"] and end - dt.timedelta(days=80) <= ts(r["solved_at"]) < end - dt.timedelta(days=2)
+        ]
         account = solved[0]["account_id"]
         for r in records:
             if r["account_id"] == account and r["solved_at"] and ts(r["solved_at"]) + dt.timedelta(hours=1) < end:

@@ -79,13 +79,18 @@ def test_compiled_indicators_match_a_direct_scan_of_the_raw_events(history_home)
     direct = last30.group_by("account_id").agg(
         active_users_30d=pl.col("user_id").filter(pl.col("event_type") == "login").n_unique(),
         jobs_run_30d=(pl.col("event_type") == "job_run").sum().cast(pl.Int64),
-        page_load_p75_ms=pl.col("load_ms").filter(pl.col("event_type") == "page_view").cast(pl.Float64).quantile(0.75, interpolation="linear"),
+        page_load_p75_ms=pl.col("load_ms")
+        .filter(pl.col("event_type") == "page_view")
+        .cast(pl.Float64)
+        .quantile(0.75, interpolation="linear"),
     )
     compiled = compute_account_indicators(frames, deployment.contract, deployment.catalogue, day)
     joined = direct.join(compiled, on="account_id", suffix="_compiled")
     assert joined.height > 50
     for column in ("active_users_30d", "jobs_run_30d", "page_load_p75_ms"):
-        assert joined[column].cast(pl.Float64).equals(joined[f"{column}_compiled"].cast(pl.Float64), null_equal=True), column
+        assert joined[column].cast(pl.Float64).equals(joined[f"{column}_compiled"].cast(pl.Float64), null_equal=True), (
+            column
+        )
     late = usage.filter(pl.col("received_at").dt.date() > pl.col("occurred_at").dt.date())
     assert late.height > 0  # the demo has late arrivals, so the arrival-day cut is exercised
 
@@ -126,14 +131,22 @@ def test_trend_view_gives_changes_and_band_transitions(history_home):
 
 
 def test_attribution_adds_up_exactly_without_and_with_a_model_change():
-    before = pl.DataFrame({"account_id": ["A"] * 2, "indicator": ["x", "y"], "points": [Decimal("30.1234"), Decimal("20.0001")]})
-    after = pl.DataFrame({"account_id": ["A"] * 2, "indicator": ["x", "z"], "points": [Decimal("25.0000"), Decimal("40.5000")]})
+    before = pl.DataFrame(
+        {"account_id": ["A"] * 2, "indicator": ["x", "y"], "points": [Decimal("30.1234"), Decimal("20.0001")]}
+    )
+    after = pl.DataFrame(
+        {"account_id": ["A"] * 2, "indicator": ["x", "z"], "points": [Decimal("25.0000"), Decimal("40.5000")]}
+    )
     parts = attribute_change(before, after)
     assert parts["change"].sum() == Decimal("65.5000") - Decimal("50.1235")
     assert dict(zip(parts["indicator"], parts["change"])) == {
-        "x": Decimal("-5.1234"), "y": Decimal("-20.0001"), "z": Decimal("40.5000"),
+        "x": Decimal("-5.1234"),
+        "y": Decimal("-20.0001"),
+        "z": Decimal("40.5000"),
     }
-    old_model = pl.DataFrame({"account_id": ["A"] * 2, "indicator": ["x", "y"], "points": [Decimal("27.0000"), Decimal("21.0000")]})
+    old_model = pl.DataFrame(
+        {"account_id": ["A"] * 2, "indicator": ["x", "y"], "points": [Decimal("27.0000"), Decimal("21.0000")]}
+    )
     parts = attribute_change(before, after, old_model)
     assert parts["change"].sum() == Decimal("65.5000") - Decimal("50.1235")
     assert dict(zip(parts["indicator"], parts["change"]))[MODEL_CHANGE] == Decimal("65.5000") - Decimal("48.0000")

@@ -94,9 +94,7 @@ def new_rows(api: DemoApi, source: str, count: int, prefix: str) -> pl.DataFrame
     newest = frame[field].max()
     # one second apart from the newest on: no two copies are the same activity at the same
     # instant (which gx_natural_key_unique rightly flags), and all are at or after the cursor
-    rows = frame.head(count).with_columns(
-        (pl.lit(newest) + pl.duration(seconds=pl.int_range(pl.len()))).alias(field)
-    )
+    rows = frame.head(count).with_columns((pl.lit(newest) + pl.duration(seconds=pl.int_range(pl.len()))).alias(field))
     key = spec.key[0]
     if spec.columns[key] == pl.Int64:
         return rows.with_columns((pl.col(key) + 9_000_000).alias(key))
@@ -180,7 +178,10 @@ def test_hubspot_pages_then_incremental_search(api, tmp_path):
     assert (second.rows_new, second.rows_updated, second.rows_stored) == (2, 3, ACCOUNTS + 2)
     stored = landing_frame(home, "crm_accounts")
     assert stored["account_id"].is_unique().all()
-    assert stored.filter(pl.col("account_id").is_in(changed["account_id"].to_list()))["plan"].to_list() == ["enterprise"] * 3
+    assert (
+        stored.filter(pl.col("account_id").is_in(changed["account_id"].to_list()))["plan"].to_list()
+        == ["enterprise"] * 3
+    )
 
     # nothing new: the landing export is not rewritten (same bytes, same data version)
     before = stored_bytes(home)
@@ -202,8 +203,13 @@ def test_zendesk_export_follows_next_page_until_end_of_stream(api, tmp_path):
     state = yaml.safe_load((home / "state" / "support_tickets.cursor.json").read_text())
     assert state["end_time"] == int(api.data("support_tickets")["updated_at"].max().timestamp())
 
-    update = api.data("support_tickets").head(1).with_columns(
-        pl.lit("solved").alias("status"), pl.lit(api.data("support_tickets")["updated_at"].max()).alias("updated_at")
+    update = (
+        api.data("support_tickets")
+        .head(1)
+        .with_columns(
+            pl.lit("solved").alias("status"),
+            pl.lit(api.data("support_tickets")["updated_at"].max()).alias("updated_at"),
+        )
     )
     api.upsert("support_tickets", pl.concat([update, new_rows(api, "support_tickets", 1, "")]))
     api.requests.clear()
@@ -252,8 +258,10 @@ def test_generic_json_pagination_and_updated_since(api, tmp_path, pagination):
     first = sync(home, "engagement_events", config)
     assert first.mode == "full" and first.pages == total // 200 + 1
     assert first.rows_stored == total
-    assert landing_frame(home, "engagement_events").sort("activity_id").equals(
-        api.data("engagement_events").sort("activity_id")
+    assert (
+        landing_frame(home, "engagement_events")
+        .sort("activity_id")
+        .equals(api.data("engagement_events").sort("activity_id"))
     )
     cursor = first.cursor
     assert cursor == api.data("engagement_events")["occurred_at"].max().strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
@@ -307,7 +315,13 @@ def test_retry_after_is_honoured(api, tmp_path):
     api.fault = _fail_first(2, Fault(status=429, headers={"Retry-After": "7"}))
     fake = FakeTime()
     retry = {"max_attempts": 5, "backoff_seconds": 1, "max_backoff_seconds": 30, "max_total_seconds": 60}
-    result = sync(home, "survey_responses", demo_config(api.url, survey_responses={"retry": retry}), sleep=fake.sleep, clock=fake.clock)
+    result = sync(
+        home,
+        "survey_responses",
+        demo_config(api.url, survey_responses={"retry": retry}),
+        sleep=fake.sleep,
+        clock=fake.clock,
+    )
     assert fake.sleeps == [7.0, 7.0]
     assert result.requests == 3 and result.wrote
 
@@ -318,7 +332,13 @@ def test_retry_after_as_http_date(api, tmp_path):
     api.fault = _fail_first(1, Fault(status=503, headers={"Retry-After": later}))
     fake = FakeTime()
     retry = {"max_attempts": 3, "backoff_seconds": 1, "max_backoff_seconds": 30, "max_total_seconds": 60}
-    sync(home, "survey_responses", demo_config(api.url, survey_responses={"retry": retry}), sleep=fake.sleep, clock=fake.clock)
+    sync(
+        home,
+        "survey_responses",
+        demo_config(api.url, survey_responses={"retry": retry}),
+        sleep=fake.sleep,
+        clock=fake.clock,
+    )
     assert len(fake.sleeps) == 1 and 15 <= fake.sleeps[0] <= 21
 
 
@@ -327,7 +347,13 @@ def test_exponential_backoff_on_5xx_within_a_bounded_total(api, tmp_path):
     fake = FakeTime()
     retry = {"max_attempts": 3, "backoff_seconds": 1, "max_backoff_seconds": 30, "max_total_seconds": 60}
     api.fault = _fail_first(2, Fault(status=502))
-    sync(home, "survey_responses", demo_config(api.url, survey_responses={"retry": retry}), sleep=fake.sleep, clock=fake.clock)
+    sync(
+        home,
+        "survey_responses",
+        demo_config(api.url, survey_responses={"retry": retry}),
+        sleep=fake.sleep,
+        clock=fake.clock,
+    )
     assert fake.sleeps == [1.0, 2.0]
 
     # always failing: waits 1, 2, 4 (7 s); the next wait of 8 s would pass the 10 s budget
@@ -335,8 +361,13 @@ def test_exponential_backoff_on_5xx_within_a_bounded_total(api, tmp_path):
     fake = FakeTime()
     retry = {"max_attempts": 20, "backoff_seconds": 1, "max_backoff_seconds": 30, "max_total_seconds": 10}
     with pytest.raises(ConnectorError) as error:
-        sync(empty_home(tmp_path, "b2"), "survey_responses", demo_config(api.url, survey_responses={"retry": retry}),
-             sleep=fake.sleep, clock=fake.clock)
+        sync(
+            empty_home(tmp_path, "b2"),
+            "survey_responses",
+            demo_config(api.url, survey_responses={"retry": retry}),
+            sleep=fake.sleep,
+            clock=fake.clock,
+        )
     assert fake.sleeps == [1.0, 2.0, 4.0]
     assert str(error.value) == (
         "source survey_responses: GET /spreadsheets/d/demo-surveys/export: HTTP 503 Service Unavailable; "
@@ -363,13 +394,17 @@ def test_redirects_are_followed_without_sending_credentials_elsewhere(api, tmp_p
     api.requests.clear()
     port = api.url.rsplit(":", 1)[1]
     api.fault = _fail_first(1, Fault(status=307, headers={"Location": f"http://localhost:{port}/api/v1/usage_events"}))
-    with pytest.raises(ConnectorError, match=r"GET /api/v1/usage_events: HTTP 401 Unauthorized: check the token in \$CS_TEST_API_TOKEN"):
+    with pytest.raises(
+        ConnectorError, match=r"GET /api/v1/usage_events: HTTP 401 Unauthorized: check the token in \$CS_TEST_API_TOKEN"
+    ):
         sync(empty_home(tmp_path, "r2"), "usage_events", demo_config(api.url))
     assert [r.sent_credentials for r in api.requests] == [True, False]
 
     # never to anything but http(s)
     api.fault = lambda request: Fault(status=302, headers={"Location": "file:///etc/passwd"})
-    with pytest.raises(ConnectorError, match=r"HTTP 302 Found: redirect to a 'file' URL is not followed; only http\(s\)"):
+    with pytest.raises(
+        ConnectorError, match=r"HTTP 302 Found: redirect to a 'file' URL is not followed; only http\(s\)"
+    ):
         sync(empty_home(tmp_path, "r3"), "survey_responses", demo_config(api.url))
 
 
@@ -400,20 +435,76 @@ def test_config_path_from_environment(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("source", "change", "message"),
     [
-        ("crm_accounts", {"base_url": "ftp://example.com"}, "`sources.crm_accounts.base_url`: only http:// and https:// URLs are allowed, got scheme 'ftp'"),
-        ("crm_accounts", {"base_url": "https://user:pw@example.com"}, "`sources.crm_accounts.base_url`: credentials in the URL are not allowed: use `auth` with an environment variable"),
-        ("usage_events", {"auth": {"type": "bearer", "token": "abc"}}, "`sources.usage_events.auth.token`: secrets are never written in this file"),
-        ("usage_events", {"params": {"api_key": "abc"}}, "`sources.usage_events.params.api_key`: parameter 'api_key' looks like a secret"),
-        ("usage_events", {"fields": {"event_id": "id; DROP TABLE published.account_health"}}, "`sources.usage_events.fields.event_id`: 'id; DROP TABLE published.account_health' is not a field path"),
-        ("usage_events", {"fields": {"evil column": "id"}}, "`sources.usage_events.fields`: unknown key(s): evil column"),
-        ("usage_events", {"records_path": "data[0]"}, "`sources.usage_events.records_path`: 'data[0]' is not a field path"),
-        ("usage_events", {"pagination": {"type": "pages"}}, "`sources.usage_events.pagination.type`: must be one of cursor, next_link, offset, none"),
-        ("usage_events", {"incremental": {"param": "since", "field": "user_id"}}, "`sources.usage_events.incremental.field`: must be a timestamp column of usage_events"),
-        ("crm_accounts", {"preset": "salesforce"}, "`sources.crm_accounts.preset`: must be one of hubspot_crm_v3, zendesk_incremental, csv_export, generic_json"),
-        ("crm_accounts", {"auth": {"type": "bearer", "token_env": "HUBSPOT TOKEN"}}, "`sources.crm_accounts.auth.token_env`: 'HUBSPOT TOKEN' is not an environment variable name"),
-        ("crm_accounts", {"page_size": 500}, "`sources.crm_accounts.page_size`: must be an integer between 1 and 100, got 500"),
-        ("support_tickets", {"path": "/x/../../admin y"}, "`sources.support_tickets.path`: '/x/../../admin y' is not a URL path"),
-        ("crm_accounts", {"retry": {"max_attempts": 0}}, "`sources.crm_accounts.retry.max_attempts`: must be an integer between 1 and 20"),
+        (
+            "crm_accounts",
+            {"base_url": "ftp://example.com"},
+            "`sources.crm_accounts.base_url`: only http:// and https:// URLs are allowed, got scheme 'ftp'",
+        ),
+        (
+            "crm_accounts",
+            {"base_url": "https://user:pw@example.com"},
+            "`sources.crm_accounts.base_url`: credentials in the URL are not allowed: use `auth` with an environment variable",
+        ),
+        (
+            "usage_events",
+            {"auth": {"type": "bearer", "token": "abc"}},
+            "`sources.usage_events.auth.token`: secrets are never written in this file",
+        ),
+        (
+            "usage_events",
+            {"params": {"api_key": "abc"}},
+            "`sources.usage_events.params.api_key`: parameter 'api_key' looks like a secret",
+        ),
+        (
+            "usage_events",
+            {"fields": {"event_id": "id; DROP TABLE published.account_health"}},
+            "`sources.usage_events.fields.event_id`: 'id; DROP TABLE published.account_health' is not a field path",
+        ),
+        (
+            "usage_events",
+            {"fields": {"evil column": "id"}},
+            "`sources.usage_events.fields`: unknown key(s): evil column",
+        ),
+        (
+            "usage_events",
+            {"records_path": "data[0]"},
+            "`sources.usage_events.records_path`: 'data[0]' is not a field path",
+        ),
+        (
+            "usage_events",
+            {"pagination": {"type": "pages"}},
+            "`sources.usage_events.pagination.type`: must be one of cursor, next_link, offset, none",
+        ),
+        (
+            "usage_events",
+            {"incremental": {"param": "since", "field": "user_id"}},
+            "`sources.usage_events.incremental.field`: must be a timestamp column of usage_events",
+        ),
+        (
+            "crm_accounts",
+            {"preset": "salesforce"},
+            "`sources.crm_accounts.preset`: must be one of hubspot_crm_v3, zendesk_incremental, csv_export, generic_json",
+        ),
+        (
+            "crm_accounts",
+            {"auth": {"type": "bearer", "token_env": "HUBSPOT TOKEN"}},
+            "`sources.crm_accounts.auth.token_env`: 'HUBSPOT TOKEN' is not an environment variable name",
+        ),
+        (
+            "crm_accounts",
+            {"page_size": 500},
+            "`sources.crm_accounts.page_size`: must be an integer between 1 and 100, got 500",
+        ),
+        (
+            "support_tickets",
+            {"path": "/x/../../admin y"},
+            "`sources.support_tickets.path`: '/x/../../admin y' is not a URL path",
+        ),
+        (
+            "crm_accounts",
+            {"retry": {"max_attempts": 0}},
+            "`sources.crm_accounts.retry.max_attempts`: must be an integer between 1 and 20",
+        ),
     ],
 )
 def test_config_errors_name_the_source_and_key(source, change, message):
@@ -475,8 +566,23 @@ def test_the_token_never_reaches_the_event_log(http_run):
 def test_demo_api_command_serves_the_protocols(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CS_DEMO_API_TOKEN"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cs_assets.cli", "--home", str(tmp_path / "home"), "demo-api", "--port", "0", "--accounts", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=settings.REPO_ROOT,
+        [
+            sys.executable,
+            "-m",
+            "cs_assets.cli",
+            "--home",
+            str(tmp_path / "home"),
+            "demo-api",
+            "--port",
+            "0",
+            "--accounts",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=settings.REPO_ROOT,
     )
     try:
         lines = []
@@ -494,7 +600,9 @@ def test_demo_api_command_serves_the_protocols(tmp_path):
         config = load_sources_config(tmp_path / "home" / "demo_api" / "sources.yaml")
         assert set(config.http_sources) == set(SOURCES)
         assert requests.get(f"{url}/crm/v3/objects/companies", timeout=5).status_code == 401
-        page = requests.get(f"{url}/crm/v3/objects/companies?limit=5", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
+        page = requests.get(
+            f"{url}/crm/v3/objects/companies?limit=5", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ).json()
         assert len(page["results"]) == 5 and page["paging"]["next"]["after"] == "5"
     finally:
         # SIGKILL: after in-process Dagster runs, this pytest worker's children can inherit a

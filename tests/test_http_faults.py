@@ -152,43 +152,51 @@ class Case:
 
 CASES = [
     Case(
-        "http_500_on_every_attempt", "engagement_events",
+        "http_500_on_every_attempt",
+        "engagement_events",
         lambda c: setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(status=500))),
         rf"source engagement_events: GET {ENGAGEMENT}: HTTP 500 Internal Server Error; gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(
-        "http_503_mid_pagination", "engagement_events",
+        "http_503_mid_pagination",
+        "engagement_events",
         lambda c: (more_engagement(c), setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(status=503), {3, 4, 5}))),
         rf"source engagement_events: GET {ENGAGEMENT}: HTTP 503 Service Unavailable; gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(
-        "http_429_retry_after_beyond_budget", "crm_accounts",
+        "http_429_retry_after_beyond_budget",
+        "crm_accounts",
         lambda c: setattr(c.api, "fault", on(SEARCH, lambda r: Fault(status=429, headers={"Retry-After": "3600"}))),
         rf"source crm_accounts: POST {SEARCH}: HTTP 429 Too Many Requests; gave up after 1 attempt\(s\) in {SECS} s: "
         rf"the server asked to retry after 3600 s, waiting 3600 s more would exceed the retry budget of 3 s{KEPT}",
     ),
     Case(
-        "http_5xx_reason_echoes_the_token", "usage_events",
+        "http_5xx_reason_echoes_the_token",
+        "usage_events",
         lambda c: setattr(c.api, "fault", on(USAGE, lambda r: Fault(status=599, reason=f"bad token {TOKEN}"))),
         rf"source usage_events: GET {USAGE}: HTTP 599 bad token \*\*\*; gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(
-        "http_401_wrong_token", "usage_events",
+        "http_401_wrong_token",
+        "usage_events",
         lambda c: c.env.setenv(TOKEN_ENV, "not-the-token"),
         rf"source usage_events: GET {USAGE}: HTTP 401 Unauthorized: check the token in \${TOKEN_ENV}{KEPT}",
     ),
     Case(
-        "token_variable_not_set", "crm_accounts",
+        "token_variable_not_set",
+        "crm_accounts",
         lambda c: c.env.delenv(TOKEN_ENV),
         rf"source crm_accounts: auth: environment variable {TOKEN_ENV} \(bearer token\) is not set or empty{KEPT}",
     ),
     Case(
-        "http_404_wrong_path", "engagement_events",
+        "http_404_wrong_path",
+        "engagement_events",
         lambda c: c.config["sources"]["engagement_events"].update(path="/api/v1/engagement"),
         rf"source engagement_events: GET /api/v1/engagement: HTTP 404 Not Found{KEPT}",
     ),
     Case(
-        "slow_response_times_out", "engagement_events",
+        "slow_response_times_out",
+        "engagement_events",
         lambda c: (
             c.config["sources"]["engagement_events"].update(timeout_seconds=0.2),
             setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(delay=0.6))),
@@ -196,7 +204,8 @@ CASES = [
         rf"source engagement_events: GET {ENGAGEMENT}: no response within the timeout of 0.2 s; gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(
-        "trickled_body_times_out", "support_tickets",
+        "trickled_body_times_out",
+        "support_tickets",
         lambda c: (
             c.config["sources"]["support_tickets"].update(timeout_seconds=0.3),
             setattr(c.api, "fault", on(TICKETS, lambda r: Fault(trickle=0.05))),
@@ -205,134 +214,231 @@ CASES = [
         rf"gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(
-        "connection_dropped", "support_tickets",
+        "connection_dropped",
+        "support_tickets",
         lambda c: setattr(c.api, "fault", on(TICKETS, lambda r: Fault(drop=True))),
         rf"source support_tickets: GET {TICKETS}: connection failed \(127\.0\.0\.1:\d+; ConnectionError\); gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(
-        "connection_refused", "engagement_events",
+        "connection_refused",
+        "engagement_events",
         lambda c: c.config["sources"]["engagement_events"].update(base_url=f"http://127.0.0.1:{closed_port()}"),
         rf"source engagement_events: GET {ENGAGEMENT}: connection refused \(127\.0\.0\.1:\d+; ConnectionError\); gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(
-        "malformed_json_on_page_2", "engagement_events",
-        lambda c: (more_engagement(c), setattr(c.api, "fault", on(
-            ENGAGEMENT, lambda r: Fault(body=b'{"data": [{"activity_id": ', content_type="application/json"), {2}))),
+        "malformed_json_on_page_2",
+        "engagement_events",
+        lambda c: (
+            more_engagement(c),
+            setattr(
+                c.api,
+                "fault",
+                on(
+                    ENGAGEMENT,
+                    lambda r: Fault(body=b'{"data": [{"activity_id": ', content_type="application/json"),
+                    {2},
+                ),
+            ),
+        ),
         rf"source engagement_events: GET {ENGAGEMENT} page 2: response is not valid JSON \(Content-Type application/json\): "
         rf"Expecting value at line 1 column 27{KEPT}",
     ),
     Case(
-        "empty_response_body", "engagement_events",
+        "empty_response_body",
+        "engagement_events",
         lambda c: setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(body=b"", content_type="application/json"))),
         rf"source engagement_events: GET {ENGAGEMENT} page 1: empty response body \(HTTP 200\), expected JSON{KEPT}",
     ),
     Case(
-        "missing_records_path", "engagement_events",
-        lambda c: setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(
-            transform=lambda p: {"items": p["data"], "next_cursor": p["next_cursor"], "links": p["links"]}))),
+        "missing_records_path",
+        "engagement_events",
+        lambda c: setattr(
+            c.api,
+            "fault",
+            on(
+                ENGAGEMENT,
+                lambda r: Fault(
+                    transform=lambda p: {"items": p["data"], "next_cursor": p["next_cursor"], "links": p["links"]}
+                ),
+            ),
+        ),
         rf"source engagement_events: GET {ENGAGEMENT} page 1: the response has no 'data' \(records_path\); "
         rf"it has: 'items', 'next_cursor', 'links'{KEPT}",
     ),
     Case(
-        "field_changed_type_since_last_sync", "support_tickets",
-        lambda c: setattr(c.api, "fault", on(TICKETS, lambda r: Fault(transform=_all_records("tickets", "csat_score", "5")))),
+        "field_changed_type_since_last_sync",
+        "support_tickets",
+        lambda c: setattr(
+            c.api, "fault", on(TICKETS, lambda r: Fault(transform=_all_records("tickets", "csat_score", "5")))
+        ),
         rf"source support_tickets: GET {TICKETS} page 1 record 1: field 'csat_score' \(column csat_score\) changed type "
         rf"since the last sync: it was a number, now a string{KEPT}",
     ),
     Case(
-        "value_does_not_parse", "engagement_events",
-        lambda c: (more_engagement(c, 5), setattr(c.api, "fault", on(
-            ENGAGEMENT, lambda r: Fault(transform=_set_record("data", 1, "occurred_at", "yesterday"))))),
+        "value_does_not_parse",
+        "engagement_events",
+        lambda c: (
+            more_engagement(c, 5),
+            setattr(
+                c.api,
+                "fault",
+                on(ENGAGEMENT, lambda r: Fault(transform=_set_record("data", 1, "occurred_at", "yesterday"))),
+            ),
+        ),
         rf"source engagement_events: GET {ENGAGEMENT} page 1: column 'occurred_at' record 2: cannot read 'yesterday' "
         rf"as an ISO-8601 timestamp with a UTC offset, e.g. 2026-10-31T08:00:00\+00:00{KEPT}",
     ),
     Case(
-        "object_in_a_scalar_field", "usage_events",
-        lambda c: setattr(c.api, "fault", on(USAGE, lambda r: Fault(transform=_set_record("data", 0, "account_id", {"id": 1})))),
+        "object_in_a_scalar_field",
+        "usage_events",
+        lambda c: setattr(
+            c.api, "fault", on(USAGE, lambda r: Fault(transform=_set_record("data", 0, "account_id", {"id": 1})))
+        ),
         rf"source usage_events: GET {USAGE} page 1 record 1: field 'account_id' \(column account_id\) is an object, "
         rf"expected a value of type String{KEPT}",
     ),
     Case(
-        "record_without_its_key", "engagement_events",
-        lambda c: (more_engagement(c, 5), setattr(c.api, "fault", on(
-            ENGAGEMENT, lambda r: Fault(transform=_drop_field("data", 2, "activity_id"))))),
+        "record_without_its_key",
+        "engagement_events",
+        lambda c: (
+            more_engagement(c, 5),
+            setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(transform=_drop_field("data", 2, "activity_id")))),
+        ),
         rf"source engagement_events: GET {ENGAGEMENT} page 1 record 3: required field 'activity_id' \(column activity_id\) is missing{KEPT}",
     ),
     Case(
-        "cursor_repeats", "engagement_events",
+        "cursor_repeats",
+        "engagement_events",
         lambda c: (
             more_engagement(c),
             c.config["sources"]["engagement_events"].update(pagination=CURSOR_PAGES),
-            setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(
-                transform=lambda p: {**p, "next_cursor": r.query.get("cursor", p["next_cursor"])}))),
+            setattr(
+                c.api,
+                "fault",
+                on(
+                    ENGAGEMENT,
+                    lambda r: Fault(transform=lambda p: {**p, "next_cursor": r.query.get("cursor", p["next_cursor"])}),
+                ),
+            ),
         ),
         rf"source engagement_events: GET {ENGAGEMENT} page 3: the page cursor repeats the one of page 2; "
         rf"the API is paginating in a loop{KEPT}",
     ),
     Case(
-        "next_link_points_back", "engagement_events",
-        lambda c: (more_engagement(c), setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(
-            transform=lambda p: {**p, "links": {"next": f"{c.api.url}{r.path}?{urlencode(r.query)}" if "cursor" in r.query else p["links"]["next"]}})))),
+        "next_link_points_back",
+        "engagement_events",
+        lambda c: (
+            more_engagement(c),
+            setattr(
+                c.api,
+                "fault",
+                on(
+                    ENGAGEMENT,
+                    lambda r: Fault(
+                        transform=lambda p: {
+                            **p,
+                            "links": {
+                                "next": f"{c.api.url}{r.path}?{urlencode(r.query)}"
+                                if "cursor" in r.query
+                                else p["links"]["next"]
+                            },
+                        }
+                    ),
+                ),
+            ),
+        ),
         rf"source engagement_events: GET {ENGAGEMENT} page 3: the next-page link repeats the one of page 2; "
         rf"the API is paginating in a loop{KEPT}",
     ),
     Case(
-        "page_repeats_with_a_new_cursor", "engagement_events",
+        "page_repeats_with_a_new_cursor",
+        "engagement_events",
         lambda c: (more_engagement(c), setattr(c.api, "fault", on(ENGAGEMENT, _first_page_records({})))),
         rf"source engagement_events: GET {ENGAGEMENT} page 2: returned exactly the records of page 1; "
         rf"the API ignored the page cursor{KEPT}",
     ),
     Case(
-        "no_records_on_a_full_fetch", "engagement_events",
+        "no_records_on_a_full_fetch",
+        "engagement_events",
         lambda c: (
             (c.home / "state" / "engagement_events.cursor.json").unlink(),
-            setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(
-                transform=lambda p: {"data": [], "next_cursor": None, "links": {"next": None}}))),
+            setattr(
+                c.api,
+                "fault",
+                on(
+                    ENGAGEMENT,
+                    lambda r: Fault(transform=lambda p: {"data": [], "next_cursor": None, "links": {"next": None}}),
+                ),
+            ),
         ),
         rf"source engagement_events: GET {ENGAGEMENT}: the API returned no records on a full fetch; "
         rf"refusing to replace the stored data with nothing{KEPT}",
     ),
     Case(
-        "zendesk_page_without_next_page", "support_tickets",
-        lambda c: setattr(c.api, "fault", on(TICKETS, lambda r: Fault(
-            transform=lambda p: {**p, "end_of_stream": False, "next_page": None}))),
+        "zendesk_page_without_next_page",
+        "support_tickets",
+        lambda c: setattr(
+            c.api,
+            "fault",
+            on(TICKETS, lambda r: Fault(transform=lambda p: {**p, "end_of_stream": False, "next_page": None})),
+        ),
         rf"source support_tickets: GET {TICKETS} page 1: `end_of_stream` is false but there is no `next_page` link{KEPT}",
     ),
     Case(
-        "next_link_to_another_host", "engagement_events",
+        "next_link_to_another_host",
+        "engagement_events",
         lambda c: (
-            c.config["sources"]["engagement_events"].update(pagination={"type": "next_link", "next_path": "links.next"}),
-            setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(
-                transform=lambda p: {**p, "links": {"next": "http://attacker.example/collect"}}))),
+            c.config["sources"]["engagement_events"].update(
+                pagination={"type": "next_link", "next_path": "links.next"}
+            ),
+            setattr(
+                c.api,
+                "fault",
+                on(
+                    ENGAGEMENT,
+                    lambda r: Fault(transform=lambda p: {**p, "links": {"next": "http://attacker.example/collect"}}),
+                ),
+            ),
         ),
         rf"source engagement_events: GET {ENGAGEMENT} page 1: next-page link points to another host \(attacker.example\); "
         rf"it is not followed, so the credentials never leave the configured API{KEPT}",
     ),
     Case(
-        "csv_export_is_a_login_page", "survey_responses",
-        lambda c: setattr(c.api, "fault", on(CSV_PATH, lambda r: Fault(body=b"<html>Sign in</html>", content_type="text/html"))),
+        "csv_export_is_a_login_page",
+        "survey_responses",
+        lambda c: setattr(
+            c.api, "fault", on(CSV_PATH, lambda r: Fault(body=b"<html>Sign in</html>", content_type="text/html"))
+        ),
         rf"source survey_responses: GET {CSV_PATH} page 1: expected a CSV export, got Content-Type text/html "
         rf"\(a login or error page\?\){KEPT}",
     ),
     Case(
-        "csv_export_lost_a_column", "survey_responses",
-        lambda c: setattr(c.api, "fault", on(CSV_PATH, lambda r: Fault(body=_csv_without_score(c.api), content_type="text/csv"))),
+        "csv_export_lost_a_column",
+        "survey_responses",
+        lambda c: setattr(
+            c.api, "fault", on(CSV_PATH, lambda r: Fault(body=_csv_without_score(c.api), content_type="text/csv"))
+        ),
         rf"source survey_responses: GET {CSV_PATH} page 1: the CSV export has no column\(s\) 'score' \(column score\); "
         rf"its header is: 'response_id', 'account_id', 'user_id', 'survey_type', 'submitted_at', 'comment'{KEPT}",
     ),
     Case(
-        "config_url_not_http", "crm_accounts",
+        "config_url_not_http",
+        "crm_accounts",
         lambda c: c.config["sources"]["crm_accounts"].update(base_url="file:///etc/passwd"),
         r".*sources\.yaml: `sources\.crm_accounts\.base_url`: only http:// and https:// URLs are allowed, got scheme 'file'",
     ),
     Case(
-        "config_identifier_injection", "usage_events",
-        lambda c: c.config["sources"]["usage_events"].update(fields={"event_id": "id\"; DROP TABLE published.account_health; --"}),
+        "config_identifier_injection",
+        "usage_events",
+        lambda c: c.config["sources"]["usage_events"].update(
+            fields={"event_id": 'id"; DROP TABLE published.account_health; --'}
+        ),
         r".*sources\.yaml: `sources\.usage_events\.fields\.event_id`: 'id\"; DROP TABLE published\.account_health; --' "
         r"is not a field path like `name` or `properties\.name`",
     ),
     Case(
-        "config_secret_written_inline", "crm_accounts",
+        "config_secret_written_inline",
+        "crm_accounts",
         lambda c: c.config["sources"]["crm_accounts"].update(auth={"type": "bearer", "token": TOKEN}),
         r".*sources\.yaml: `sources\.crm_accounts\.auth\.token`: secrets are never written in this file: put it in an "
         r"environment variable and name the variable \(`token_env` / `password_env`\)",

@@ -20,25 +20,50 @@ SOURCES = {
     "version": 2,
     "sources": {
         "crm": {
-            "role": "accounts", "export": "crm.csv", "format": "csv", "key": ["account_id"], "timestamp": "updated_at",
+            "role": "accounts",
+            "export": "crm.csv",
+            "format": "csv",
+            "key": ["account_id"],
+            "timestamp": "updated_at",
             "columns": {
-                "account_id": "string", "contract_start_date": "date", "renewal_date": "date", "churn_date": "date",
-                "updated_at": "timestamp", "seats": "integer", "vips": {"type": "string", "list_separator": ";"},
+                "account_id": "string",
+                "contract_start_date": "date",
+                "renewal_date": "date",
+                "churn_date": "date",
+                "updated_at": "timestamp",
+                "seats": "integer",
+                "vips": {"type": "string", "list_separator": ";"},
             },
         },
         "events": {
-            "export": "events", "format": "parquet", "key": ["id"], "timestamp": "at", "received_at": "received",
+            "export": "events",
+            "format": "parquet",
+            "key": ["id"],
+            "timestamp": "at",
+            "received_at": "received",
             "columns": {
-                "id": "string", "account_id": "string", "user": "string",
+                "id": "string",
+                "account_id": "string",
+                "user": "string",
                 "kind": {"type": "string", "values": ["login", "export", "error"]},
-                "at": "timestamp", "received": "timestamp", "ms": "float",
+                "at": "timestamp",
+                "received": "timestamp",
+                "ms": "float",
             },
         },
         "tickets": {
-            "export": "tickets.jsonl", "format": "jsonl", "key": ["ticket_id"], "timestamp": "updated",
+            "export": "tickets.jsonl",
+            "format": "jsonl",
+            "key": ["ticket_id"],
+            "timestamp": "updated",
             "event_time": "opened",
-            "columns": {"ticket_id": "string", "account_id": "string", "opened": "timestamp", "closed": "timestamp",
-                        "updated": "timestamp"},
+            "columns": {
+                "ticket_id": "string",
+                "account_id": "string",
+                "opened": "timestamp",
+                "closed": "timestamp",
+                "updated": "timestamp",
+            },
             "derived": {"hours": {"hours_between": ["opened", "closed"]}},
         },
     },
@@ -46,7 +71,9 @@ SOURCES = {
 
 
 def contract(sources: dict | None = None):
-    return contract_from_file(validate_config(SourcesFile, sources or SOURCES, "s.yaml", SourcesContractError), "s.yaml")
+    return contract_from_file(
+        validate_config(SourcesFile, sources or SOURCES, "s.yaml", SourcesContractError), "s.yaml"
+    )
 
 
 def catalogue(indicators: dict, sources: dict | None = None, options: dict | None = None):
@@ -75,14 +102,23 @@ CRM = pl.DataFrame(
 def events(rows: list[tuple]) -> pl.DataFrame:
     """(account, user, kind, occurred, received, ms) rows."""
     frame = pl.DataFrame(
-        rows, schema=["account_id", "user", "kind", "at", "received", "ms"], orient="row",
+        rows,
+        schema=["account_id", "user", "kind", "at", "received", "ms"],
+        orient="row",
         schema_overrides={"at": pl.Datetime("us", "UTC"), "received": pl.Datetime("us", "UTC"), "ms": pl.Float64},
     )
     return frame.with_columns(id=pl.int_range(pl.len()).cast(pl.String))
 
 
-NO_TICKETS = pl.DataFrame(schema={"ticket_id": pl.String, "account_id": pl.String, "opened": pl.Datetime("us", "UTC"),
-                                  "closed": pl.Datetime("us", "UTC"), "updated": pl.Datetime("us", "UTC")})
+NO_TICKETS = pl.DataFrame(
+    schema={
+        "ticket_id": pl.String,
+        "account_id": pl.String,
+        "opened": pl.Datetime("us", "UTC"),
+        "closed": pl.Datetime("us", "UTC"),
+        "updated": pl.Datetime("us", "UTC"),
+    }
+)
 
 
 def compute(indicators: dict, rows: list[tuple], tickets: pl.DataFrame = NO_TICKETS, as_of=AS_OF, options=None) -> dict:
@@ -122,7 +158,10 @@ def test_a_record_counts_only_once_it_has_arrived():
     ]
     assert values({"n": ind(aggregate="count", window_days=30)}, rows, "n")["A"] == 1
     # a backfilled snapshot three days earlier sees nothing of these
-    assert values({"n": ind(aggregate="count", window_days=30)}, rows, "n", as_of=AS_OF - dt.timedelta(days=3))["A"] is None
+    assert (
+        values({"n": ind(aggregate="count", window_days=30)}, rows, "n", as_of=AS_OF - dt.timedelta(days=3))["A"]
+        is None
+    )
 
 
 def test_no_data_is_null_unless_the_indicator_says_what_it_means():
@@ -217,7 +256,8 @@ def test_value_and_ratio():
 
 def test_trend_against_the_previous_window():
     rows = [
-        ("A", "u", "login", at(5), at(5), None), ("A", "u", "login", at(40), at(40), None),
+        ("A", "u", "login", at(5), at(5), None),
+        ("A", "u", "login", at(40), at(40), None),
         ("A", "u", "login", at(45), at(45), None),  # A: 1 now, 2 before: -50%
         ("B", "u", "login", at(5), at(5), None),  # B: 1 now, none before: not measurable
         ("C", "u", "login", at(200), at(200), None),  # C: nothing in either window: stopped
@@ -236,7 +276,8 @@ def test_trend_against_the_previous_window():
 def test_event_time_places_records_and_a_time_column_moves_the_window():
     tickets = pl.DataFrame(
         {
-            "ticket_id": ["t1", "t2", "t3"], "account_id": ["A", "A", "B"],
+            "ticket_id": ["t1", "t2", "t3"],
+            "account_id": ["A", "A", "B"],
             "opened": [at(100), at(20), at(10)],
             "closed": [at(10), at(18), None],
             "updated": [END + dt.timedelta(days=3)] * 3,  # updated later than the snapshot: still known then
@@ -244,7 +285,13 @@ def test_event_time_places_records_and_a_time_column_moves_the_window():
     )
     spec = {
         "opened_90d": {"source": "tickets", "aggregate": "count", "window_days": 90, "no_data": "zero"},
-        "closed_30d_hours": {"source": "tickets", "aggregate": "median", "column": "hours", "time_column": "closed", "window_days": 30},
+        "closed_30d_hours": {
+            "source": "tickets",
+            "aggregate": "median",
+            "column": "hours",
+            "time_column": "closed",
+            "window_days": 30,
+        },
     }
     got = compute(spec, ROWS, tickets=tickets)
     assert [got[a]["opened_90d"] for a in "ABC"] == [1, 1, 0]
@@ -266,20 +313,42 @@ def test_snapshots_of_a_backfill_are_each_computed_as_of_their_own_day():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        (ind(aggregate="count", window_days=30, where={"kind": "logon"}),
-         "`indicators.x.where.kind`: 'logon' not in the vocabulary of events.kind (login, export, error)"),
-        (ind(aggregate="count", window_days=30, where={"kinds": "login"}), "`indicators.x.where.kinds`: events has no column 'kinds'"),
+        (
+            ind(aggregate="count", window_days=30, where={"kind": "logon"}),
+            "`indicators.x.where.kind`: 'logon' not in the vocabulary of events.kind (login, export, error)",
+        ),
+        (
+            ind(aggregate="count", window_days=30, where={"kinds": "login"}),
+            "`indicators.x.where.kinds`: events has no column 'kinds'",
+        ),
         (ind(aggregate="count"), "`indicators.x`: `count` needs `window_days`"),
         (ind(aggregate="mean", window_days=3), "`indicators.x`: `mean` needs `column`"),
-        (ind(aggregate="mean", column="kind", window_days=3), "`indicators.x.column`: `mean` needs a numeric column, kind is String"),
+        (
+            ind(aggregate="mean", column="kind", window_days=3),
+            "`indicators.x.column`: `mean` needs a numeric column, kind is String",
+        ),
         (ind(aggregate="quantile", column="ms", window_days=3), "`indicators.x.q`: `quantile` needs `q`"),
         (ind(aggregate="share", window_days=3), "`indicators.x.of`: `share` needs `of`"),
-        (ind(aggregate="count", window_days=3, per="plan"), "`indicators.x.per`: must be a numeric column of crm (seats), got 'plan'"),
-        (ind(aggregate="count", window_days=3, where={"user": {"in_account_list": "seats"}}),
-         "`in_account_list` names a list column of crm (declared with list_separator): vips; got 'seats'"),
-        (ind(aggregate="days_since_newest", compare="previous_window"), "`indicators.x.compare`: only windowed aggregations can be compared"),
-        (ind(aggregate="count", window_days=3, time_column="kind"), "`indicators.x.time_column`: must be a timestamp column of events"),
-        ({"source": "crm", "aggregate": "count", "window_days": 3}, "`indicators.x.source`: aggregations run over an event source"),
+        (
+            ind(aggregate="count", window_days=3, per="plan"),
+            "`indicators.x.per`: must be a numeric column of crm (seats), got 'plan'",
+        ),
+        (
+            ind(aggregate="count", window_days=3, where={"user": {"in_account_list": "seats"}}),
+            "`in_account_list` names a list column of crm (declared with list_separator): vips; got 'seats'",
+        ),
+        (
+            ind(aggregate="days_since_newest", compare="previous_window"),
+            "`indicators.x.compare`: only windowed aggregations can be compared",
+        ),
+        (
+            ind(aggregate="count", window_days=3, time_column="kind"),
+            "`indicators.x.time_column`: must be a timestamp column of events",
+        ),
+        (
+            {"source": "crm", "aggregate": "count", "window_days": 3},
+            "`indicators.x.source`: aggregations run over an event source",
+        ),
         (ind(aggregate="count", window_days=0), "`indicators.x.window_days`: must be >= 1, got 0"),
         (ind(aggregate="counts", window_days=3), "`indicators.x.aggregate`: must be one of count, distinct_count"),
     ],
@@ -293,14 +362,18 @@ def test_catalogue_errors_name_the_key_and_the_problem(spec, message):
 def test_indicators_of_an_undeclared_source_are_unavailable_not_an_error():
     sources = {**SOURCES, "sources": {k: v for k, v in SOURCES["sources"].items() if k != "tickets"}}
     cat = catalogue(
-        {"t": {"source": "tickets", "aggregate": "count", "window_days": 3},
-         "n": ind(aggregate="count", window_days=3),
-         "r": {"aggregate": "ratio", "numerator": "t", "denominator": "n"}},
+        {
+            "t": {"source": "tickets", "aggregate": "count", "window_days": 3},
+            "n": ind(aggregate="count", window_days=3),
+            "r": {"aggregate": "ratio", "numerator": "t", "denominator": "n"},
+        },
         sources=sources,
     )
     assert list(cat.indicators) == ["n"]
-    assert cat.unavailable == {"t": "its source tickets is not declared in s.yaml",
-                               "r": "it divides t, which cannot be computed"}
+    assert cat.unavailable == {
+        "t": "its source tickets is not declared in s.yaml",
+        "r": "it divides t, which cannot be computed",
+    }
 
 
 def test_the_contract_refuses_what_cannot_work():
@@ -312,9 +385,16 @@ def test_the_contract_refuses_what_cannot_work():
         return str(info.value)
 
     assert "exactly one source must have `role: accounts`" in error(lambda s: s["crm"].update(role="events"))
-    assert "`sources.events.timestamp`: must name a timestamp column, got 'kind'" in error(lambda s: s["events"].update(timestamp="kind"))
-    assert "`sources.events.export`: must be a path inside the landing directory" in error(lambda s: s["events"].update(export="../x"))
+    assert "`sources.events.timestamp`: must name a timestamp column, got 'kind'" in error(
+        lambda s: s["events"].update(timestamp="kind")
+    )
+    assert "`sources.events.export`: must be a path inside the landing directory" in error(
+        lambda s: s["events"].update(export="../x")
+    )
     assert "the accounts source needs `renewal_date` of type date" in error(
-        lambda s: s["crm"].update(columns={k: v for k, v in s["crm"]["columns"].items() if k != "renewal_date"}))
-    assert "`sources.events.key[0]`: 'event_id' is not a declared column" in error(lambda s: s["events"].update(key=["event_id"]))
+        lambda s: s["crm"].update(columns={k: v for k, v in s["crm"]["columns"].items() if k != "renewal_date"})
+    )
+    assert "`sources.events.key[0]`: 'event_id' is not a declared column" in error(
+        lambda s: s["events"].update(key=["event_id"])
+    )
     assert "unknown key(s): preset" in error(lambda s: s["events"].update(preset="generic_json"))

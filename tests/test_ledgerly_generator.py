@@ -342,9 +342,7 @@ def test_events_only_while_subscribed_and_inside_the_window(events):
 
 
 def test_event_offsets_follow_the_account_country(events):
-    styles = events.select(
-        "account_id", "country", suffix=pl.col("event_time").str.extract(OFFSET_SUFFIX)
-    ).unique()
+    styles = events.select("account_id", "country", suffix=pl.col("event_time").str.extract(OFFSET_SUFFIX)).unique()
     assert styles["account_id"].n_unique() == styles.height  # one style per account
     expected = styles["country"].replace_strict(OFFSET_BY_COUNTRY)
     assert (styles["suffix"] == expected).all()
@@ -490,9 +488,7 @@ def test_recency_and_frequency_alone_are_not_perfect(events, accounts, truth):
     assert lull["dipped"].mean() > 2.5 * stable["dipped"].mean()
 
     # a few invoices a month, for years: customers for over two years who never cancelled
-    loyal = accounts.filter(
-        pl.col("cancelled_on").is_null() & (pl.col("signup_date") < DAY0 - dt.timedelta(days=365))
-    )
+    loyal = accounts.filter(pl.col("cancelled_on").is_null() & (pl.col("signup_date") < DAY0 - dt.timedelta(days=365)))
     per_month = events.join(loyal.select("account_id"), on="account_id").group_by("account_id").len()
     quiet = per_month.filter(pl.col("len") <= 6 * 12)
     assert quiet.height >= 5
@@ -535,9 +531,9 @@ def test_manifest_and_summary(demo, raw_accounts, raw_events):
     assert summary.rows == rows
     assert summary.accounts == ACCOUNTS and summary.seed == SEED and summary.as_of == DEMO_AS_OF
     assert summary.landing_dir == landing
-    assert summary.churned_accounts == raw_accounts.filter(pl.col("cancelled_on").is_not_null())[
-        "account_id"
-    ].n_unique()
+    assert (
+        summary.churned_accounts == raw_accounts.filter(pl.col("cancelled_on").is_not_null())["account_id"].n_unique()
+    )
     newest = max(p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file())
     assert manifest_path.stat().st_mtime_ns == newest  # written last
     assert not list(landing.glob("*.tmp"))

@@ -69,9 +69,15 @@ def test_contributions_sum_exactly_to_score(scored_home):
             GROUP BY ALL HAVING sum(c.points) <> h.health_score
             """
         ).fetchall()
-        types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
-                             "WHERE table_name = 'account_health_contributions'").fetchall())
-        n_indicators = con.execute("SELECT count(DISTINCT indicator) FROM published.account_health_contributions").fetchone()[0]
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'account_health_contributions'"
+            ).fetchall()
+        )
+        n_indicators = con.execute(
+            "SELECT count(DISTINCT indicator) FROM published.account_health_contributions"
+        ).fetchone()[0]
     finally:
         con.close()
     assert mismatches == []

@@ -80,7 +80,14 @@ def half_missing_usage(home: Path) -> None:
 def conflicting_crm_rows(home: Path) -> None:
     crm = pl.read_csv(_crm(home), infer_schema=False)
     twin = crm.slice(4, 1).with_columns(licensed_seats=pl.lit("210"))
-    pl.concat([crm.with_columns(licensed_seats=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("21")).otherwise("licensed_seats")), twin]).write_csv(_crm(home))
+    pl.concat(
+        [
+            crm.with_columns(
+                licensed_seats=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("21")).otherwise("licensed_seats")
+            ),
+            twin,
+        ]
+    ).write_csv(_crm(home))
 
 
 def conflicting_usage_event(home: Path) -> None:
@@ -92,7 +99,9 @@ def conflicting_usage_event(home: Path) -> None:
 
 def zero_seats(home: Path) -> None:
     crm = pl.read_csv(_crm(home), infer_schema=False)
-    crm.with_columns(licensed_seats=pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("0")).otherwise("licensed_seats")).write_csv(_crm(home))
+    crm.with_columns(
+        licensed_seats=pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("0")).otherwise("licensed_seats")
+    ).write_csv(_crm(home))
 
 
 def invalid_utf8(home: Path) -> None:
@@ -111,7 +120,9 @@ def half_written_json(home: Path) -> None:
 def wrong_type_in_second_part(home: Path) -> None:
     parts = landing(home) / "usage/events"
     first = pl.read_parquet(sorted(parts.glob("*.parquet"))[0])
-    second = first.head(10).with_columns(event_id=pl.lit("X-") + pl.col("event_id"), load_ms=pl.col("load_ms").cast(pl.String))
+    second = first.head(10).with_columns(
+        event_id=pl.lit("X-") + pl.col("event_id"), load_ms=pl.col("load_ms").cast(pl.String)
+    )
     second.write_parquet(parts / "part-99999.parquet")
 
 
@@ -134,30 +145,72 @@ def header_only_declared_source(home: Path) -> None:
 
 FAULTS = [
     Fault("half_missing_usage_export", half_missing_usage, ("check usage_events:volume [ERROR]", "rows against")),
-    Fault("conflicting_crm_rows", conflicting_crm_rows, (
-        "step crm_accounts failed: source crm_accounts", "2 rows with account_id = 'ACC-000005'", "differ in licensed_seats (licensed_seats: 21 vs 210)",
-    )),
-    Fault("conflicting_usage_event", conflicting_usage_event, (
-        "step usage_events failed: source usage_events", "differ in event_type (event_type: 'login' vs 'page_view')",
-    )),
-    Fault("licensed_seats_zero", zero_seats, ("check crm_accounts:gx_licensed_seats_in_range [ERROR]", "licensed_seats is >= 1")),
-    Fault("invalid_utf8_in_csv", invalid_utf8, (
-        "step survey_responses failed: source survey_responses", "responses.csv): line 7, column 'comment': invalid UTF-8 bytes b'\\xe9'",
-    )),
-    Fault("half_written_last_json_line", half_written_json, (
-        "step engagement_events failed", "activities.jsonl): line", "is not a JSON record",
-        "it is the last line and the file does not end with a newline: the export was cut off while it was written",
-    )),
-    Fault("wrong_type_in_second_parquet_part", wrong_type_in_second_part, (
-        "step usage_events failed: source usage_events", "part-99999.parquet): column 'load_ms' has type String, expected Int64",
-    )),
-    Fault("truncated_parquet_part", truncated_parquet, (
-        "step usage_events failed: source usage_events", "part-99999.parquet): not a complete Parquet file",
-    )),
-    Fault("corrupt_csv_line", corrupt_first_csv_line, ("step crm_accounts failed: source crm_accounts", "accounts.csv): cannot parse CSV")),
-    Fault("header_only_export_of_a_declared_source", header_only_declared_source, (
-        "check survey_responses:freshness [ERROR]: survey_responses is stale: the export has no timestamped record",
-    )),
+    Fault(
+        "conflicting_crm_rows",
+        conflicting_crm_rows,
+        (
+            "step crm_accounts failed: source crm_accounts",
+            "2 rows with account_id = 'ACC-000005'",
+            "differ in licensed_seats (licensed_seats: 21 vs 210)",
+        ),
+    ),
+    Fault(
+        "conflicting_usage_event",
+        conflicting_usage_event,
+        (
+            "step usage_events failed: source usage_events",
+            "differ in event_type (event_type: 'login' vs 'page_view')",
+        ),
+    ),
+    Fault(
+        "licensed_seats_zero",
+        zero_seats,
+        ("check crm_accounts:gx_licensed_seats_in_range [ERROR]", "licensed_seats is >= 1"),
+    ),
+    Fault(
+        "invalid_utf8_in_csv",
+        invalid_utf8,
+        (
+            "step survey_responses failed: source survey_responses",
+            "responses.csv): line 7, column 'comment': invalid UTF-8 bytes b'\\xe9'",
+        ),
+    ),
+    Fault(
+        "half_written_last_json_line",
+        half_written_json,
+        (
+            "step engagement_events failed",
+            "activities.jsonl): line",
+            "is not a JSON record",
+            "it is the last line and the file does not end with a newline: the export was cut off while it was written",
+        ),
+    ),
+    Fault(
+        "wrong_type_in_second_parquet_part",
+        wrong_type_in_second_part,
+        (
+            "step usage_events failed: source usage_events",
+            "part-99999.parquet): column 'load_ms' has type String, expected Int64",
+        ),
+    ),
+    Fault(
+        "truncated_parquet_part",
+        truncated_parquet,
+        (
+            "step usage_events failed: source usage_events",
+            "part-99999.parquet): not a complete Parquet file",
+        ),
+    ),
+    Fault(
+        "corrupt_csv_line",
+        corrupt_first_csv_line,
+        ("step crm_accounts failed: source crm_accounts", "accounts.csv): cannot parse CSV"),
+    ),
+    Fault(
+        "header_only_export_of_a_declared_source",
+        header_only_declared_source,
+        ("check survey_responses:freshness [ERROR]: survey_responses is stale: the export has no timestamped record",),
+    ),
 ]
 
 
@@ -204,7 +257,10 @@ def test_an_export_replaced_while_it_is_read_is_said_so(home, monkeypatch):
     result = run_graph(home, DEMO_AS_OF)
     assert not result.success
     assert "source survey_responses" in lines_of(result)
-    assert "the export changed while it was read (a new export was being written); run again once it is complete" in lines_of(result)
+    assert (
+        "the export changed while it was read (a new export was being written); run again once it is complete"
+        in lines_of(result)
+    )
     assert published(home).equals(before)
 
 
@@ -266,7 +322,9 @@ def test_lineage_names_the_loads_that_fed_the_snapshot_not_the_newest(home):
     assert dg.materialize([defs.get_assets_def("crm_accounts")], resources=defs.resources, instance=instance).success
     # publishing the snapshot again from its staged scores: the lineage is what fed them
     again = job.execute_in_process(
-        instance=instance, tags=run_tags_for([DEMO_AS_OF]), raise_on_error=False,
+        instance=instance,
+        tags=run_tags_for([DEMO_AS_OF]),
+        raise_on_error=False,
         asset_selection=[ACCOUNT_HEALTH, dg.AssetKey(["published", "account_health_contributions"])],
     )
     assert again.success
@@ -285,15 +343,21 @@ def test_each_snapshot_uses_the_crm_version_of_its_day(home):
     account = published(home)["account_id"][10]  # scored on every day below
     row = crm.filter(pl.col("account_id").str.strip_chars() == account).head(1)
     changed_on = DEMO_AS_OF - dt.timedelta(days=2)
-    older = row.with_columns(licensed_seats=pl.lit("999"), updated_at=pl.lit(f"{changed_on - dt.timedelta(days=30)}T09:00:00Z"))
+    older = row.with_columns(
+        licensed_seats=pl.lit("999"), updated_at=pl.lit(f"{changed_on - dt.timedelta(days=30)}T09:00:00Z")
+    )
     newer = row.with_columns(updated_at=pl.lit(f"{changed_on}T09:00:00Z"))
     rest = crm.filter(pl.col("account_id").str.strip_chars() != account)
     pl.concat([rest, older, newer]).write_csv(_crm(home))
     dates = [DEMO_AS_OF - dt.timedelta(days=i) for i in range(4, -1, -1)]
     assert run_graph(home, dates).success
     assert published(home).filter(pl.col("account_id") == account).height == 5
-    seen = {d: pl.read_parquet(settings.staging_dir(home) / "account_indicators" / f"{d}.parquet")
-            .filter(pl.col("account_id") == account)["licensed_seats"][0] for d in dates}
+    seen = {
+        d: pl.read_parquet(settings.staging_dir(home) / "account_indicators" / f"{d}.parquet").filter(
+            pl.col("account_id") == account
+        )["licensed_seats"][0]
+        for d in dates
+    }
     assert seen[dates[0]] == 999 and seen[changed_on - dt.timedelta(days=1)] == 999  # before the change
     assert seen[changed_on] == int(row["licensed_seats"][0]) == seen[DEMO_AS_OF]  # from the day it changed
 
@@ -303,21 +367,40 @@ def test_each_snapshot_uses_the_crm_version_of_its_day(home):
 
 def test_an_episode_is_consecutive_days_and_a_backfilled_start_does_not_send_it_again():
     rules = parse_action_rules(
-        {"version": 1, "rules": [{"name": "red", "action": "call", "priority": "P1", "when": [{"field": "band", "op": "eq", "value": "red"}]}]},
+        {
+            "version": 1,
+            "rules": [
+                {
+                    "name": "red",
+                    "action": "call",
+                    "priority": "P1",
+                    "when": [{"field": "band", "op": "eq", "value": "red"}],
+                }
+            ],
+        },
         "t.yaml",
     )
     day = dt.date(2026, 3, 1)
 
     def history(days: list[int], bands: list[str]) -> pl.DataFrame:
-        return pl.DataFrame({"account_id": "A", "snapshot_date": [day + dt.timedelta(days=d) for d in days],
-                             "csm_owner": "o", "health_score": 30.0, "band": bands})
+        return pl.DataFrame(
+            {
+                "account_id": "A",
+                "snapshot_date": [day + dt.timedelta(days=d) for d in days],
+                "csm_owner": "o",
+                "health_score": 30.0,
+                "band": bands,
+            }
+        )
 
     # red on days 1-2 and 5-6 with days 3-4 not scored: two episodes, not one
     gapped = evaluate_actions(history([0, 1, 2, 5, 6], ["green", "red", "red", "red", "red"]), rules)
     assert sorted(gapped["first_snapshot"].to_list()) == [day + dt.timedelta(days=1), day + dt.timedelta(days=5)]
     # the action of days 5-6 was delivered as red:A:day5; a backfill of days 3-4 (red) moves the
     # episode's start to day 3: a new id, the same episode, not sent again
-    filled = evaluate_actions(history([0, 1, 2, 3, 4, 5, 6], ["green", "red", "green", "red", "red", "red", "red"]), rules)
+    filled = evaluate_actions(
+        history([0, 1, 2, 3, 4, 5, 6], ["green", "red", "green", "red", "red", "red", "red"]), rules
+    )
     newest = filled.filter(pl.col("status") == "open")
     assert newest["action_id"].to_list() == [f"red:A:{day + dt.timedelta(days=3)}"]
     due = actions_to_send(filled, day + dt.timedelta(days=6), 10, {f"red:A:{day + dt.timedelta(days=5)}"})
@@ -333,7 +416,12 @@ def cli(home: Path, *args: str, env: dict | None = None, **popen) -> subprocess.
     environment = {**os.environ, "DAGSTER_DISABLE_TELEMETRY": "1", "GX_ANALYTICS_ENABLED": "false", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "cs_assets.cli", "--home", str(home), *args],
-        cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen,
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
 
 
@@ -370,8 +458,13 @@ def test_readers_wait_for_a_writer_and_a_writer_for_readers(home, capsys):
     warehouse = str(settings.warehouse_path(home))
     account = published_ids(home)[0]
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({warehouse!r}); print('held', flush=True); time.sleep(3)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({warehouse!r}); print('held', flush=True); time.sleep(3)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout.readline().strip() == "held"
     started = time.monotonic()
@@ -383,8 +476,13 @@ def test_readers_wait_for_a_writer_and_a_writer_for_readers(home, capsys):
 
     # a BI tool reading the file: the publish waits for it, then writes
     reader = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({warehouse!r}, read_only=True); print('reading', flush=True); time.sleep(3)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({warehouse!r}, read_only=True); print('reading', flush=True); time.sleep(3)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert reader.stdout.readline().strip() == "reading"
     result = run_graph(home, DEMO_AS_OF)
@@ -402,8 +500,13 @@ def test_a_reader_that_waits_too_long_names_the_writer(home, monkeypatch, capsys
     warehouse = str(settings.warehouse_path(home))
     account = published_ids(home)[0]
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({warehouse!r}); print('held', flush=True); time.sleep(20)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({warehouse!r}); print('held', flush=True); time.sleep(20)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -492,7 +595,12 @@ def test_kill_9_during_delivery_then_a_rerun_posts_nothing_twice_without_its_key
     assert twice <= {k for k, _ in before_rerun}
     con = duckdb.connect(str(settings.warehouse_path(home)), read_only=True)
     try:
-        delivered = {r[0] for r in con.execute("SELECT action_id FROM published.action_deliveries WHERE channel = 'webhook'").fetchall()}
+        delivered = {
+            r[0]
+            for r in con.execute(
+                "SELECT action_id FROM published.action_deliveries WHERE channel = 'webhook'"
+            ).fetchall()
+        }
         left = con.execute("SELECT count(*) FROM published.action_outbox").fetchall()[0][0]
     finally:
         con.close()

@@ -19,23 +19,32 @@ def small_model(**overrides) -> dict:
         "subscores": {"co": {"weight": 3}, "cx": {"weight": 1}},
         "indicators": {
             "seat_penetration": {
-                "subscore": "co", "weight": 2, "direction": "higher_is_better",
+                "subscore": "co",
+                "weight": 2,
+                "direction": "higher_is_better",
                 "scoring": {"function": "linear", "worst": 0.0, "best": 0.5},
                 "missing": {"policy": "score", "score": 0},
             },
             "champion_days_inactive": {
-                "subscore": "co", "weight": 1, "direction": "lower_is_better",
+                "subscore": "co",
+                "weight": 1,
+                "direction": "lower_is_better",
                 "scoring": {"function": "thresholds", "cuts": [7, 30], "scores": [100, 50, 0]},
                 "missing": {"policy": "exclude"},
             },
             "page_load_p75_ms": {
-                "subscore": "cx", "weight": 1, "direction": "lower_is_better",
+                "subscore": "cx",
+                "weight": 1,
+                "direction": "lower_is_better",
                 "scoring": {"function": "linear", "worst": 3000, "best": 1000},
                 "missing": {"policy": "score", "score": 50},
             },
         },
-        "bands": [{"name": "red", "min_score": 0}, {"name": "yellow", "min_score": 40},
-                  {"name": "green", "min_score": 70}],
+        "bands": [
+            {"name": "red", "min_score": 0},
+            {"name": "yellow", "min_score": 40},
+            {"name": "green", "min_score": 70},
+        ],
         "lifecycle": {"onboarding_days": 90, "renewal_window_days": 60},
         "triage": {
             "onboarding": {"red": "P1", "yellow": "P2", "green": "P4"},
@@ -142,6 +151,10 @@ def test_segments_band_lifecycle_and_triage():
     )
     seg = {r["account_id"]: r for r in assign_segments(scores, indicators, model).iter_rows(named=True)}
     assert (seg["A"]["band"], seg["A"]["lifecycle_stage"], seg["A"]["triage_priority"]) == ("red", "onboarding", "P1")
-    assert (seg["B"]["band"], seg["B"]["lifecycle_stage"], seg["B"]["triage_priority"]) == ("yellow", "renewal_window", "P1")
+    assert (seg["B"]["band"], seg["B"]["lifecycle_stage"], seg["B"]["triage_priority"]) == (
+        "yellow",
+        "renewal_window",
+        "P1",
+    )
     assert (seg["C"]["band"], seg["C"]["lifecycle_stage"], seg["C"]["triage_priority"]) == ("green", "adoption", "P4")
     assert seg["D"]["lifecycle_stage"] == "churned" and seg["D"]["triage_priority"] is None

@@ -52,17 +52,27 @@ def test_a_rerun_on_the_same_inputs_keeps_every_data_version(tmp_path):
     for _ in range(2):
         result = run_graph(home, DEMO_AS_OF, instance=instance)
         assert result.success
-        versions.append({
-            e.asset_key.to_user_string(): e.event_specific_data.materialization.tags["dagster/data_version"]
-            for e in result.get_asset_materialization_events()
-        })
-    assert versions[0].keys() >= {"crm_accounts", "account_indicators", "account_health_scores", "published/account_health"}
+        versions.append(
+            {
+                e.asset_key.to_user_string(): e.event_specific_data.materialization.tags["dagster/data_version"]
+                for e in result.get_asset_materialization_events()
+            }
+        )
+    assert versions[0].keys() >= {
+        "crm_accounts",
+        "account_indicators",
+        "account_health_scores",
+        "published/account_health",
+    }
     assert versions[0] == versions[1]
 
 
 def test_every_published_column_has_a_description_and_the_table_its_name(tmp_path):
     graph = definitions(tmp_path).resolve_asset_graph()
-    for key, columns in ((PUBLISHED, HEALTH_COLUMNS), (dg.AssetKey(["published", "account_health_contributions"]), CONTRIBUTION_COLUMNS)):
+    for key, columns in (
+        (PUBLISHED, HEALTH_COLUMNS),
+        (dg.AssetKey(["published", "account_health_contributions"]), CONTRIBUTION_COLUMNS),
+    ):
         metadata = graph.get(key).metadata
         schema = metadata["dagster/column_schema"]
         assert [c.name for c in schema.columns] == list(columns)

@@ -23,8 +23,13 @@ from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
 CHROMIUM = Path(os.environ.get("CS_HEALTH_CHROMIUM", "/usr/bin/chromium"))
 # as root in a container, and on a machine with no network beyond the package registries
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 STARTUP_SECONDS = 180
 RUN_SECONDS = 300
@@ -50,8 +55,11 @@ def _graphql(base: str, query: str) -> dict:
 
 
 def _location_loaded(base: str) -> bool:
-    data = _graphql(base, "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus "
-                          "locationOrLoadError { __typename } } } } }")
+    data = _graphql(
+        base,
+        "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus "
+        "locationOrLoadError { __typename } } } } }",
+    )
     entries = data["workspaceOrError"]["locationEntries"]
     return bool(entries) and all(
         e["loadStatus"] == "LOADED" and e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries
@@ -69,7 +77,11 @@ def ui(tmp_path_factory):
     with log.open("w") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "cs_assets.cli", "--home", str(home), "ui", "--port", str(port)],
-            cwd=settings.REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=settings.REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -113,8 +125,9 @@ def _open(page, url: str) -> None:
 
 
 def _runs(base: str) -> list[dict]:
-    data = _graphql(base, "{ runsOrError(limit: 20) { ... on Runs { results { runId jobName status "
-                          "tags { key value } } } } }")
+    data = _graphql(
+        base, "{ runsOrError(limit: 20) { ... on Runs { results { runId jobName status tags { key value } } } } }"
+    )
     return data["runsOrError"]["results"]
 
 

@@ -41,11 +41,17 @@ def test_metrics_match_a_hand_computed_case():
     # 6 accounts; churned scores 10, 40, 65; retained 30, 60, 90.
     # AUC over the 9 (churned, retained) pairs with the lower score "riskier": churned 10 beats
     # all three; 40 beats 60 and 90; 65 beats 90 -> 6 of 9 = 0.6667
-    frame = rows([10, 30, 40, 60, 65, 90], [True, False, True, False, True, False], ["red", "red", "yellow", "yellow", "green", "green"])
+    frame = rows(
+        [10, 30, 40, 60, 65, 90],
+        [True, False, True, False, True, False],
+        ["red", "red", "yellow", "yellow", "green", "green"],
+    )
     m = horizon_metrics(frame, BANDS, "red")
     assert m["auc"] == pytest.approx(6 / 9)
     assert m["per_band"].select("band", "accounts", "churned", "churn_rate").rows() == [
-        ("red", 2, 1, 0.5), ("yellow", 2, 1, 0.5), ("green", 2, 1, 0.5)
+        ("red", 2, 1, 0.5),
+        ("yellow", 2, 1, 0.5),
+        ("green", 2, 1, 0.5),
     ]
     assert m["band_verdict"].monotonic  # ties are allowed
     assert m["red_precision"] == 0.5 and m["red_recall"] == pytest.approx(1 / 3)
@@ -55,7 +61,11 @@ def test_metrics_match_a_hand_computed_case():
 
 
 def test_a_band_that_churns_more_than_a_riskier_one_breaks_monotonicity():
-    frame = rows([10, 20, 50, 55, 80, 85], [True, False, False, False, True, True], ["red", "red", "yellow", "yellow", "green", "green"])
+    frame = rows(
+        [10, 20, 50, 55, 80, 85],
+        [True, False, False, False, True, True],
+        ["red", "red", "yellow", "yellow", "green", "green"],
+    )
     m = horizon_metrics(frame, BANDS, "red")
     assert not m["band_verdict"].monotonic
     assert m["band_verdict"].text == "not monotonic: green churns 100.0% > yellow 0.0%"
@@ -66,7 +76,12 @@ def test_outcomes_from_the_crm_are_churn_or_the_last_renewal_passed():
     crm = pl.DataFrame(
         {
             "account_id": ["CHURN", "RENEWED", "FIRST_TERM", "FUTURE_CHURN"],
-            "contract_start_date": [dt.date(2023, 1, 10), dt.date(2024, 3, 1), dt.date(2026, 2, 1), dt.date(2022, 1, 1)],
+            "contract_start_date": [
+                dt.date(2023, 1, 10),
+                dt.date(2024, 3, 1),
+                dt.date(2026, 2, 1),
+                dt.date(2022, 1, 1),
+            ],
             "renewal_date": [dt.date(2026, 1, 10), dt.date(2027, 3, 1), dt.date(2027, 2, 1), dt.date(2027, 1, 1)],
             "churn_date": [dt.date(2026, 1, 9), None, None, dt.date(2026, 12, 1)],
         }
@@ -77,7 +92,11 @@ def test_outcomes_from_the_crm_are_churn_or_the_last_renewal_passed():
 
 def test_scores_are_taken_exactly_n_days_before_the_outcome():
     history = pl.DataFrame(
-        {"account_id": ["A", "A", "B"], "snapshot_date": [D - dt.timedelta(days=60), D - dt.timedelta(days=59), D], "health_score": [30.0, 99.0, 50.0]}
+        {
+            "account_id": ["A", "A", "B"],
+            "snapshot_date": [D - dt.timedelta(days=60), D - dt.timedelta(days=59), D],
+            "health_score": [30.0, 99.0, 50.0],
+        }
     )
     outcomes = pl.DataFrame({"account_id": ["A", "B"], "outcome_date": [D, D], "outcome": ["churned", "renewed"]})
     joined = scores_before_outcomes(history, outcomes, 60)
@@ -86,7 +105,11 @@ def test_scores_are_taken_exactly_n_days_before_the_outcome():
 
 def test_the_time_split_never_trains_on_an_outcome_at_or_after_the_split():
     frame = pl.DataFrame(
-        {"account_id": [f"A{i}" for i in range(10)], "outcome_date": [D + dt.timedelta(days=i // 2) for i in range(10)], "churned": [i % 2 == 0 for i in range(10)]}
+        {
+            "account_id": [f"A{i}" for i in range(10)],
+            "outcome_date": [D + dt.timedelta(days=i // 2) for i in range(10)],
+            "churned": [i % 2 == 0 for i in range(10)],
+        }
     )
     split = split_outcomes(frame, 0.3, seed=1)
     assert split.method == TIME and split.split_date == D + dt.timedelta(days=3)
@@ -95,14 +118,22 @@ def test_the_time_split_never_trains_on_an_outcome_at_or_after_the_split():
 
 
 def test_outcomes_on_one_date_get_a_seeded_stratified_split():
-    frame = pl.DataFrame({"account_id": [f"A{i:02d}" for i in range(40)], "outcome_date": [D] * 40, "churned": [i < 10 for i in range(40)]})
+    frame = pl.DataFrame(
+        {
+            "account_id": [f"A{i:02d}" for i in range(40)],
+            "outcome_date": [D] * 40,
+            "churned": [i < 10 for i in range(40)],
+        }
+    )
     split = split_outcomes(frame, 0.3, seed=3)
     assert split.method == STRATIFIED and split.split_date is None
     assert (split.holdout.height, int(split.holdout["churned"].sum())) == (12, 3)  # 30% of each class
     assert not set(split.train["account_id"]) & set(split.holdout["account_id"])
     again = split_outcomes(frame.sample(fraction=1.0, shuffle=True, seed=9), 0.3, seed=3)
     assert again.holdout["account_id"].sort().equals(split.holdout["account_id"].sort())  # row order does not matter
-    assert not split_outcomes(frame, 0.3, seed=4).holdout["account_id"].sort().equals(split.holdout["account_id"].sort())
+    assert (
+        not split_outcomes(frame, 0.3, seed=4).holdout["account_id"].sort().equals(split.holdout["account_id"].sort())
+    )
 
 
 # --- calibration on generated data with a known truth ----------------------------------------
@@ -113,12 +144,27 @@ TRUTH_MODEL = {
     "subscores": {"co": {"weight": 1}, "cx": {"weight": 1}},
     "indicators": {
         # the current model's cut points are badly placed on purpose: everything above 100 ties
-        "active_days": {"subscore": "co", "weight": 1, "direction": "higher_is_better",
-                        "scoring": {"function": "linear", "worst": 100, "best": 200}, "missing": {"policy": "score", "score": 0}},
-        "days_idle": {"subscore": "co", "weight": 1, "direction": "lower_is_better",
-                      "scoring": {"function": "thresholds", "cuts": [3], "scores": [100, 0]}, "missing": {"policy": "exclude"}},
-        "noise": {"subscore": "cx", "weight": 5, "direction": "higher_is_better",
-                  "scoring": {"function": "linear", "worst": 0, "best": 1}, "missing": {"policy": "score", "score": 50}},
+        "active_days": {
+            "subscore": "co",
+            "weight": 1,
+            "direction": "higher_is_better",
+            "scoring": {"function": "linear", "worst": 100, "best": 200},
+            "missing": {"policy": "score", "score": 0},
+        },
+        "days_idle": {
+            "subscore": "co",
+            "weight": 1,
+            "direction": "lower_is_better",
+            "scoring": {"function": "thresholds", "cuts": [3], "scores": [100, 0]},
+            "missing": {"policy": "exclude"},
+        },
+        "noise": {
+            "subscore": "cx",
+            "weight": 5,
+            "direction": "higher_is_better",
+            "scoring": {"function": "linear", "worst": 0, "best": 1},
+            "missing": {"policy": "score", "score": 50},
+        },
     },
     "bands": [{"name": "red", "min_score": 0}, {"name": "yellow", "min_score": 40}, {"name": "green", "min_score": 70}],
     "lifecycle": {"onboarding_days": 90, "renewal_window_days": 60},
@@ -202,7 +248,9 @@ def test_calibration_is_reproducible_byte_for_byte():
     rows = truth_rows(n=1200)
     current = parse_model(TRUTH_MODEL)
     first = calibrate(rows, current, current.document, calibration_settings())
-    second = calibrate(rows.sample(fraction=1.0, shuffle=True, seed=2), current, current.document, calibration_settings())
+    second = calibrate(
+        rows.sample(fraction=1.0, shuffle=True, seed=2), current, current.document, calibration_settings()
+    )
     assert yaml.safe_dump(first.document) == yaml.safe_dump(second.document)
     assert first.report == second.report
 
@@ -214,10 +262,16 @@ def test_a_direction_the_data_contradicts_is_said():
     fitted = fit_scoring("logins", "higher_is_better", values, churned, 30, 8)
     assert "opposite of higher_is_better" in fitted.note
     assert fitted.points == () or len({s for _, s in fitted.points}) == 1  # flat in the configured direction
-    too_few = fit_scoring("rare", "higher_is_better", np.array([1.0, 2.0, np.nan]), np.array([True, False, True]), 30, 8)
+    too_few = fit_scoring(
+        "rare", "higher_is_better", np.array([1.0, 2.0, np.nan]), np.array([True, False, True]), 30, 8
+    )
     assert too_few.points == () and too_few.note.startswith("not fitted: 2 training value(s)")
-    lumped = fit_scoring("rare", "higher_is_better", np.array([0.0] * 500 + [1.0] * 10), np.array([False, True] * 255), 30, 8)
-    assert lumped.note.startswith("not fitted: the values do not split into two ranges of 30 outcomes (98% share one value)")
+    lumped = fit_scoring(
+        "rare", "higher_is_better", np.array([0.0] * 500 + [1.0] * 10), np.array([False, True] * 255), 30, 8
+    )
+    assert lumped.note.startswith(
+        "not fitted: the values do not split into two ranges of 30 outcomes (98% share one value)"
+    )
 
 
 def test_band_cuts_give_falling_churn_and_a_minimum_share():
@@ -242,7 +296,10 @@ def test_too_few_outcomes_say_what_is_needed():
 def test_an_external_outcomes_file_is_read_and_bad_rows_are_named(tmp_path):
     good = tmp_path / "outcomes.csv"
     good.write_text("account_id,outcome_date,outcome\nACC-1 ,2026-05-01,Churned\nACC-2,2026-06-01,renewed\n")
-    assert read_outcomes_file(good).rows() == [("ACC-1", dt.date(2026, 5, 1), "churned"), ("ACC-2", dt.date(2026, 6, 1), "renewed")]
+    assert read_outcomes_file(good).rows() == [
+        ("ACC-1", dt.date(2026, 5, 1), "churned"),
+        ("ACC-2", dt.date(2026, 6, 1), "renewed"),
+    ]
     bad = tmp_path / "bad.csv"
     bad.write_text("account_id,outcome_date,outcome\nACC-1,2026-05-01,churned\nACC-2,2026-06-01,upsold\n")
     with pytest.raises(OutcomesError, match=r"bad.csv: column 'outcome' line 3: 'upsold' is not churned or renewed"):
@@ -255,7 +312,9 @@ def test_an_external_outcomes_file_is_read_and_bad_rows_are_named(tmp_path):
 def test_validation_config_errors_name_the_key():
     raw = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
     raw["calibration"]["holdout_share"] = 1.5
-    with pytest.raises(ValidationConfigError, match=r"`calibration.holdout_share`: must be a number between 0 and 1, got 1.5"):
+    with pytest.raises(
+        ValidationConfigError, match=r"`calibration.holdout_share`: must be a number between 0 and 1, got 1.5"
+    ):
         parse_validation_config(raw, "v.yaml")
     raw = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
     raw["contribution"]["engaged_when"][0]["field"] = "webinar"
@@ -274,7 +333,12 @@ def test_contribution_is_the_ltv_difference_times_supported_accounts():
             "webinars_attended_90d": [2.0, 1.0, 0.0, None],
         }
     )
-    churn = pl.DataFrame({"account_id": ["S1", "U1", "U2"], "churn_date": [cohort + dt.timedelta(days=10), cohort + dt.timedelta(days=5), None]})
+    churn = pl.DataFrame(
+        {
+            "account_id": ["S1", "U1", "U2"],
+            "churn_date": [cohort + dt.timedelta(days=10), cohort + dt.timedelta(days=5), None],
+        }
+    )
     cfg = parse_validation_config(yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text()), "v.yaml")
     end = cohort + dt.timedelta(days=365)  # 12 months observed
     table = cs_contribution(history, churn, cfg.engaged_when, 0.8, cohort, end)
@@ -289,7 +353,11 @@ def test_contribution_is_the_ltv_difference_times_supported_accounts():
 def test_migrations_are_counted():
     current = pl.DataFrame({"band": ["red", "red", "yellow", "green"]})
     candidate = pl.DataFrame({"band": ["red", "yellow", "yellow", "yellow"]})
-    assert migration_matrix(current, candidate, BANDS).rows() == [("red", 1, 1, 0), ("yellow", 0, 1, 0), ("green", 0, 1, 0)]
+    assert migration_matrix(current, candidate, BANDS).rows() == [
+        ("red", 1, 1, 0),
+        ("yellow", 0, 1, 0),
+        ("green", 0, 1, 0),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +387,9 @@ def test_a_validation_run_writes_the_report_the_candidate_and_the_contribution(v
     assert not (settings.DEFAULT_MODEL_PATH.parent / "health_model.candidate.yaml").exists()
     report = json.loads((settings.models_dir(validated_home) / "calibration_report.json").read_text())
     assert report["holdout_outcomes"] > 0 and report["candidate_auc"] is not None
-    materialized = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("model_calibration")}
+    materialized = {
+        m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("model_calibration")
+    }
     meta = materialized["model_calibration"].metadata
     assert meta["train_outcomes"].value > 0 and meta["holdout_outcomes"].value > 0
     migration = meta["band_migration_current_to_candidate"].value

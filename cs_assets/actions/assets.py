@@ -65,7 +65,9 @@ def account_actions(
     newest = history["snapshot_date"].max() if history.height else None
     open_actions = actions.filter(pl.col("status") == OPEN)
     by_rule = open_actions.group_by("rule").len().sort("rule")
-    context.log.info(f"{open_actions.height} open action(s) of {actions.height} over {history['snapshot_date'].n_unique()} snapshot(s)")
+    context.log.info(
+        f"{open_actions.height} open action(s) of {actions.height} over {history['snapshot_date'].n_unique()} snapshot(s)"
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": actions.height,
@@ -74,7 +76,9 @@ def account_actions(
             "newest_snapshot": newest.isoformat() if newest else "none",
             "rules_version": rules.version,
             **{f"open_{rule}": n for rule, n in by_rule.iter_rows()},
-            "preview": table_metadata(open_actions.select("priority", "account_id", "rule", "owner", "first_snapshot", "reason")),
+            "preview": table_metadata(
+                open_actions.select("priority", "account_id", "rule", "owner", "first_snapshot", "reason")
+            ),
         }
     )
 
@@ -137,7 +141,9 @@ def action_notifications(
     try:
         for action_id, message in [*left_over, *queued]:
             delivery = notifier.send(action_id, message)
-            confirmed.append((action_id, delivery.channel, dt.datetime.now(dt.UTC), delivery.attempts, delivery.http_status))
+            confirmed.append(
+                (action_id, delivery.channel, dt.datetime.now(dt.UTC), delivery.attempts, delivery.http_status)
+            )
             sent += 1
             if len(confirmed) >= CONFIRM_EVERY or time.monotonic() - last_flush > CONFIRM_SECONDS:
                 flush()

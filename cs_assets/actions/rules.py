@@ -89,10 +89,14 @@ class RuleDecl(ConfigModel):
     # rule fires only once it starts to hold later, unless this is true
     fire_on_first_snapshot: bool = False
     # a list of conditions that must all hold, or {all: [...]} / {any: [...]}
-    when: Any = Field(json_schema_extra={"anyOf": [
-        {"type": "array", "items": ConditionDecl.model_json_schema()},
-        {"type": "object", "properties": {"all": {"type": "array"}, "any": {"type": "array"}}},
-    ]})
+    when: Any = Field(
+        json_schema_extra={
+            "anyOf": [
+                {"type": "array", "items": ConditionDecl.model_json_schema()},
+                {"type": "object", "properties": {"all": {"type": "array"}, "any": {"type": "array"}}},
+            ]
+        }
+    )
 
 
 class DeliveryDecl(ConfigModel):
@@ -162,15 +166,21 @@ def _allowed_values(field: str, model: HealthModel | None) -> tuple[str, ...] | 
     return None
 
 
-def check_condition(source: str, key: str, c: ConditionDecl, fields: dict[str, str], model: HealthModel | None) -> Condition:
+def check_condition(
+    source: str, key: str, c: ConditionDecl, fields: dict[str, str], model: HealthModel | None
+) -> Condition:
     """One condition checked against the fields a rule can read (and the model's band names)."""
     field, op = c.field, c.op
     if field not in fields:
-        raise ActionRulesError(source, f"{key}.field", f"unknown field {field!r}; known fields: {', '.join(sorted(fields))}")
+        raise ActionRulesError(
+            source, f"{key}.field", f"unknown field {field!r}; known fields: {', '.join(sorted(fields))}"
+        )
     kind = fields[field]
     ops = (NUMBER_OPS if kind == NUMBER else TEXT_OPS) + NULL_OPS
     if op not in ops:
-        raise ActionRulesError(source, f"{key}.op", f"{field} is {kind}: op must be one of {', '.join(ops)}, got {op!r}")
+        raise ActionRulesError(
+            source, f"{key}.op", f"{field} is {kind}: op must be one of {', '.join(ops)}, got {op!r}"
+        )
     if op in NULL_OPS:
         if c.value is not None:
             raise ActionRulesError(source, f"{key}.value", f"op {op} takes no value")
@@ -194,28 +204,42 @@ def check_condition(source: str, key: str, c: ConditionDecl, fields: dict[str, s
     if allowed is not None:
         wrong = [v for v in values if v not in allowed]
         if wrong:
-            raise ActionRulesError(source, vkey, f"{field} is never {', '.join(map(repr, wrong))}; it is one of {', '.join(allowed)}")
+            raise ActionRulesError(
+                source, vkey, f"{field} is never {', '.join(map(repr, wrong))}; it is one of {', '.join(allowed)}"
+            )
     return Condition(field, op, values if op in ("in", "not_in") else values[0], c.if_missing, kind)
 
 
 def _rule(source: str, index: int, raw: RuleDecl, fields: dict[str, str], model: HealthModel | None) -> ActionRule:
     if not NAME.match(raw.name):
-        raise ActionRulesError(source, f"rules[{index}].name", f"must be lower_snake_case (a-z, 0-9, _), got {raw.name!r}")
+        raise ActionRulesError(
+            source, f"rules[{index}].name", f"must be lower_snake_case (a-z, 0-9, _), got {raw.name!r}"
+        )
     key = f"rules[{index}] ({raw.name})"
     combine, when = "all", raw.when
     if isinstance(when, dict):
         if len(when) != 1 or next(iter(when)) not in ("all", "any"):
-            raise ActionRulesError(source, f"{key}.when", "must be a list of conditions, or {all: [...]} or {any: [...]}")
+            raise ActionRulesError(
+                source, f"{key}.when", "must be a list of conditions, or {all: [...]} or {any: [...]}"
+            )
         combine, when = next(iter(when.items()))
     if not isinstance(when, list) or not when:
         raise ActionRulesError(source, f"{key}.when", f"must be a non-empty list of conditions, got {when!r}")
     conditions = tuple(
-        check_condition(source, f"{key}.when[{i}]", validate_config(ConditionDecl, c, source, ActionRulesError, f"{key}.when[{i}]"), fields, model)
+        check_condition(
+            source,
+            f"{key}.when[{i}]",
+            validate_config(ConditionDecl, c, source, ActionRulesError, f"{key}.when[{i}]"),
+            fields,
+            model,
+        )
         for i, c in enumerate(when)
     )
     return ActionRule(
         name=raw.name,
-        description=_text(source, f"{key}.description", raw.description if raw.description is not None else raw.name.replace("_", " ")),
+        description=_text(
+            source, f"{key}.description", raw.description if raw.description is not None else raw.name.replace("_", " ")
+        ),
         action=_text(source, f"{key}.action", raw.action),
         priority=raw.priority,
         combine=combine,
@@ -239,7 +263,9 @@ def parse_action_rules(
     """The validated rules; fields are checked against `catalogue` (default: the current deployment's)."""
     parsed = validate_config(ActionsFile, raw, source, ActionRulesError)
     if parsed.version != RULES_FILE_VERSION:
-        raise ActionRulesError(source, "version", f"this release reads version {RULES_FILE_VERSION}, got {parsed.version!r}")
+        raise ActionRulesError(
+            source, "version", f"this release reads version {RULES_FILE_VERSION}, got {parsed.version!r}"
+        )
     fields = history_fields(_catalogue_or_current(catalogue))
     rules = tuple(_rule(source, i, r, fields, model) for i, r in enumerate(parsed.rules))
     seen: set[str] = set()
@@ -249,10 +275,13 @@ def parse_action_rules(
         seen.add(rule.name)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-    return ActionRules(rules=rules, max_age_days=parsed.delivery.max_age_days, version=version,
-                       max_per_run=parsed.delivery.max_per_run)
+    return ActionRules(
+        rules=rules, max_age_days=parsed.delivery.max_age_days, version=version, max_per_run=parsed.delivery.max_per_run
+    )
 
 
-def load_action_rules(path: str | Path, model: HealthModel | None = None, catalogue: "Catalogue | None" = None) -> ActionRules:
+def load_action_rules(
+    path: str | Path, model: HealthModel | None = None, catalogue: "Catalogue | None" = None
+) -> ActionRules:
     raw = read_yaml(path, ActionRulesError, "action rules file")
     return parse_action_rules(raw, source=str(path), model=model, catalogue=catalogue)

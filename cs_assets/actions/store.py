@@ -85,7 +85,9 @@ def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = 
     if present < 3:
         raise LookupError(f"{HEALTH_TABLE} has not been published yet: publish a snapshot first (cs-health run)")
     # days_to_renewal is stored with the values too (a model may score it) but read from the health table
-    stored = [c for c in table_columns(con, INDICATOR_VALUES_TABLE) if c not in ("account_id", "snapshot_date", *SCORE_FIELDS)]
+    stored = [
+        c for c in table_columns(con, INDICATOR_VALUES_TABLE) if c not in ("account_id", "snapshot_date", *SCORE_FIELDS)
+    ]
     wanted = stored if indicators is None else list(indicators)
     frame = con.sql(history_sql([c for c in wanted if c in stored])).pl()
     absent = [c for c in wanted if c not in stored]
@@ -130,14 +132,25 @@ def queued_messages(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple[
     return [(action_id, json.loads(message)) for action_id, message in rows]
 
 
-def queue_messages(con: duckdb.DuckDBPyConnection, channel: str, messages: list[tuple[str, dict]], at: dt.datetime) -> None:
+def queue_messages(
+    con: duckdb.DuckDBPyConnection, channel: str, messages: list[tuple[str, dict]], at: dt.datetime
+) -> None:
     """Queue every message of a run in one transaction, before any is sent."""
     if not messages:
         return
     frame = pl.DataFrame(
-        {"action_id": [m[0] for m in messages], "channel": channel, "queued_at": at,
-         "message": [json.dumps(m[1], sort_keys=True) for m in messages]},
-        schema={"action_id": pl.String, "channel": pl.String, "queued_at": pl.Datetime("us", "UTC"), "message": pl.String},
+        {
+            "action_id": [m[0] for m in messages],
+            "channel": channel,
+            "queued_at": at,
+            "message": [json.dumps(m[1], sort_keys=True) for m in messages],
+        },
+        schema={
+            "action_id": pl.String,
+            "channel": pl.String,
+            "queued_at": pl.Datetime("us", "UTC"),
+            "message": pl.String,
+        },
     )
     con.execute("BEGIN TRANSACTION")
     try:

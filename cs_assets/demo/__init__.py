@@ -28,9 +28,12 @@ class Product:
 
 
 PRODUCTS = {
-    "demo": Product("demo", DEFAULT_CONFIG_DIR, "a data-integration SaaS: five sources (CRM, usage, tickets, surveys, engagement)"),
+    "demo": Product(
+        "demo", DEFAULT_CONFIG_DIR, "a data-integration SaaS: five sources (CRM, usage, tickets, surveys, engagement)"
+    ),
     "ledgerly": Product(
-        "ledgerly", REPO_ROOT / "examples" / "ledgerly" / "config",
+        "ledgerly",
+        REPO_ROOT / "examples" / "ledgerly" / "config",
         "an invoicing app for small businesses: two sources (subscriptions, app events)",
     ),
 }

@@ -86,7 +86,9 @@ def _iso(frame: pl.DataFrame) -> pl.DataFrame:
     """Timestamps as ISO-8601 'Z' text and dates as YYYY-MM-DD, the way JSON APIs send them."""
     return frame.with_columns(
         [
-            pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ") if isinstance(t, pl.Datetime) else pl.col(c).dt.to_string("%Y-%m-%d")
+            pl.col(c).dt.to_string("%Y-%m-%dT%H:%M:%S%.fZ")
+            if isinstance(t, pl.Datetime)
+            else pl.col(c).dt.to_string("%Y-%m-%d")
             for c, t in frame.schema.items()
             if isinstance(t, pl.Datetime) or t == pl.Date
         ]
@@ -192,8 +194,10 @@ class DemoApi:
             return self._zendesk(query) if self._basic_ok(headers) else _unauthorized()
         if path == CSV_PATH and method == "GET":
             return self._csv(headers)
-        if path.startswith(GENERIC_PREFIX) and path[len(GENERIC_PREFIX):] in SOURCES and method == "GET":
-            return self._generic(path[len(GENERIC_PREFIX):], path, query) if self._bearer_ok(headers) else _unauthorized()
+        if path.startswith(GENERIC_PREFIX) and path[len(GENERIC_PREFIX) :] in SOURCES and method == "GET":
+            return (
+                self._generic(path[len(GENERIC_PREFIX) :], path, query) if self._bearer_ok(headers) else _unauthorized()
+            )
         return 404, {}, {"error": "not found", "path": path}
 
     def _hubspot(self, query: dict[str, str], search: object) -> tuple[int, dict, object]:
@@ -206,7 +210,11 @@ class DemoApi:
             for group in search.get("filterGroups", []):
                 for flt in group.get("filters", []):
                     if flt.get("propertyName") != "hs_lastmodifieddate" or flt.get("operator") != "GTE":
-                        return 400, {}, {"status": "error", "message": "demo API filters on hs_lastmodifieddate GTE only"}
+                        return (
+                            400,
+                            {},
+                            {"status": "error", "message": "demo API filters on hs_lastmodifieddate GTE only"},
+                        )
                     since = dt.datetime.fromtimestamp(int(flt["value"]) / 1000, dt.UTC)
                     frame = frame.filter(pl.col("updated_at") >= since)
             frame = frame.sort(["updated_at", "account_id"])
@@ -217,13 +225,23 @@ class DemoApi:
         page = _iso(frame.slice(after, limit))
         results = []
         for row in page.iter_rows(named=True):
-            props = {"hs_object_id": row["account_id"], "hs_lastmodifieddate": row["updated_at"], "createdate": row["updated_at"]}
+            props = {
+                "hs_object_id": row["account_id"],
+                "hs_lastmodifieddate": row["updated_at"],
+                "createdate": row["updated_at"],
+            }
             props.update({k: None if v is None else str(v) for k, v in row.items()})
-            results.append({
-                "id": row["account_id"],
-                "properties": {k: props[k] for k in wanted if k in props} if wanted else {k: props[k] for k in ("hs_object_id", "createdate", "hs_lastmodifieddate")},
-                "createdAt": row["updated_at"], "updatedAt": row["updated_at"], "archived": False,
-            })
+            results.append(
+                {
+                    "id": row["account_id"],
+                    "properties": {k: props[k] for k in wanted if k in props}
+                    if wanted
+                    else {k: props[k] for k in ("hs_object_id", "createdate", "hs_lastmodifieddate")},
+                    "createdAt": row["updated_at"],
+                    "updatedAt": row["updated_at"],
+                    "archived": False,
+                }
+            )
         payload: dict = {"results": results}
         if search is not None:
             payload = {"total": frame.height, **payload}
@@ -242,7 +260,17 @@ class DemoApi:
         end_time = int(frame["updated_at"][-1].timestamp()) if frame.height else start
         tickets = _iso(frame).rename({"ticket_id": "id"}).to_dicts()
         next_page = f"{self.url}{ZENDESK_PATH}?{urlencode({'start_time': end_time, 'per_page': per_page})}"
-        return 200, {}, {"tickets": tickets, "count": len(tickets), "end_time": end_time, "next_page": next_page, "end_of_stream": eos}
+        return (
+            200,
+            {},
+            {
+                "tickets": tickets,
+                "count": len(tickets),
+                "end_time": end_time,
+                "next_page": next_page,
+                "end_of_stream": eos,
+            },
+        )
 
     def _csv(self, headers) -> tuple[int, dict, object]:
         from resources.connectors.store import as_text
@@ -287,7 +315,11 @@ def _int(value: object, default: int) -> int:
 
 
 def _unauthorized() -> tuple[int, dict, object]:
-    return 401, {"WWW-Authenticate": 'Bearer realm="demo"'}, {"status": "error", "message": "Authentication credentials not found or invalid."}
+    return (
+        401,
+        {"WWW-Authenticate": 'Bearer realm="demo"'},
+        {"status": "error", "message": "Authentication credentials not found or invalid."},
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -352,7 +384,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if fault and fault.trickle:
                 for i in range(0, len(data), 64):
-                    self.wfile.write(data[i:i + 64])
+                    self.wfile.write(data[i : i + 64])
                     self.wfile.flush()
                     time.sleep(fault.trickle)
             else:
@@ -370,26 +402,46 @@ def demo_sources_config(base_url: str, token_env: str = TOKEN_ENV) -> str:
     bearer = {"type": "bearer", "token_env": token_env}
     transport = {
         "crm_accounts": {
-            "kind": "http", "preset": "hubspot_crm_v3", "base_url": base_url, "object": "companies",
-            "auth": bearer, "page_size": 100, "incremental": {"property": "hs_lastmodifieddate", "field": "updated_at"},
+            "kind": "http",
+            "preset": "hubspot_crm_v3",
+            "base_url": base_url,
+            "object": "companies",
+            "auth": bearer,
+            "page_size": 100,
+            "incremental": {"property": "hs_lastmodifieddate", "field": "updated_at"},
         },
         "support_tickets": {
-            "kind": "http", "preset": "zendesk_incremental", "base_url": base_url,
+            "kind": "http",
+            "preset": "zendesk_incremental",
+            "base_url": base_url,
             "auth": {"type": "basic", "username": ZENDESK_USER, "password_env": token_env},
-            "page_size": 1000, "incremental": {"start_time": 0}, "fields": {"ticket_id": "id"},
+            "page_size": 1000,
+            "incremental": {"start_time": 0},
+            "fields": {"ticket_id": "id"},
         },
         "survey_responses": {"kind": "http", "preset": "csv_export", "url": f"{base_url}{CSV_PATH}?format=csv"},
         "usage_events": {
-            "kind": "http", "preset": "generic_json", "base_url": base_url, "path": f"{GENERIC_PREFIX}usage_events",
-            "auth": bearer, "records_path": "data",
+            "kind": "http",
+            "preset": "generic_json",
+            "base_url": base_url,
+            "path": f"{GENERIC_PREFIX}usage_events",
+            "auth": bearer,
+            "records_path": "data",
             "pagination": {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"},
-            "page_size": 10000, "page_size_param": "limit",
+            "page_size": 10000,
+            "page_size_param": "limit",
             "incremental": {"param": "updated_since", "field": "received_at", "format": "iso"},
         },
         "engagement_events": {
-            "kind": "http", "preset": "generic_json", "base_url": base_url, "path": f"{GENERIC_PREFIX}engagement_events",
-            "auth": bearer, "records_path": "data", "pagination": {"type": "next_link", "next_path": "links.next"},
-            "page_size": 2000, "page_size_param": "limit",
+            "kind": "http",
+            "preset": "generic_json",
+            "base_url": base_url,
+            "path": f"{GENERIC_PREFIX}engagement_events",
+            "auth": bearer,
+            "records_path": "data",
+            "pagination": {"type": "next_link", "next_path": "links.next"},
+            "page_size": 2000,
+            "page_size_param": "limit",
             "incremental": {"param": "updated_since", "field": "occurred_at", "format": "iso"},
         },
     }

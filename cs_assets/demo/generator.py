@@ -425,9 +425,7 @@ def _draw_accounts(rng: Rng, n: int, cal: _Calendar) -> _Accounts:
 
     h0, h1, t0, t1 = _trajectory_params(rng, trajectory, churn, cal)
     n_champions = 1 + (rng.random(n) < 0.4)
-    champion_leaves = np.where(
-        np.isin(trajectory, (DECLINING, CHURNED)), rng.random(n) < 0.65, rng.random(n) < 0.03
-    )
+    champion_leaves = np.where(np.isin(trajectory, (DECLINING, CHURNED)), rng.random(n) < 0.65, rng.random(n) < 0.03)
     life_end = np.where(churned, churn, cal.last)
     champion_stop = np.where(
         champion_leaves,
@@ -684,8 +682,7 @@ def _job_events(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> Eve
     growth[:, :30] = 0.0
     weekday = WEEKDAY_FACTOR[cal.weekday][None, :]
     lam_created = act.live * (
-        JOBS_CREATED_PER_DAY[acc.tier][:, None] * (0.2 + h + 4 * growth) * weekday
-        + 0.12 * (act.ramp < 1) * act.live
+        JOBS_CREATED_PER_DAY[acc.tier][:, None] * (0.2 + h + 4 * growth) * weekday + 0.12 * (act.ramp < 1) * act.live
     )
     created = rng.poisson(lam_created)
     jobs_before = acc.jobs_at_start[:, None] + np.cumsum(created, axis=1) - created
@@ -754,9 +751,7 @@ def _ticket_rows(rng: Rng, acc: _Accounts, act: _Activity, cal: _Calendar) -> pl
     category = _categorical(rng, weights)
     priority = _categorical(rng, PRIORITY_BY_CATEGORY[category])
     created = (cal.days[d] * 86_400 + _seconds_of_day(rng, _offset_minutes(acc, a), 13.0, 2.5)) * 1_000_000
-    median_h = (
-        5.0 * (1 + 3 * (1 - th)) * RESOLUTION_PRIORITY_FACTOR[priority] * RESOLUTION_CATEGORY_FACTOR[category]
-    )
+    median_h = 5.0 * (1 + 3 * (1 - th)) * RESOLUTION_PRIORITY_FACTOR[priority] * RESOLUTION_CATEGORY_FACTOR[category]
     # a few tickets stall (escalations, waiting on the customer), more often at unhappy
     # accounts: they make the open backlog
     stall_p = STALLED_SHARE * (0.4 + 1.2 * (1 - th))

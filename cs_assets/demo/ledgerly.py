@@ -641,9 +641,7 @@ def _write_subscriptions(rng: Rng, acc: _Accounts, cal: _Calendar, path: pathlib
         plan=lookup("plan", PLANS),
         seats="seats",
         mrr_usd="mrr",
-        account_manager=pl.when(pl.col("am") >= 0).then(
-            lookup("am", ACCOUNT_MANAGERS) + pl.lit("@ledgerly.example")
-        ),
+        account_manager=pl.when(pl.col("am") >= 0).then(lookup("am", ACCOUNT_MANAGERS) + pl.lit("@ledgerly.example")),
         signup_date=pl.col("start").cast(pl.Date),
         renewal_date=pl.col("renewal").cast(pl.Date),
         cancelled_on=pl.when(pl.col("cancel") >= 0).then(pl.col("cancel").cast(pl.Date)),

@@ -31,15 +31,15 @@ def build_indicator_asset(deployment: Deployment) -> dg.AssetsDefinition:
         ins={name: dg.AssetIn(name) for name in sources},
         metadata={
             "indicators": table_metadata(
-                    pl.DataFrame(
-                        {
-                            "indicator": list(catalogue.indicators),
-                            "source": [i.source or "(ratio)" for i in catalogue.indicators.values()],
-                            "description": [i.description for i in catalogue.indicators.values()],
-                        }
-                    ),
-                    rows=len(catalogue.indicators),
+                pl.DataFrame(
+                    {
+                        "indicator": list(catalogue.indicators),
+                        "source": [i.source or "(ratio)" for i in catalogue.indicators.values()],
+                        "description": [i.description for i in catalogue.indicators.values()],
+                    }
                 ),
+                rows=len(catalogue.indicators),
+            ),
             "catalogue": catalogue.origin,
         },
     )

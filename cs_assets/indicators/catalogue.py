@@ -37,12 +37,41 @@ from cs_assets.sources.contract import UTC_TS, Contract, SourceSpec
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COUNT, DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE = (
-    "count", "distinct_count", "sum", "mean", "median", "min", "max", "quantile"
+    "count",
+    "distinct_count",
+    "sum",
+    "mean",
+    "median",
+    "min",
+    "max",
+    "quantile",
 )
 NEWEST, OLDEST, ACTIVE_DAYS, SHARE, COVERAGE, RATIO, VALUE = (
-    "days_since_newest", "days_since_oldest", "active_days", "share", "coverage", "ratio", "value"
+    "days_since_newest",
+    "days_since_oldest",
+    "active_days",
+    "share",
+    "coverage",
+    "ratio",
+    "value",
 )
-AGGREGATES = (COUNT, DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE, NEWEST, OLDEST, ACTIVE_DAYS, SHARE, COVERAGE, RATIO, VALUE)
+AGGREGATES = (
+    COUNT,
+    DISTINCT,
+    SUM,
+    MEAN,
+    MEDIAN,
+    MIN,
+    MAX,
+    QUANTILE,
+    NEWEST,
+    OLDEST,
+    ACTIVE_DAYS,
+    SHARE,
+    COVERAGE,
+    RATIO,
+    VALUE,
+)
 NEEDS_COLUMN = (DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE, COVERAGE, VALUE)
 NUMERIC_COLUMN = (SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE)
 RECENCY = (NEWEST, OLDEST)
@@ -76,8 +105,21 @@ class IndicatorDecl(ConfigModel):
     description: str = ""
     source: str | None = None
     aggregate: Literal[
-        "count", "distinct_count", "sum", "mean", "median", "min", "max", "quantile",
-        "days_since_newest", "days_since_oldest", "active_days", "share", "coverage", "ratio", "value",
+        "count",
+        "distinct_count",
+        "sum",
+        "mean",
+        "median",
+        "min",
+        "max",
+        "quantile",
+        "days_since_newest",
+        "days_since_oldest",
+        "active_days",
+        "share",
+        "coverage",
+        "ratio",
+        "value",
     ]
     column: str | None = None
     where: dict[str, Any] = {}
@@ -124,11 +166,15 @@ class IndicatorDecl(ConfigModel):
         if (a == QUANTILE) != (self.q is not None):
             raise ConfigProblem("q", "`quantile` needs `q` (0 < q < 1); other aggregations do not use it")
         if (a == COVERAGE) != (self.values is not None):
-            raise ConfigProblem("values", "`coverage` needs `values` (the list to cover); other aggregations do not use it")
+            raise ConfigProblem(
+                "values", "`coverage` needs `values` (the list to cover); other aggregations do not use it"
+            )
         if self.values is not None and (not self.values or len(set(self.values)) != len(self.values)):
             raise ConfigProblem("values", "must be a non-empty list of distinct values")
         if (a == SHARE) != (self.of is not None):
-            raise ConfigProblem("of", "`share` needs `of` (the records it is a share of, `{}` for all); others do not use it")
+            raise ConfigProblem(
+                "of", "`share` needs `of` (the records it is a share of, `{}` for all); others do not use it"
+            )
         if a in WINDOWED and self.window_days is None:
             raise ConfigProblem("", f"`{a}` needs `window_days`")
         if a == VALUE:
@@ -155,7 +201,9 @@ class CatalogueFile(ConfigModel):
     def _names(self) -> "CatalogueFile":
         for name, decl in self.indicators.items():
             if not NAME.match(name):
-                raise ConfigProblem(f"indicators.{name}", "indicator names are lowercase letters, digits and _ (at most 63)")
+                raise ConfigProblem(
+                    f"indicators.{name}", "indicator names are lowercase letters, digits and _ (at most 63)"
+                )
             if name in CONTEXT_FIELDS:
                 raise ConfigProblem(f"indicators.{name}", f"{name} is a built-in field ({CONTEXT_FIELDS[name]})")
             if decl.aggregate == RATIO:
@@ -264,10 +312,15 @@ def _filters(raw: dict[str, Any], spec: SourceSpec, accounts: SourceSpec, key: s
             raise ConfigProblem(where, f"{spec.name} has no column {column!r} (columns: {known})")
         if isinstance(cond, dict):
             if len(cond) != 1:
-                raise ConfigProblem(where, f"a condition has one operator ({', '.join(FILTER_OPS)}), got {sorted(cond)}")
-            (op, value), = cond.items()
+                raise ConfigProblem(
+                    where, f"a condition has one operator ({', '.join(FILTER_OPS)}), got {sorted(cond)}"
+                )
+            ((op, value),) = cond.items()
             if op not in FILTER_OPS or op == "eq":
-                raise ConfigProblem(where, f"unknown operator {op!r} (allowed: {', '.join(o for o in FILTER_OPS if o != 'eq')}, or a plain value / list)")
+                raise ConfigProblem(
+                    where,
+                    f"unknown operator {op!r} (allowed: {', '.join(o for o in FILTER_OPS if o != 'eq')}, or a plain value / list)",
+                )
         elif isinstance(cond, list):
             op, value = "in", cond
         else:
@@ -279,8 +332,11 @@ def _filters(raw: dict[str, Any], spec: SourceSpec, accounts: SourceSpec, key: s
         if op == "in_account_list":
             separators = accounts.list_separators
             if value not in separators:
-                raise ConfigProblem(where, f"`in_account_list` names a list column of {accounts.name} "
-                                    f"(declared with list_separator): {', '.join(separators) or 'none declared'}; got {value!r}")
+                raise ConfigProblem(
+                    where,
+                    f"`in_account_list` names a list column of {accounts.name} "
+                    f"(declared with list_separator): {', '.join(separators) or 'none declared'}; got {value!r}",
+                )
             out.append(Filter(column, op, value))
             continue
         if op == "is_null":
@@ -304,8 +360,11 @@ def _filters(raw: dict[str, Any], spec: SourceSpec, accounts: SourceSpec, key: s
             unknown = [v for v in scalars if v not in vocabulary]
             if unknown:
                 # a typo here would make the indicator silently zero: refuse it
-                raise ConfigProblem(where, f"{', '.join(map(repr, unknown))} not in the vocabulary of "
-                                    f"{spec.name}.{column} ({', '.join(vocabulary)})")
+                raise ConfigProblem(
+                    where,
+                    f"{', '.join(map(repr, unknown))} not in the vocabulary of "
+                    f"{spec.name}.{column} ({', '.join(vocabulary)})",
+                )
         out.append(Filter(column, op, value))
     return tuple(out)
 
@@ -319,25 +378,37 @@ def _indicator(name: str, decl: IndicatorDecl, contract: Contract) -> Indicator:
         if decl.aggregate == VALUE and not spec.is_accounts:
             raise ConfigProblem(f"{key}.source", f"`value` reads a column of the accounts source ({accounts.name})")
         if decl.aggregate != VALUE and spec.is_accounts:
-            raise ConfigProblem(f"{key}.source", f"aggregations run over an event source; the accounts source "
-                                f"{accounts.name} gives columns with `aggregate: value`")
+            raise ConfigProblem(
+                f"{key}.source",
+                f"aggregations run over an event source; the accounts source "
+                f"{accounts.name} gives columns with `aggregate: value`",
+            )
         if decl.column is not None:
             column_type = spec.column_type(decl.column)
             if column_type is None:
                 raise ConfigProblem(f"{key}.column", f"{spec.name} has no column {decl.column!r}")
             if (decl.aggregate in NUMERIC_COLUMN or decl.aggregate == VALUE) and not column_type.is_numeric():
-                raise ConfigProblem(f"{key}.column", f"`{decl.aggregate}` needs a numeric column, {decl.column} is {column_type}")
+                raise ConfigProblem(
+                    f"{key}.column", f"`{decl.aggregate}` needs a numeric column, {decl.column} is {column_type}"
+                )
         if decl.time_column is not None and spec.column_type(decl.time_column) != UTC_TS:
-            raise ConfigProblem(f"{key}.time_column", f"must be a timestamp column of {spec.name} ({', '.join(spec.timestamp_columns)})")
+            raise ConfigProblem(
+                f"{key}.time_column", f"must be a timestamp column of {spec.name} ({', '.join(spec.timestamp_columns)})"
+            )
         if decl.values is not None and decl.column in spec.vocabulary:
             unknown = [v for v in decl.values if v not in spec.vocabulary[decl.column]]
             if unknown:
-                raise ConfigProblem(f"{key}.values", f"{', '.join(map(repr, unknown))} not in the vocabulary of {spec.name}.{decl.column}")
+                raise ConfigProblem(
+                    f"{key}.values",
+                    f"{', '.join(map(repr, unknown))} not in the vocabulary of {spec.name}.{decl.column}",
+                )
     if decl.per is not None:
         kind = accounts.column_type(decl.per)
         if kind is None or not kind.is_numeric():
             numeric = [c for c, t in accounts.columns.items() if t.is_numeric()]
-            raise ConfigProblem(f"{key}.per", f"must be a numeric column of {accounts.name} ({', '.join(numeric)}), got {decl.per!r}")
+            raise ConfigProblem(
+                f"{key}.per", f"must be a numeric column of {accounts.name} ({', '.join(numeric)}), got {decl.per!r}"
+            )
     where = _filters(decl.where, spec, accounts, f"{key}.where") if spec is not None else ()
     of = _filters(decl.of, spec, accounts, f"{key}.of") if spec is not None and decl.of is not None else None
     no_data = decl.no_data.value if isinstance(decl.no_data, NoDataValue) else decl.no_data
@@ -383,5 +454,8 @@ def build_catalogue(parsed: CatalogueFile, contract: Contract, origin: str) -> C
     for name in parsed.sources:
         if name in contract and contract[name].is_accounts:
             raise ConfigProblem(f"sources.{name}", "lookback applies to event sources, not the accounts source")
-    lookback = {name: (parsed.sources[name].lookback_days if name in parsed.sources else None) for name in contract.event_sources}
+    lookback = {
+        name: (parsed.sources[name].lookback_days if name in parsed.sources else None)
+        for name in contract.event_sources
+    }
     return Catalogue(origin=origin, indicators=indicators, unavailable=unavailable, lookback_days=lookback)

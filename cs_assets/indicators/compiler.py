@@ -65,14 +65,21 @@ def needed_columns(spec: SourceSpec, indicators: list[Indicator]) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
-def prepare_source(frame: pl.LazyFrame, spec: SourceSpec, indicators: list[Indicator], accounts: pl.LazyFrame,
-                   separators: dict[str, str]) -> pl.LazyFrame:
+def prepare_source(
+    frame: pl.LazyFrame,
+    spec: SourceSpec,
+    indicators: list[Indicator],
+    accounts: pl.LazyFrame,
+    separators: dict[str, str],
+) -> pl.LazyFrame:
     """The columns the indicators read, derived columns added, account-list membership joined.
 
     Done once per run (not per snapshot): none of it depends on the snapshot date.
     """
     prepared = frame.select(needed_columns(spec, indicators))
-    derived_needed = {n for ind in indicators for n in (ind.column, *(f.column for f in _filters_of(ind))) if n in spec.derived}
+    derived_needed = {
+        n for ind in indicators for n in (ind.column, *(f.column for f in _filters_of(ind))) if n in spec.derived
+    }
     for name in sorted(derived_needed):
         derived = spec.derived[name]
         start, stop = derived.hours_between or derived.days_between
@@ -181,8 +188,9 @@ def presence_column(source: str) -> str:
     return f"has_{source}_data"
 
 
-def aggregate_source(prepared: pl.LazyFrame, spec: SourceSpec, indicators: list[Indicator], as_of: dt.date,
-                     lookback_days: int | None) -> pl.LazyFrame:
+def aggregate_source(
+    prepared: pl.LazyFrame, spec: SourceSpec, indicators: list[Indicator], as_of: dt.date, lookback_days: int | None
+) -> pl.LazyFrame:
     """One row per account with a record of `spec` within its lookback: the source's indicators."""
     end = as_of_end(as_of)
     ts = pl.col(spec.event_time)

@@ -22,8 +22,7 @@ DATES_PER_BATCH = 8
 def active_accounts(crm: pl.LazyFrame, as_of: dt.date) -> pl.LazyFrame:
     """Accounts under contract on the as-of date: started, and not churned by then."""
     return crm.filter(
-        (pl.col("contract_start_date") <= as_of)
-        & (pl.col("churn_date").is_null() | (pl.col("churn_date") > as_of))
+        (pl.col("contract_start_date") <= as_of) & (pl.col("churn_date").is_null() | (pl.col("churn_date") > as_of))
     )
 
 
@@ -126,8 +125,14 @@ def account_indicator_frame(
         _finish(frame, catalogue)
         .with_columns(snapshot_date=pl.lit(as_of))
         .select(
-            "snapshot_date", *account_columns(contract), "churn_date", "is_active", "tenure_days", "days_to_renewal",
-            *[presence_column(n) for n in contract.event_sources], *catalogue.names,
+            "snapshot_date",
+            *account_columns(contract),
+            "churn_date",
+            "is_active",
+            "tenure_days",
+            "days_to_renewal",
+            *[presence_column(n) for n in contract.event_sources],
+            *catalogue.names,
         )
         .sort(ACCOUNT_ID)
     )

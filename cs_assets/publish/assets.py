@@ -51,8 +51,13 @@ PUBLISHED = dict(
 
 
 def worst_band_shift(
-    health: pl.DataFrame, previous_date: dt.date | None, previous: pl.DataFrame, dates: list[dt.date],
-    max_share: float, policy: CheckPolicy, published_now: dict[dt.date, pl.DataFrame] | None = None,
+    health: pl.DataFrame,
+    previous_date: dt.date | None,
+    previous: pl.DataFrame,
+    dates: list[dt.date],
+    max_share: float,
+    policy: CheckPolicy,
+    published_now: dict[dt.date, pl.DataFrame] | None = None,
 ) -> dg.AssetCheckResult:
     """Band shift of each snapshot in the run against the one before it, and against its own
     published version when the run scores a date again; the worst one is reported."""
@@ -70,7 +75,9 @@ def worst_band_shift(
         keep(band_shift_result(previous, current, previous_date, max_share, policy.severity), date)
         if date in published_now:
             # a re-run of a published date must not quietly move bands (a half-missing export would)
-            keep(band_shift_result(published_now[date], current, date, max_share, policy.severity, same_date=True), date)
+            keep(
+                band_shift_result(published_now[date], current, date, max_share, policy.severity, same_date=True), date
+            )
         previous_date, previous = date, current.select("account_id", "band")
     _, _, result, date = worst
     if len(dates) > 1:
@@ -113,7 +120,9 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
                 deps=["indicator_contributions"],
                 metadata={
                     "dagster/table_name": CONTRIBUTIONS_TABLE,
-                    "dagster/column_schema": column_schema(CONTRIBUTION_COLUMNS, {**HEALTH_DESCRIPTIONS, **CONTRIBUTION_DESCRIPTIONS}),
+                    "dagster/column_schema": column_schema(
+                        CONTRIBUTION_COLUMNS, {**HEALTH_DESCRIPTIONS, **CONTRIBUTION_DESCRIPTIONS}
+                    ),
                 },
                 **PUBLISHED,
             ),
@@ -163,14 +172,23 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
         lineage = lineage_rows(context, dates, computed_at, upstream)
         with warehouse.connect() as con:
             previous_date, previous = previous_snapshot(con, dates[0])
-            shift = worst_band_shift(health, previous_date, previous, dates, max_share, policy, published_bands_of(con, dates))
+            shift = worst_band_shift(
+                health, previous_date, previous, dates, max_share, policy, published_bands_of(con, dates)
+            )
             blocks = policy.blocking and policy.severity == dg.AssetCheckSeverity.ERROR
             if blocks and not shift.passed:
                 # evaluated before writing: a blocking shift must leave the published tables untouched
                 raise PublishError(f"not published: {shift.description}")
             publish_snapshots(
-                con, dates, health, points, build_indicator_value_rows(indicators, indicator_names), lineage,
-                model_version, model.to_json(), computed_at,
+                con,
+                dates,
+                health,
+                points,
+                build_indicator_value_rows(indicators, indicator_names),
+                lineage,
+                model_version,
+                model.to_json(),
+                computed_at,
             )
         latest = health.filter(pl.col("snapshot_date") == dates[-1])
         bands = latest.group_by("band").len().sort("band")
@@ -181,7 +199,10 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
         counts = (
             {"dagster/row_count": health.height}
             if len(dates) == 1
-            else {"rows_per_snapshot_min": int(per_snapshot.min() or 0), "rows_per_snapshot_max": int(per_snapshot.max() or 0)}
+            else {
+                "rows_per_snapshot_min": int(per_snapshot.min() or 0),
+                "rows_per_snapshot_max": int(per_snapshot.max() or 0),
+            }
         )
         yield dg.MaterializeResult(
             asset_key=ACCOUNT_HEALTH,
@@ -214,4 +235,5 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
             },
         )
         yield shift
+
     return published_account_health

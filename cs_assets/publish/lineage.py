@@ -11,7 +11,13 @@ import polars as pl
 
 from cs_assets.publish.tables import LINEAGE_COLUMNS
 
-PARTITIONED_INPUTS = ["account_indicators", "indicator_contributions", "account_subscores", "account_health_scores", "account_segments"]
+PARTITIONED_INPUTS = [
+    "account_indicators",
+    "indicator_contributions",
+    "account_subscores",
+    "account_health_scores",
+    "account_segments",
+]
 DATA_VERSION_TAG = "dagster/data_version"
 
 

@@ -111,6 +111,7 @@ INDICATOR_VALUE_KEY: dict[str, str] = {"account_id": "VARCHAR NOT NULL", "snapsh
 def indicator_value_columns(indicators: list[str]) -> dict[str, str]:
     return {**INDICATOR_VALUE_KEY, **{name: "DOUBLE" for name in indicators}}
 
+
 LINEAGE_TABLE = f"{SCHEMA}.snapshot_lineage"
 LINEAGE_COLUMNS: dict[str, str] = {
     "snapshot_date": "DATE NOT NULL",
@@ -197,8 +198,12 @@ def column_schema(columns: dict[str, str], descriptions: dict[str, str]):
 
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name, decl.split(" ")[0].lower(), description=descriptions.get(name, ""),
-                           constraints=dg.TableColumnConstraints(nullable="NOT NULL" not in decl))
+            dg.TableColumn(
+                name,
+                decl.split(" ")[0].lower(),
+                description=descriptions.get(name, ""),
+                constraints=dg.TableColumnConstraints(nullable="NOT NULL" not in decl),
+            )
             for name, decl in columns.items()
         ]
     )
@@ -282,7 +287,9 @@ def publish_snapshots(
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_tables(con, [c for c in indicator_values.columns if c not in INDICATOR_VALUE_KEY])
-        con.register("run_dates", pl.DataFrame({"snapshot_date": snapshot_dates}, schema={"snapshot_date": pl.Date}).to_arrow())
+        con.register(
+            "run_dates", pl.DataFrame({"snapshot_date": snapshot_dates}, schema={"snapshot_date": pl.Date}).to_arrow()
+        )
         try:
             tables = (
                 (HEALTH_TABLE, health),
@@ -327,4 +334,6 @@ def published_bands_of(con: duckdb.DuckDBPyConnection, dates: list[dt.date]) -> 
         ).pl()
     finally:
         con.unregister("run_dates")
-    return {key[0]: part.drop("snapshot_date") for key, part in frame.partition_by("snapshot_date", as_dict=True).items()}
+    return {
+        key[0]: part.drop("snapshot_date") for key, part in frame.partition_by("snapshot_date", as_dict=True).items()
+    }

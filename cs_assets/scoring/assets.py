@@ -40,7 +40,10 @@ def per_snapshot(compute: Callable[..., pl.DataFrame], *frames: pl.DataFrame) ->
     hold many. Each result gets its `snapshot_date` back as the first column.
     """
     slices = [
-        {key[0]: part.drop(SNAPSHOT) for key, part in f.partition_by(SNAPSHOT, as_dict=True, maintain_order=True).items()}
+        {
+            key[0]: part.drop(SNAPSHOT)
+            for key, part in f.partition_by(SNAPSHOT, as_dict=True, maintain_order=True).items()
+        }
         for f in frames
     ]
     dates = sorted(set().union(*(s.keys() for s in slices)))

@@ -17,7 +17,12 @@ def score_histogram_markdown(scores: pl.Series, bands: list[tuple[str, float]], 
     for name, cut in bands[1:]:
         ax.axvline(cut, color="#c44e52", linestyle="--", linewidth=1, zorder=3)
         ax.text(
-            cut + 0.5, ax.get_ylim()[1] * 0.92, name, fontsize=8, color="#c44e52", zorder=4,
+            cut + 0.5,
+            ax.get_ylim()[1] * 0.92,
+            name,
+            fontsize=8,
+            color="#c44e52",
+            zorder=4,
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
         )
     ax.set_xlim(0, 100)

@@ -58,7 +58,9 @@ class ScoringDecl(ConfigModel):
 
     @model_validator(mode="after")
     def _keys(self) -> "ScoringDecl":
-        used = {"linear": ("worst", "best"), "thresholds": ("cuts", "scores"), "piecewise_linear": ("points",)}[self.function]
+        used = {"linear": ("worst", "best"), "thresholds": ("cuts", "scores"), "piecewise_linear": ("points",)}[
+            self.function
+        ]
         given = [k for k in ("worst", "best", "cuts", "scores", "points") if getattr(self, k) is not None]
         missing = [k for k in used if k not in given]
         if missing:
@@ -130,7 +132,9 @@ class ModelFile(ConfigModel):
     @model_validator(mode="after")
     def _whole(self) -> "ModelFile":
         if self.version != MODEL_FILE_VERSION:
-            raise ConfigProblem("version", f"this release reads model file version {MODEL_FILE_VERSION}, got {self.version!r}")
+            raise ConfigProblem(
+                "version", f"this release reads model file version {MODEL_FILE_VERSION}, got {self.version!r}"
+            )
         missing = [s for s in SUBSCORES if s not in self.subscores]
         if missing:
             raise ConfigProblem("subscores", f"missing required key(s): {', '.join(missing)}")
@@ -141,7 +145,9 @@ class ModelFile(ConfigModel):
         for i in range(1, len(self.bands)):
             low, high = self.bands[i - 1].min_score, self.bands[i].min_score
             if high <= low or high > 100:
-                raise ConfigProblem(f"bands[{i}].min_score", f"cut points must rise strictly and stay <= 100, got {high} after {low}")
+                raise ConfigProblem(
+                    f"bands[{i}].min_score", f"cut points must rise strictly and stay <= 100, got {high} after {low}"
+                )
         names = [b.name for b in self.bands]
         if len(set(names)) != len(names):
             raise ConfigProblem("bands", f"band names must be unique, got {names}")
@@ -150,7 +156,9 @@ class ModelFile(ConfigModel):
                 raise ConfigProblem("triage", f"missing required key(s): {stage}")
         unknown = sorted(set(self.triage) - set(LIFECYCLE_STAGES))
         if unknown:
-            raise ConfigProblem("triage", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(LIFECYCLE_STAGES)})")
+            raise ConfigProblem(
+                "triage", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(LIFECYCLE_STAGES)})"
+            )
         for stage in LIFECYCLE_STAGES:
             row = self.triage[stage]
             lacking = [b for b in names if b not in row]
@@ -158,10 +166,14 @@ class ModelFile(ConfigModel):
                 raise ConfigProblem(f"triage.{stage}", f"missing required key(s): {', '.join(lacking)}")
             extra = sorted(set(row) - set(names))
             if extra:
-                raise ConfigProblem(f"triage.{stage}", f"unknown key(s): {', '.join(extra)} (allowed: {', '.join(names)})")
+                raise ConfigProblem(
+                    f"triage.{stage}", f"unknown key(s): {', '.join(extra)} (allowed: {', '.join(names)})"
+                )
             for band in names:
                 if not row[band].strip():
-                    raise ConfigProblem(f"triage.{stage}.{band}", f"must be a priority label such as P1, got {row[band]!r}")
+                    raise ConfigProblem(
+                        f"triage.{stage}.{band}", f"must be a priority label such as P1, got {row[band]!r}"
+                    )
         return self
 
 
@@ -247,7 +259,9 @@ def _scoring(key: str, rule: IndicatorRuleDecl) -> tuple[tuple[float, ...], tupl
         for i, p in enumerate(s.points):
             if not isinstance(p, list) or len(p) != 2:
                 raise ConfigProblem(f"{key}.scoring.points[{i}]", f"must be a [value, score] pair, got {p!r}")
-            pairs.append((_finite(f"{key}.scoring.points[{i}][0]", p[0]), _finite(f"{key}.scoring.points[{i}][1]", p[1])))
+            pairs.append(
+                (_finite(f"{key}.scoring.points[{i}][0]", p[0]), _finite(f"{key}.scoring.points[{i}][1]", p[1]))
+            )
         xs, scores = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
         if any(b <= a for a, b in zip(xs, xs[1:])):
             raise ConfigProblem(f"{key}.scoring.points", f"values must be strictly ascending, got {list(xs)}")
@@ -302,8 +316,7 @@ def _build(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> Healt
             elif name not in known:
                 raise ConfigProblem(
                     f"indicators.{name}",
-                    f"unknown indicator; known indicators: {', '.join(sorted(known))} "
-                    f"(defined in {catalogue.origin})",
+                    f"unknown indicator; known indicators: {', '.join(sorted(known))} (defined in {catalogue.origin})",
                 )
     rules = []
     for name, rule in parsed.indicators.items():
@@ -347,7 +360,8 @@ def _build(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> Healt
         raise ConfigProblem(
             "indicators",
             "needs at least one weighted indicator with missing.policy `score`, so that an account with no "
-            "data still gets a score" + (f" (left out for undeclared sources: {', '.join(sorted(left_out))})" if left_out else ""),
+            "data still gets a score"
+            + (f" (left out for undeclared sources: {', '.join(sorted(left_out))})" if left_out else ""),
         )
     model = HealthModel(
         name=parsed.name,

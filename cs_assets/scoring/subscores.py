@@ -34,13 +34,17 @@ def with_effective_weights(scores: pl.DataFrame, model: HealthModel) -> pl.DataF
     )
     # only an account missing a whole sub-score is re-weighted: every other account keeps the
     # model's sub-score weights exactly
-    sub_weight = pl.when(pl.col("_complete")).then(pl.col("_sub_weight")).otherwise(pl.col("_sub_weight") / pl.col("_norm"))
+    sub_weight = (
+        pl.when(pl.col("_complete")).then(pl.col("_sub_weight")).otherwise(pl.col("_sub_weight") / pl.col("_norm"))
+    )
     return (
         frame.join(per_account, on=ACCOUNT, how="left", maintain_order="left")
         .with_columns(
             subscore_share=pl.when(counted).then(pl.col("weight") / pl.col("_sub_total")).otherwise(0.0).fill_nan(0.0),
         )
-        .with_columns(composite_share=pl.col("subscore_share") * pl.when(pl.col("_sub_total") > 0).then(sub_weight).otherwise(0.0))
+        .with_columns(
+            composite_share=pl.col("subscore_share") * pl.when(pl.col("_sub_total") > 0).then(sub_weight).otherwise(0.0)
+        )
         .drop("_sub_total", "_sub_weight", "_norm", "_complete")
     )
 

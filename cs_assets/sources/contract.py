@@ -115,8 +115,19 @@ class DerivedDecl(ConfigModel):
 
 
 CONTRACT_KEYS = (
-    "role", "description", "export", "format", "key", "timestamp", "event_time", "received_at", "columns",
-    "natural_key", "range_rules", "derived", "kind",
+    "role",
+    "description",
+    "export",
+    "format",
+    "key",
+    "timestamp",
+    "event_time",
+    "received_at",
+    "columns",
+    "natural_key",
+    "range_rules",
+    "derived",
+    "kind",
 )
 
 
@@ -179,7 +190,7 @@ class SourceDecl(ConfigModel):
         for i, rule in enumerate(self.range_rules):
             if types.get(rule.column) not in ("integer", "float"):
                 raise ConfigProblem(f"range_rules[{i}].column", f"must name a numeric column, got {rule.column!r}")
-            (where_column, where_value), = rule.where.items()
+            ((where_column, where_value),) = rule.where.items()
             if where_column not in types:
                 raise ConfigProblem(f"range_rules[{i}].where", f"{where_column!r} is not a declared column")
             vocabulary = _values(self.columns[where_column])
@@ -228,7 +239,9 @@ class SourcesFile(ConfigModel):
                 )
         accounts = [n for n, d in self.sources.items() if d.role == ACCOUNTS]
         if len(accounts) != 1:
-            raise ConfigProblem("sources", f"exactly one source must have `role: accounts` (the CRM), found {accounts or 'none'}")
+            raise ConfigProblem(
+                "sources", f"exactly one source must have `role: accounts` (the CRM), found {accounts or 'none'}"
+            )
         return self
 
 

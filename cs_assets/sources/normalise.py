@@ -44,7 +44,8 @@ def check_columns(spec: SourceSpec, columns: dict[str, pl.DataType], origin: str
     if missing:
         exported = {v: k for k, v in spec.renames.items()}
         expected = ", ".join(
-            f"{exported[c]} (for {c}, {spec.columns[c]})" if c in exported else f"{c} ({spec.columns[c]})" for c in missing
+            f"{exported[c]} (for {c}, {spec.columns[c]})" if c in exported else f"{c} ({spec.columns[c]})"
+            for c in missing
         )
         raise SourceDataError(f"source {spec.name} ({origin}): missing column(s) {expected}")
 
@@ -61,8 +62,11 @@ def normalise_text_source(spec: SourceSpec, raw: pl.LazyFrame, origin: str) -> p
     """Parse a string-typed frame (CSV/JSON lines) into the contract's types."""
     check_columns(spec, raw.collect_schema(), origin)
     indexed = raw.with_row_index(ROW, offset=1)
-    parsed = indexed.select(ROW, *[_parse(c, t).alias(c) for c, t in spec.columns.items()],
-                            *[pl.col(c).cast(pl.String).alias(f"{c}__raw") for c in spec.columns])
+    parsed = indexed.select(
+        ROW,
+        *[_parse(c, t).alias(c) for c, t in spec.columns.items()],
+        *[pl.col(c).cast(pl.String).alias(f"{c}__raw") for c in spec.columns],
+    )
     for column, dtype in spec.columns.items():
         if dtype == pl.String:
             continue
@@ -113,7 +117,9 @@ def conflict_error(spec: SourceSpec, frame: pl.DataFrame, identity: list[str], o
     first = clashing.join(keys.head(1), on=identity, how="semi")
     differ = [c for c in frame.columns if c not in identity and first[c].n_unique() > 1]
     where = ", ".join(f"{c} = {_show(first[c][0])}" for c in identity)
-    values = "; ".join(f"{c}: {' vs '.join(_show(v) for v in first[c].unique(maintain_order=True).to_list())}" for c in differ)
+    values = "; ".join(
+        f"{c}: {' vs '.join(_show(v) for v in first[c].unique(maintain_order=True).to_list())}" for c in differ
+    )
     more = f" ({keys.height - 1:,} more key(s) like it)" if keys.height > 1 else ""
     return SourceDataError(
         f"source {spec.name} ({origin}): {first.height} rows with {where} differ in {', '.join(differ)} ({values}){more}; "

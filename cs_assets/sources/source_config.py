@@ -127,8 +127,12 @@ class HttpSource:
     def identity(self) -> str:
         """Hash of what decides which records a cursor refers to; a change forces a full load."""
         parts = {
-            "preset": self.preset, "url": self.url, "fields": self.fields, "params": self.params,
-            "records_path": self.records_path, "incremental": repr(self.incremental),
+            "preset": self.preset,
+            "url": self.url,
+            "fields": self.fields,
+            "params": self.params,
+            "records_path": self.records_path,
+            "incremental": repr(self.incremental),
         }
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -162,7 +166,8 @@ def _param_name(value: str) -> str:
     _matching(PARAM_NAME, "a valid query parameter name", value)
     if SECRET_WORDS.search(value):
         raise ConfigProblem(
-            "", f"parameter {value!r} looks like a secret: secrets go in `auth` through an "
+            "",
+            f"parameter {value!r} looks like a secret: secrets go in `auth` through an "
             "environment variable, never in this file or a URL",
         )
     return value
@@ -257,7 +262,8 @@ class AuthDecl(ConfigModel):
             for key in INLINE_SECRETS:
                 if key in raw:
                     raise ConfigProblem(
-                        key, "secrets are never written in this file: put it in an environment variable "
+                        key,
+                        "secrets are never written in this file: put it in an environment variable "
                         "and name the variable (`token_env` / `password_env`)",
                     )
         return raw
@@ -274,8 +280,11 @@ class AuthDecl(ConfigModel):
 
     def build(self) -> Auth:
         return Auth(
-            type=self.type, token_env=self.token_env, username=self.username,
-            username_env=self.username_env, password_env=self.password_env,
+            type=self.type,
+            token_env=self.token_env,
+            username=self.username,
+            username_env=self.username_env,
+            password_env=self.password_env,
         )
 
 
@@ -290,14 +299,19 @@ class RetryDecl(ConfigModel):
 
     def build(self) -> Retry:
         return Retry(
-            max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds,
-            max_backoff_seconds=self.max_backoff_seconds, max_total_seconds=self.max_total_seconds,
+            max_attempts=self.max_attempts,
+            backoff_seconds=self.backoff_seconds,
+            max_backoff_seconds=self.max_backoff_seconds,
+            max_total_seconds=self.max_total_seconds,
         )
 
 
 class PaginationDecl(ConfigModel):
     NEEDS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "cursor": ("cursor_path", "cursor_param"), "next_link": ("next_path",), "offset": ("offset_param",), "none": (),
+        "cursor": ("cursor_path", "cursor_param"),
+        "next_link": ("next_path",),
+        "offset": ("offset_param",),
+        "none": (),
     }
 
     type: Literal["cursor", "next_link", "offset", "none"]
@@ -313,8 +327,11 @@ class PaginationDecl(ConfigModel):
 
     def build(self) -> Pagination:
         return Pagination(
-            type=self.type, cursor_path=self.cursor_path, cursor_param=self.cursor_param,
-            next_path=self.next_path, offset_param=self.offset_param,
+            type=self.type,
+            cursor_path=self.cursor_path,
+            cursor_param=self.cursor_param,
+            next_path=self.next_path,
+            offset_param=self.offset_param,
         )
 
 
@@ -488,7 +505,11 @@ class CsvExportDecl(_HttpDecl):
 
     def endpoint(self) -> tuple[str, str, dict[str, str]]:
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}", parts.path or "/", dict(parse_qsl(parts.query, keep_blank_values=True))
+        return (
+            f"{parts.scheme}://{parts.netloc}",
+            parts.path or "/",
+            dict(parse_qsl(parts.query, keep_blank_values=True)),
+        )
 
     def preset_parts(self, spec: SourceSpec) -> dict[str, Any]:
         return {"page_size_param": None, "records_path": None, "pagination": Pagination(), "incremental": None}
@@ -524,11 +545,15 @@ class GenericDecl(_ApiDecl):
 
 
 PRESET_MODELS: dict[str, type[_HttpDecl]] = {
-    HUBSPOT: HubspotDecl, ZENDESK: ZendeskDecl, CSV_EXPORT: CsvExportDecl, GENERIC: GenericDecl,
+    HUBSPOT: HubspotDecl,
+    ZENDESK: ZendeskDecl,
+    CSV_EXPORT: CsvExportDecl,
+    GENERIC: GenericDecl,
 }
 COMMON_KEYS = tuple(_HttpDecl.model_fields)
 PRESET_KEYS = {
-    preset: tuple(key for key in model.model_fields if key not in COMMON_KEYS) for preset, model in PRESET_MODELS.items()
+    preset: tuple(key for key in model.model_fields if key not in COMMON_KEYS)
+    for preset, model in PRESET_MODELS.items()
 }
 RETRY_KEYS = tuple(RetryDecl.model_fields)
 

@@ -154,7 +154,9 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                     .select("horizon_days", "kind", "segment", "accounts", "churned", "churn_rate")
                 )
             if m["auc"] is None:
-                problems.append(f"{days} d: no AUC ({m['accounts']} outcome(s) with a score {days} days before, need both churned and renewed)")
+                problems.append(
+                    f"{days} d: no AUC ({m['accounts']} outcome(s) with a score {days} days before, need both churned and renewed)"
+                )
             elif m["auc"] < cfg.auc_floor:
                 problems.append(f"{days} d: AUC {m['auc']:.3f} < floor {cfg.auc_floor:g}")
             if not m["band_verdict"].monotonic:
@@ -167,7 +169,9 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                 metadata["score_by_tenure"] = dg.MetadataValue.md(
                     score_by_tenure_boxplot(rows, f"score {days} days before the outcome, by tenure")
                 )
-                metadata["churn_per_band"] = dg.MetadataValue.md(churn_per_band_chart(m["per_band"], f"churn per band, score {days} days before"))
+                metadata["churn_per_band"] = dg.MetadataValue.md(
+                    churn_per_band_chart(m["per_band"], f"churn per band, score {days} days before")
+                )
         summary = pl.DataFrame(summary_rows)
         groups = pl.concat(group_frames) if group_frames else pl.DataFrame()
         with warehouse.connect() as con:
@@ -187,14 +191,22 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
             check_name=SCORE_PREDICTS_CHURN,
             passed=not problems,
             severity=dg.AssetCheckSeverity.WARN,
-            description="; ".join(problems) if problems else f"AUC >= {cfg.auc_floor:g} at every horizon and churn per band is monotonic",
+            description="; ".join(problems)
+            if problems
+            else f"AUC >= {cfg.auc_floor:g} at every horizon and churn per band is monotonic",
             metadata={f"auc_{r['horizon_days']}d": r["auc"] if r["auc"] is not None else "n/a" for r in summary_rows},
         )
 
     # output_required=False: with too little history the step says why and materializes nothing,
     # so "materialize all" on a fresh instance does not fail on it.
     # After the report, which writes the warehouse; this step only reads it.
-    @dg.asset(name=MODEL_CALIBRATION, deps=["score_validation"], kinds={"scikitlearn", "yaml"}, output_required=False, **common)
+    @dg.asset(
+        name=MODEL_CALIBRATION,
+        deps=["score_validation"],
+        kinds={"scikitlearn", "yaml"},
+        output_required=False,
+        **common,
+    )
     def model_calibration(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,

@@ -118,8 +118,9 @@ def _round(value: float, digits: int = 6) -> float:
     return float(round(value, digits - 1 - int(math.floor(math.log10(abs(value))))))
 
 
-def fit_scoring(name: str, direction: str, values: np.ndarray, churned: np.ndarray,
-                min_per_bin: int, max_bins: int) -> FittedScoring:
+def fit_scoring(
+    name: str, direction: str, values: np.ndarray, churned: np.ndarray, min_per_bin: int, max_bins: int
+) -> FittedScoring:
     """A monotone scoring function for one indicator, from training values (nan = no data)."""
     known = ~np.isnan(values)
     x, y = values[known], churned[known].astype(float)
@@ -145,7 +146,14 @@ def fit_scoring(name: str, direction: str, values: np.ndarray, churned: np.ndarr
     if sse_opposite < 0.5 * sse and float(opposite.max() - opposite.min()) > 0.02:
         note = f"the data shows the opposite of {direction}: churn per bin {[round(float(r), 3) for r in rates]}"
     if spread <= 1e-9:
-        return FittedScoring(name, direction, (), None, bins, note or "not fitted: churn does not change with the value in the configured direction")
+        return FittedScoring(
+            name,
+            direction,
+            (),
+            None,
+            bins,
+            note or "not fitted: churn does not change with the value in the configured direction",
+        )
     scores = 100.0 * (fitted.max() - fitted) / spread
     points: list[tuple[float, float]] = []
     for g, s in zip(groups, scores):
@@ -198,7 +206,11 @@ def fit_weights(names: list[str], x: np.ndarray, churned: np.ndarray, c: float) 
     z = (x - means) / sd
     kept = [i for i in range(len(names)) if x[:, i].std() > 0]
     per_point = np.zeros(len(names))
-    notes = {names[i]: "no weight: its score does not vary on the training outcomes" for i in range(len(names)) if i not in kept}
+    notes = {
+        names[i]: "no weight: its score does not vary on the training outcomes"
+        for i in range(len(names))
+        if i not in kept
+    }
     while kept:
         fit = LogisticRegression(C=c, max_iter=5000).fit(z[:, kept], churned)
         coefficients = fit.coef_[0] / sd[kept]
@@ -263,8 +275,13 @@ class Calibration:
     report: dict  # holdout figures (JSON-able)
 
 
-def candidate_document(current: dict, fitted: dict[str, FittedScoring], weights: FittedWeights,
-                       cuts: list[float], name_suffix: str = "calibrated") -> dict:
+def candidate_document(
+    current: dict,
+    fitted: dict[str, FittedScoring],
+    weights: FittedWeights,
+    cuts: list[float],
+    name_suffix: str = "calibrated",
+) -> dict:
     doc = copy.deepcopy(current)
     doc["name"] = f"{current['name']}-{name_suffix}"
     indicators = {}
@@ -333,13 +350,19 @@ def _band_table(scored: pl.DataFrame, bands: list[str]) -> list[dict]:
     table = scored.group_by("band").agg(accounts=pl.len(), churned=pl.col("churned").sum().cast(pl.Int64))
     by = {r["band"]: r for r in table.iter_rows(named=True)}
     return [
-        {"band": b, "accounts": by.get(b, {}).get("accounts", 0), "churned": by.get(b, {}).get("churned", 0),
-         "churn_rate": round(by[b]["churned"] / by[b]["accounts"], 4) if b in by and by[b]["accounts"] else None}
+        {
+            "band": b,
+            "accounts": by.get(b, {}).get("accounts", 0),
+            "churned": by.get(b, {}).get("churned", 0),
+            "churn_rate": round(by[b]["churned"] / by[b]["accounts"], 4) if b in by and by[b]["accounts"] else None,
+        }
         for b in bands
     ]
 
 
-def calibrate(rows: pl.DataFrame, current: HealthModel, current_document: dict, settings, catalogue=None) -> Calibration:
+def calibrate(
+    rows: pl.DataFrame, current: HealthModel, current_document: dict, settings, catalogue=None
+) -> Calibration:
     """The candidate model and its holdout report. `rows`: one row per outcome with `churned` and
     every indicator value as it was `horizon_days` before the outcome. `settings`: the
     `calibration` section of validation.yaml."""
@@ -356,11 +379,18 @@ def calibrate(rows: pl.DataFrame, current: HealthModel, current_document: dict, 
         )
     fitted = {}
     for rule in current.indicators:
-        values = train[rule.name].cast(pl.Float64).fill_nan(None).to_numpy().astype(float) if rule.name in train.columns else np.full(train.height, np.nan)
-        fitted[rule.name] = fit_scoring(rule.name, rule.direction, values, y_train,
-                                        settings.min_accounts_per_bin, settings.max_bins)
+        values = (
+            train[rule.name].cast(pl.Float64).fill_nan(None).to_numpy().astype(float)
+            if rule.name in train.columns
+            else np.full(train.height, np.nan)
+        )
+        fitted[rule.name] = fit_scoring(
+            rule.name, rule.direction, values, y_train, settings.min_accounts_per_bin, settings.max_bins
+        )
     equal = {r.name: 1.0 / len(current.indicators) for r in current.indicators}
-    shaped = candidate_document(current_document, fitted, FittedWeights(equal, {}), [b.min_score for b in current.bands[1:]])
+    shaped = candidate_document(
+        current_document, fitted, FittedWeights(equal, {}), [b.min_score for b in current.bands[1:]]
+    )
     shaped_model = parse_model(shaped, "<candidate scoring>", catalogue)
     names, x_train = score_matrix(train, shaped_model)
     weights = fit_weights(names, x_train, y_train, settings.regularisation_c)
@@ -402,7 +432,9 @@ def holdout_report(split: Split, current: HealthModel, candidate: HealthModel) -
         "best_single_auc": best["holdout_auc"],
         "single_indicator_auc": singles,
         "candidate_bands": _band_table(scored_candidate.with_columns(churned=pl.Series(y)), bands),
-        "current_bands": _band_table(scored_current.with_columns(churned=pl.Series(y)), [b.name for b in current.bands]),
+        "current_bands": _band_table(
+            scored_current.with_columns(churned=pl.Series(y)), [b.name for b in current.bands]
+        ),
         "migration": {"rows_current_columns_candidate": bands, "counts": [list(r[1:]) for r in migration.rows()]},
         "candidate_distinct_scores": int(scored_candidate["score"].n_unique()),
     }

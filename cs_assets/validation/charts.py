@@ -28,7 +28,9 @@ def score_by_tenure_boxplot(rows: pl.DataFrame, title: str) -> str:
             for b in labels
         ]
         positions = [i * 3 + offset for i in range(len(labels))]
-        parts = ax.boxplot([d or [float("nan")] for d in data], positions=positions, widths=0.8, patch_artist=True, showfliers=False)
+        parts = ax.boxplot(
+            [d or [float("nan")] for d in data], positions=positions, widths=0.8, patch_artist=True, showfliers=False
+        )
         for box in parts["boxes"]:
             box.set_facecolor(colour)
         ax.plot([], [], color=colour, linewidth=6, label=name)

@@ -105,7 +105,9 @@ class ValidationConfig:
         return self.calibration.horizon_days
 
 
-def parse_validation_config(raw: Any, source: str = "<validation>", catalogue: "Catalogue | None" = None) -> ValidationConfig:
+def parse_validation_config(
+    raw: Any, source: str = "<validation>", catalogue: "Catalogue | None" = None
+) -> ValidationConfig:
     from cs_assets.actions.rules import _catalogue_or_current
 
     parsed = validate_config(ValidationFile, raw, source, ValidationConfigError)
@@ -132,4 +134,6 @@ def parse_validation_config(raw: Any, source: str = "<validation>", catalogue: "
 
 
 def load_validation_config(path: str | Path, catalogue: "Catalogue | None" = None) -> ValidationConfig:
-    return parse_validation_config(read_yaml(path, ValidationConfigError, "validation config file"), str(path), catalogue)
+    return parse_validation_config(
+        read_yaml(path, ValidationConfigError, "validation config file"), str(path), catalogue
+    )

@@ -30,7 +30,9 @@ def cs_contribution(
         history.filter(pl.col("snapshot_date") == cohort_date)
         .with_columns(supported=pl.all_horizontal([condition_expr(c) for c in engaged_when]).fill_null(False))
         .join(churn_dates.select("account_id", "churn_date"), on="account_id", how="left")
-        .with_columns(churned=pl.col("churn_date").is_between(cohort_date + dt.timedelta(days=1), end_date).fill_null(False))
+        .with_columns(
+            churned=pl.col("churn_date").is_between(cohort_date + dt.timedelta(days=1), end_date).fill_null(False)
+        )
     )
     groups = cohort.group_by("size_tier", "supported").agg(
         accounts=pl.len().cast(pl.Int64),
@@ -38,12 +40,16 @@ def cs_contribution(
         monthly_revenue=(pl.col("arr_usd") / 12).mean(),
     )
     groups = groups.with_columns(monthly_churn=pl.col("churned") / (pl.col("accounts") * months)).with_columns(
-        ltv=pl.when(pl.col("monthly_churn") > 0).then(gross_margin * pl.col("monthly_revenue") / pl.col("monthly_churn"))
+        ltv=pl.when(pl.col("monthly_churn") > 0).then(
+            gross_margin * pl.col("monthly_revenue") / pl.col("monthly_churn")
+        )
     )
 
     def side(flag: bool, suffix: str) -> pl.DataFrame:
-        return groups.filter(pl.col("supported") == flag).drop("supported").rename(
-            {c: f"{c}_{suffix}" for c in ("accounts", "churned", "monthly_revenue", "monthly_churn", "ltv")}
+        return (
+            groups.filter(pl.col("supported") == flag)
+            .drop("supported")
+            .rename({c: f"{c}_{suffix}" for c in ("accounts", "churned", "monthly_revenue", "monthly_churn", "ltv")})
         )
 
     table = side(True, "supported").join(side(False, "unsupported"), on="size_tier", how="full", coalesce=True)

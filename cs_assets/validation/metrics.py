@@ -43,7 +43,9 @@ def churn_by(frame: pl.DataFrame, group: str, order: list) -> pl.DataFrame:
     """Accounts, churned and churn rate per group, in the given order (groups with no rows omitted)."""
     table = frame.group_by(group).agg(accounts=pl.len(), churned=pl.col("churned").sum().cast(pl.Int64))
     table = table.with_columns(churn_rate=(pl.col("churned") / pl.col("accounts")).round(4))
-    ranks = pl.DataFrame({group: order, "_order": list(range(len(order)))}, schema={group: table.schema[group], "_order": pl.Int64})
+    ranks = pl.DataFrame(
+        {group: order, "_order": list(range(len(order)))}, schema={group: table.schema[group], "_order": pl.Int64}
+    )
     return table.join(ranks, on=group, how="inner").sort("_order").drop("_order")
 
 
@@ -52,7 +54,9 @@ def monotonic_verdict(table: pl.DataFrame, group: str) -> Verdict:
     rates, names = table["churn_rate"].to_list(), table[group].to_list()
     for i in range(1, len(rates)):
         if rates[i] > rates[i - 1]:
-            return Verdict(False, f"not monotonic: {names[i]} churns {rates[i]:.1%} > {names[i - 1]} {rates[i - 1]:.1%}")
+            return Verdict(
+                False, f"not monotonic: {names[i]} churns {rates[i]:.1%} > {names[i - 1]} {rates[i - 1]:.1%}"
+            )
     return Verdict(True, "monotonic: churn falls (or stays) from each group to the next healthier one")
 
 

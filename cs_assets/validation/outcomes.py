@@ -23,10 +23,7 @@ def outcomes_from_crm(crm: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
             "account_id",
             outcome_date=pl.when(pl.col("churn_date").is_not_null())
             .then(pl.col("churn_date"))
-            .when(
-                (previous_renewal <= as_of)
-                & (previous_renewal >= pl.col("contract_start_date").dt.offset_by("1y"))
-            )
+            .when((previous_renewal <= as_of) & (previous_renewal >= pl.col("contract_start_date").dt.offset_by("1y")))
             .then(previous_renewal),
             outcome=pl.when(pl.col("churn_date").is_not_null()).then(pl.lit(CHURNED)).otherwise(pl.lit(RENEWED)),
         )
@@ -43,7 +40,9 @@ def read_outcomes_file(path: Path) -> pl.DataFrame:
         raise OutcomesError(f"outcomes file {path}: cannot parse CSV: {exc}") from None
     missing = [c for c in OUTCOME_SCHEMA if c not in raw.columns]
     if missing:
-        raise OutcomesError(f"outcomes file {path}: missing column(s) {', '.join(missing)} (expected {', '.join(OUTCOME_SCHEMA)})")
+        raise OutcomesError(
+            f"outcomes file {path}: missing column(s) {', '.join(missing)} (expected {', '.join(OUTCOME_SCHEMA)})"
+        )
     frame = raw.with_row_index("row", offset=2).with_columns(
         account_id=pl.col("account_id").str.strip_chars(),
         parsed_date=pl.col("outcome_date").str.strip_chars().str.to_date("%Y-%m-%d", strict=False),
@@ -52,15 +51,23 @@ def read_outcomes_file(path: Path) -> pl.DataFrame:
     bad_date = frame.filter(pl.col("parsed_date").is_null())
     if bad_date.height:
         row = bad_date.row(0, named=True)
-        raise OutcomesError(f"outcomes file {path}: column 'outcome_date' line {row['row']}: cannot read {row['outcome_date']!r} as YYYY-MM-DD")
+        raise OutcomesError(
+            f"outcomes file {path}: column 'outcome_date' line {row['row']}: cannot read {row['outcome_date']!r} as YYYY-MM-DD"
+        )
     bad = frame.filter(~pl.col("outcome").is_in([CHURNED, RENEWED]) | pl.col("outcome").is_null())
     if bad.height:
         row = bad.row(0, named=True)
-        raise OutcomesError(f"outcomes file {path}: column 'outcome' line {row['row']}: {row['outcome']!r} is not churned or renewed")
+        raise OutcomesError(
+            f"outcomes file {path}: column 'outcome' line {row['row']}: {row['outcome']!r} is not churned or renewed"
+        )
     empty_id = frame.filter(pl.col("account_id").is_null() | (pl.col("account_id") == ""))
     if empty_id.height:
         raise OutcomesError(f"outcomes file {path}: column 'account_id' line {empty_id['row'][0]}: empty account id")
-    return frame.select("account_id", outcome_date="parsed_date", outcome="outcome").unique(maintain_order=True).sort("account_id", "outcome_date")
+    return (
+        frame.select("account_id", outcome_date="parsed_date", outcome="outcome")
+        .unique(maintain_order=True)
+        .sort("account_id", "outcome_date")
+    )
 
 
 def scores_before_outcomes(history: pl.DataFrame, outcomes: pl.DataFrame, days: int) -> pl.DataFrame:

@@ -65,7 +65,8 @@ class SyncResult:
     def summary(self) -> str:
         change = (
             f"{self.rows_new} new and {self.rows_updated} updated rows, {self.rows_stored} stored"
-            if self.wrote else f"no change, {self.rows_stored} rows stored"
+            if self.wrote
+            else f"no change, {self.rows_stored} rows stored"
         )
         return (
             f"source {self.source}: {self.mode} fetch {self.endpoint} ({self.preset}): {self.pages} page(s), "
@@ -129,16 +130,34 @@ def _plan(client: HttpClient, store: RawStore, spec: SourceSpec, http, state: di
     endpoint = describe("GET", http.url)
     previous_types = (state or {}).get("field_types", {})
     new_state = {
-        "source": spec.name, "preset": http.preset, "identity": http.identity(),
-        "cursor": (state or {}).get("cursor"), "field_types": previous_types, **fetched.cursor,
+        "source": spec.name,
+        "preset": http.preset,
+        "identity": http.identity(),
+        "cursor": (state or {}).get("cursor"),
+        "field_types": previous_types,
+        **fetched.cursor,
     }
     if fetched.mode == NOT_MODIFIED:
         stored = store.read().height
         new_state = {**state, **new_state}
         new_state.pop("version", None)
-        return None, new_state, SyncResult(
-            spec.name, http.preset, endpoint, NOT_MODIFIED, fetched.pages, fetched.requests, 0, 0, 0, stored, False,
-            new_state.get("cursor") or new_state.get("etag"),
+        return (
+            None,
+            new_state,
+            SyncResult(
+                spec.name,
+                http.preset,
+                endpoint,
+                NOT_MODIFIED,
+                fetched.pages,
+                fetched.requests,
+                0,
+                0,
+                0,
+                stored,
+                False,
+                new_state.get("cursor") or new_state.get("etag"),
+            ),
         )
     batch = fetched.batch
     endpoint = batch.where
@@ -182,13 +201,26 @@ def _plan(client: HttpClient, store: RawStore, spec: SourceSpec, http, state: di
         rows_new = changed_rows.join(old.select(key_names), on=key_names, how="anti").height
         rows_updated = changed_rows.height - rows_new
         changed = changed_rows.height > 0
-        frame = pl.concat([old.join(changed_rows.select(key_names), on=key_names, how="anti"), changed_rows]) if changed else old
+        frame = (
+            pl.concat([old.join(changed_rows.select(key_names), on=key_names, how="anti"), changed_rows])
+            if changed
+            else old
+        )
     frame = frame.drop(key_names)
     result = SyncResult(
-        spec.name, http.preset, endpoint, fetched.mode, fetched.pages, fetched.requests, len(batch),
-        rows_new if changed else 0, rows_updated if changed else 0, frame.height, changed,
-        new_state.get("cursor") or (str(new_state["end_time"]) if new_state.get("end_time") is not None else None)
+        spec.name,
+        http.preset,
+        endpoint,
+        fetched.mode,
+        fetched.pages,
+        fetched.requests,
+        len(batch),
+        rows_new if changed else 0,
+        rows_updated if changed else 0,
+        frame.height,
+        changed,
+        new_state.get("cursor")
+        or (str(new_state["end_time"]) if new_state.get("end_time") is not None else None)
         or new_state.get("etag"),
     )
     return frame, new_state, result
-

@@ -161,7 +161,11 @@ class HttpClient:
             backoff = min(retry.backoff_seconds * 2 ** (attempt - 1), retry.max_backoff_seconds)
             wait = max(backoff, wait_hint) if wait_hint is not None else backoff
             if elapsed + wait > retry.max_total_seconds:
-                asked = f"the server asked to retry after {wait_hint:g} s, " if wait_hint is not None and wait_hint >= backoff else ""
+                asked = (
+                    f"the server asked to retry after {wait_hint:g} s, "
+                    if wait_hint is not None and wait_hint >= backoff
+                    else ""
+                )
                 raise self.fail(
                     f"{what}: {problem}; gave up after {attempt} attempt(s) in {elapsed:.1f} s: {asked}"
                     f"waiting {wait:g} s more would exceed the retry budget of {retry.max_total_seconds:g} s"
@@ -184,9 +188,14 @@ class HttpClient:
                 all_headers.update(self._auth_headers())
             try:
                 with self.session.request(
-                    method, url, params=params, json=json_body, headers=all_headers,
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=all_headers,
                     timeout=(min(config.timeout_seconds, 30.0), config.timeout_seconds),
-                    stream=True, allow_redirects=False,
+                    stream=True,
+                    allow_redirects=False,
                 ) as resp:
                     status = resp.status_code
                     if status in ok_statuses:
@@ -199,11 +208,17 @@ class HttpClient:
                         return (text, True), retry_after_seconds(resp.headers.get("Retry-After"))
                     if status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
                         if method != "GET":
-                            return (f"{text}: a {method} request is not redirected (configure the final URL)", False), None
+                            return (
+                                f"{text}: a {method} request is not redirected (configure the final URL)",
+                                False,
+                            ), None
                         target = urljoin(resp.url or url, resp.headers["Location"])
                         scheme = urlsplit(target).scheme
                         if scheme not in ("http", "https"):
-                            return (f"{text}: redirect to a {scheme or 'relative'!r} URL is not followed; only http(s)", False), None
+                            return (
+                                f"{text}: redirect to a {scheme or 'relative'!r} URL is not followed; only http(s)",
+                                False,
+                            ), None
                         url, params = target, None
                         continue
                     if status in (401, 403):
@@ -236,7 +251,10 @@ class HttpClient:
                     return (f"response larger than the limit of {limit / 1048576:g} MB (max_response_mb)", False)
                 chunks.append(chunk)
                 if time.monotonic() > deadline:
-                    return (f"the response body did not arrive within the timeout of {self.config.timeout_seconds:g} s", True)
+                    return (
+                        f"the response body did not arrive within the timeout of {self.config.timeout_seconds:g} s",
+                        True,
+                    )
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # a read timeout or a connection dropped mid-body
             return (f"the response body was cut off ({type(exc).__name__})", True)

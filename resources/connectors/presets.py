@@ -45,7 +45,9 @@ class Pager:
     def next_request(self, signature: str, what: str) -> None:
         self.number += 1
         if self.number > self.config.max_pages:
-            raise self.client.fail(f"{self.where}: more than {self.config.max_pages} pages (max_pages); is the API paginating in a loop?")
+            raise self.client.fail(
+                f"{self.where}: more than {self.config.max_pages} pages (max_pages); is the API paginating in a loop?"
+            )
         if signature in self.seen:
             raise self.client.fail(
                 f"{self.where} page {self.number}: the {what} repeats the one of page {self.seen[signature]}; "
@@ -70,7 +72,9 @@ class Pager:
         try:
             return json.loads(response.body)
         except UnicodeDecodeError:
-            raise self.client.fail(f"{at}: response is not UTF-8 text (Content-Type {content_type}), expected JSON") from None
+            raise self.client.fail(
+                f"{at}: response is not UTF-8 text (Content-Type {content_type}), expected JSON"
+            ) from None
         except json.JSONDecodeError as exc:
             raise self.client.fail(
                 f"{at}: response is not valid JSON (Content-Type {content_type}): {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -81,11 +85,15 @@ class Pager:
         records = get_path(payload, path)
         if records is MISSING:
             if not isinstance(payload, dict):
-                raise self.client.fail(f"{at}: the response is a {json_type(payload)}, not an object with {path!r} (records_path)")
+                raise self.client.fail(
+                    f"{at}: the response is a {json_type(payload)}, not an object with {path!r} (records_path)"
+                )
             keys = ", ".join(repr(str(k)[:40]) for k in list(payload)[:10])
             raise self.client.fail(f"{at}: the response has no {path!r} (records_path); it has: {keys or 'nothing'}")
         if not isinstance(records, list):
-            raise self.client.fail(f"{at}: {path or 'the response'!r} is a {json_type(records)}, expected a list of records")
+            raise self.client.fail(
+                f"{at}: {path or 'the response'!r} is a {json_type(records)}, expected a list of records"
+            )
         return records
 
 
@@ -127,7 +135,10 @@ def fetch_generic(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
         mode = INCREMENTAL
     offset = 0
     while True:
-        pager.next_request(json.dumps([url, sorted(params.items())]), "page cursor" if pagination.type == "cursor" else "next-page link")
+        pager.next_request(
+            json.dumps([url, sorted(params.items())]),
+            "page cursor" if pagination.type == "cursor" else "next-page link",
+        )
         payload = pager.json(client.request("GET", url, params=params))
         records = pager.records(payload, config.records_path)
         pager.check_keys(batch.add_page(pager.number, records))
@@ -136,14 +147,18 @@ def fetch_generic(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
             if cursor is MISSING or cursor is None or cursor == "":
                 break
             if not isinstance(cursor, (str, int)) or isinstance(cursor, bool):
-                raise client.fail(f"{where} page {pager.number}: cursor {pagination.cursor_path!r} is a {json_type(cursor)}, expected a string")
+                raise client.fail(
+                    f"{where} page {pager.number}: cursor {pagination.cursor_path!r} is a {json_type(cursor)}, expected a string"
+                )
             params[pagination.cursor_param] = str(cursor)
         elif pagination.type == "next_link":
             link = get_path(payload, pagination.next_path)
             if link is MISSING or link is None or link == "":
                 break
             if not isinstance(link, str):
-                raise client.fail(f"{where} page {pager.number}: {pagination.next_path!r} is a {json_type(link)}, expected a URL")
+                raise client.fail(
+                    f"{where} page {pager.number}: {pagination.next_path!r} is a {json_type(link)}, expected a URL"
+                )
             url, params = client.check_link(_absolute(config.url, link), f"{where} page {pager.number}"), {}
         elif pagination.type == "offset":
             if len(records) < config.page_size:
@@ -176,10 +191,17 @@ def fetch_hubspot(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
         pager.next_request(f"after={after}", "`paging.next.after` cursor")
         if search:
             body = {
-                "filterGroups": [{"filters": [{
-                    "propertyName": incremental.property, "operator": "GTE",
-                    "value": since_value(state["cursor"], "unix_ms"),
-                }]}],
+                "filterGroups": [
+                    {
+                        "filters": [
+                            {
+                                "propertyName": incremental.property,
+                                "operator": "GTE",
+                                "value": since_value(state["cursor"], "unix_ms"),
+                            }
+                        ]
+                    }
+                ],
                 "sorts": [{"propertyName": incremental.property, "direction": "ASCENDING"}],
                 "properties": properties,
                 "limit": config.page_size,
@@ -201,7 +223,9 @@ def fetch_hubspot(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
         if cursor is MISSING or cursor is None or cursor == "":
             break
         if not isinstance(cursor, (str, int)) or isinstance(cursor, bool):
-            raise client.fail(f"{where} page {pager.number}: `paging.next.after` is a {json_type(cursor)}, expected a string")
+            raise client.fail(
+                f"{where} page {pager.number}: `paging.next.after` is a {json_type(cursor)}, expected a string"
+            )
         after = str(cursor)
     return Fetched(INCREMENTAL if search else FULL, batch, pager.number, pager.requests)
 
@@ -258,9 +282,13 @@ def fetch_csv(client: HttpClient, spec: SourceSpec, config: HttpSource, state: d
         headers["If-None-Match"] = state["etag"]
     if state and state.get("last_modified"):
         headers["If-Modified-Since"] = state["last_modified"]
-    response = client.request("GET", config.url, params=config.params or None, headers=headers, ok_statuses=frozenset({200, 304}))
+    response = client.request(
+        "GET", config.url, params=config.params or None, headers=headers, ok_statuses=frozenset({200, 304})
+    )
     if response.status == 304:
-        return Fetched(NOT_MODIFIED, None, 1, response.attempts, cursor={k: state.get(k) for k in ("etag", "last_modified")})
+        return Fetched(
+            NOT_MODIFIED, None, 1, response.attempts, cursor={k: state.get(k) for k in ("etag", "last_modified")}
+        )
     at = f"{where} page 1"
     content_type = response.headers.get("Content-Type", "none").split(";")[0].strip().lower()
     if content_type in ("text/html", "application/json", "application/xml", "text/xml"):

@@ -78,7 +78,9 @@ class RecordBatch:
                 self.present[column] += 1
                 kind = json_type(value)
                 if kind in ("object", "list"):
-                    raise self.fail(f"{at}: field {path!r} (column {column}) is {'an' if kind == 'object' else 'a'} {kind}, expected a value of type {dtype}")
+                    raise self.fail(
+                        f"{at}: field {path!r} (column {column}) is {'an' if kind == 'object' else 'a'} {kind}, expected a value of type {dtype}"
+                    )
                 if kind == "null":
                     if column in self.required:
                         raise self.fail(f"{at}: required field {path!r} (column {column}) is null")
@@ -91,12 +93,12 @@ class RecordBatch:
                         f"but a {seen[0]} on page {seen[1]} record {seen[2]}"
                     )
                 if kind == "boolean" and dtype != pl.String:
-                    raise self.fail(f"{at}: field {path!r} (column {column}) is a boolean, expected a value of type {dtype}")
+                    raise self.fail(
+                        f"{at}: field {path!r} (column {column}) is a boolean, expected a value of type {dtype}"
+                    )
                 text = ("true" if value else "false") if kind == "boolean" else str(value)
                 self.values[column].append(text)
-            keys.append(tuple(
-                (self.values[k][-1] or "").strip() for k in self.spec.key
-            ))
+            keys.append(tuple((self.values[k][-1] or "").strip() for k in self.spec.key))
         self.pages.append((number, first, len(records)))
         return keys
 

@@ -122,7 +122,8 @@ def with_text_times(frame: pl.DataFrame) -> pl.DataFrame:
     """Timestamps as ISO-8601 UTC text and dates as YYYY-MM-DD (the contract's text form)."""
     return frame.with_columns(
         [
-            pl.col(c).dt.convert_time_zone("UTC").dt.to_string(TS_FORMAT) if isinstance(t, pl.Datetime)
+            pl.col(c).dt.convert_time_zone("UTC").dt.to_string(TS_FORMAT)
+            if isinstance(t, pl.Datetime)
             else pl.col(c).dt.to_string("%Y-%m-%d")
             for c, t in frame.schema.items()
             if isinstance(t, pl.Datetime) or t == pl.Date
