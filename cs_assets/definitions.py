@@ -69,7 +69,8 @@ def build_definitions(deployment: Deployment, resources: dict | None = None) -> 
         *build_validation_assets(deployment),
     ]
     return dg.Definitions(
-        assets=with_code_versions(assets, deployment.paths),
+        # each asset's page links to the file and line that define it
+        assets=dg.with_source_code_references(with_code_versions(assets, deployment.paths)),
         asset_checks=[*score_checks, *([integrity] if integrity is not None else []), *build_gx_checks(deployment)],
         jobs=[health_score_job, validation_job],
         schedules=[build_daily_schedule(health_score_job)],

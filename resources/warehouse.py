@@ -8,6 +8,10 @@ from dagster_duckdb import DuckDBResource
 
 from resources.home_lock import home_lock, open_duckdb
 
+# The Dagster pool of every step that opens the DuckDB file: DuckDB admits one writing process,
+# so an instance can limit the pool to one step at a time (deploy/dagster.yaml does).
+WAREHOUSE_POOL = "duckdb_warehouse"
+
 
 class WarehouseResource(DuckDBResource):
     """DuckDBResource whose connections respect the home's one writer and wait for the file.

@@ -265,8 +265,8 @@ def test_dq_config_errors_name_the_key():
 
 
 def test_materialize_all_from_the_command_line_runs_the_graph_in_one_process(tmp_path):
-    """The path of the UI's 'Materialize all': `dagster asset materialize` launches the code
-    location's executor (in process: a step costs no process start, one writer for DuckDB)."""
+    """`dg launch` of every asset for one partition, the path of the UI's 'Materialize all': the
+    code location's executor runs it (in process: no process start per step, one DuckDB writer)."""
     home = tmp_path / "ui"
     from cs_assets.demo.generator import generate_demo_data
 
@@ -282,19 +282,7 @@ def test_materialize_all_from_the_command_line_runs_the_graph_in_one_process(tmp
         "DAGSTER_DISABLE_TELEMETRY": "1",
     }
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "--select",
-            "*",
-            "--partition",
-            DEMO_AS_OF.isoformat(),
-            "-m",
-            "cs_assets.definitions",
-        ],
+        [str(Path(sys.executable).with_name("dg")), "launch", "--assets", "*", "--partition", DEMO_AS_OF.isoformat()],
         cwd=REPO,
         env=env,
         capture_output=True,

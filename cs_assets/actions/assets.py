@@ -25,7 +25,7 @@ from cs_assets.publish.assets import ACCOUNT_HEALTH
 from resources.action_rules import ActionRulesResource
 from resources.model import HealthModelResource
 from resources.notifier import NotifierResource, slack_message
-from resources.warehouse import WarehouseResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 OWNER = "team:customer-success-analytics"
 ACCOUNT_ACTIONS = dg.AssetKey(["published", "account_actions"])
@@ -44,6 +44,7 @@ ACTIONS_CONDITION = (
 
 @dg.asset(
     key=ACCOUNT_ACTIONS,
+    pool=WAREHOUSE_POOL,
     deps=[ACCOUNT_HEALTH],
     group_name="actions",
     kinds={"duckdb", "polars"},
@@ -97,6 +98,7 @@ def action_message(row: dict) -> dict:
 
 @dg.asset(
     key=ACTION_NOTIFICATIONS,
+    pool=WAREHOUSE_POOL,
     deps=[ACCOUNT_ACTIONS],
     group_name="actions",
     # a Slack-compatible webhook, or the dry-run file; the bookkeeping is in DuckDB

@@ -29,7 +29,7 @@ from cs_assets.publish.tables import (
     published_bands_of,
 )
 from resources.model import HealthModelResource
-from resources.warehouse import WarehouseResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 OWNER = "team:customer-success-analytics"
 ACCOUNT_HEALTH = dg.AssetKey(["published", "account_health"])
@@ -145,6 +145,7 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
         },
         partitions_def=SNAPSHOT_PARTITIONS,
         backfill_policy=SINGLE_RUN_BACKFILL,
+        pool=WAREHOUSE_POOL,
     )
     def published_account_health(
         context: dg.AssetExecutionContext,

@@ -14,7 +14,6 @@ import duckdb
 import polars as pl
 import yaml
 
-from cs_assets.actions.assets import ACTION_NOTIFICATIONS
 from cs_assets.actions.store import read_history
 from cs_assets.deployment import Deployment
 from cs_assets.metadata import table_metadata
@@ -31,7 +30,7 @@ from cs_assets.validation.outcomes import outcomes_from_crm, read_outcomes_file,
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource
 from resources.validation import ValidationConfigResource
-from resources.warehouse import WarehouseResource
+from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 OWNER = "team:customer-success-analytics"
 GROUP = "validation"
@@ -40,10 +39,6 @@ MODEL_CALIBRATION = "model_calibration"
 SUMMARY_TABLE = f"{SCHEMA}.score_validation"
 GROUPS_TABLE = f"{SCHEMA}.score_validation_groups"
 REPORT_FILE = "calibration_report.json"
-
-# After the action steps, not only after the publish: under the multiprocess executor
-# ("materialize all") no two steps may hold the DuckDB file at once, and the action steps write it.
-AFTER_ACTIONS = [ACCOUNT_HEALTH, ACTION_NOTIFICATIONS]
 
 
 def _inputs(warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.DataFrame, cfg: ValidationConfig):
@@ -101,10 +96,10 @@ def _not_materialized(context: dg.AssetExecutionContext, reason: str) -> dg.Asse
 def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
     accounts_spec = deployment.contract.accounts
     crm_name = accounts_spec.name
-    common = dict(group_name=GROUP, owners=[OWNER], ins={"crm": dg.AssetIn(crm_name)})
+    common = dict(group_name=GROUP, owners=[OWNER], ins={"crm": dg.AssetIn(crm_name)}, pool=WAREHOUSE_POOL)
 
     @dg.asset(
-        deps=AFTER_ACTIONS,
+        deps=[ACCOUNT_HEALTH],
         kinds={"duckdb", "scikitlearn"},
         check_specs=[
             dg.AssetCheckSpec(
