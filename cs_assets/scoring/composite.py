@@ -35,9 +35,13 @@ def apportion_points(weighted: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         frame.with_columns(units=pl.col("floor_units") + (pl.col("rank") < pl.col("deficit")).cast(pl.Int64))
+        .with_columns(points=to_decimal(pl.col("units")))
+        # an indicator at 100 may get the unit the apportioning hands out: at least its points,
+        # so that "points lost" (max_points - points) is never negative
         .with_columns(
-            points=to_decimal(pl.col("units")),
-            max_points=(pl.col("composite_share") * 100.0).round(4),
+            max_points=pl.max_horizontal(
+                (pl.col("composite_share") * 100.0).round(4), pl.col("points").cast(pl.Float64)
+            )
         )
         .drop("raw_units", "floor_units", "target_units", "remainder", "deficit", "rank")
         .sort("account_id", "indicator")

@@ -34,8 +34,13 @@ def with_effective_weights(scores: pl.DataFrame, model: HealthModel) -> pl.DataF
     )
     # only an account missing a whole sub-score is re-weighted: every other account keeps the
     # model's sub-score weights exactly
+    # ...and an account whose only measured sub-scores weigh 0 has nothing that counts: no share
     sub_weight = (
-        pl.when(pl.col("_complete")).then(pl.col("_sub_weight")).otherwise(pl.col("_sub_weight") / pl.col("_norm"))
+        pl.when(pl.col("_complete"))
+        .then(pl.col("_sub_weight"))
+        .when(pl.col("_norm") > 0)
+        .then(pl.col("_sub_weight") / pl.col("_norm"))
+        .otherwise(0.0)
     )
     return (
         frame.join(per_account, on=ACCOUNT, how="left", maintain_order="left")
