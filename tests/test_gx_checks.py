@@ -70,22 +70,16 @@ def test_a_clean_run_passes_every_gx_check_and_publishes(good_run):
 
 
 def test_every_rule_is_a_check_spec_with_the_validity_policy():
+    # which checks exist is in the reviewed graph snapshot (tests/test_definitions.py); here, that
+    # each follows the validity policy of data_quality.yaml
     policy = DEPLOYMENT.dq.checks[VALIDITY]
-    specs = {
-        (key.asset_key.to_user_string(), key.name): spec
+    specs = [
+        checks_def.get_spec_for_check_key(key)
         for checks_def in defs.asset_checks
         if checks_def.node_def.name in (GX_SOURCE_VALIDATION, GX_INDICATOR_VALIDATION)
-        for key, spec in zip(
-            checks_def.check_keys, (checks_def.get_spec_for_check_key(k) for k in checks_def.check_keys)
-        )
-    }
-    assert set(specs) == {(t, n) for t, names in CHECK_NAMES.items() for n in names}
-    assert all(spec.blocking == policy.blocking for spec in specs.values())
-    assert ("survey_responses", "gx_survey_type_allowed") in specs
-    assert (INDICATORS, "gx_snapshot_account_unique") in specs
-    # names are stable and short: gx_<rule name>, unique per asset
-    for table, names in CHECK_NAMES.items():
-        assert len(set(names)) == len(names) == len(SUITES[table])
+        for key in checks_def.check_keys
+    ]
+    assert specs and all(spec.blocking == policy.blocking for spec in specs)
 
 
 def test_loading_the_definitions_does_not_import_great_expectations():

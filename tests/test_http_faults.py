@@ -34,7 +34,7 @@ from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
 from cs_assets.sources.source_config import SOURCES_CONFIG_ENV, SourceConfigError
 from resources.connectors.store import as_text
 from tests.harness import ACCOUNTS, SEED, published, run_graph
-from tests.test_http_connectors import (
+from tests.http_harness import (
     TOKEN,
     TOKEN_ENV,
     demo_config,
@@ -198,19 +198,20 @@ CASES = [
         "slow_response_times_out",
         "engagement_events",
         lambda c: (
-            c.config["sources"]["engagement_events"].update(timeout_seconds=0.2),
-            setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(delay=0.6))),
+            # margins of several times the timeout: a loaded machine must not turn one case into the other
+            c.config["sources"]["engagement_events"].update(timeout_seconds=1.0),
+            setattr(c.api, "fault", on(ENGAGEMENT, lambda r: Fault(delay=5.0))),
         ),
-        rf"source engagement_events: GET {ENGAGEMENT}: no response within the timeout of 0.2 s; gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
+        rf"source engagement_events: GET {ENGAGEMENT}: no response within the timeout of 1 s; gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(
         "trickled_body_times_out",
         "support_tickets",
         lambda c: (
-            c.config["sources"]["support_tickets"].update(timeout_seconds=0.3),
-            setattr(c.api, "fault", on(TICKETS, lambda r: Fault(trickle=0.05))),
+            c.config["sources"]["support_tickets"].update(timeout_seconds=1.0),
+            setattr(c.api, "fault", on(TICKETS, lambda r: Fault(trickle=0.25))),
         ),
-        rf"source support_tickets: GET {TICKETS}: the response body did not arrive within the timeout of 0.3 s; "
+        rf"source support_tickets: GET {TICKETS}: the response body did not arrive within the timeout of 1 s; "
         rf"gave up after 3 attempt\(s\) in {SECS} s{KEPT}",
     ),
     Case(

@@ -128,9 +128,18 @@ def test_earlier_snapshot_sees_only_data_of_its_day(scored_home):
     assert set(health.filter(pl.col("snapshot_date") == DEMO_AS_OF)["account_id"]) == expected_active_accounts(
         scored_home, DEMO_AS_OF
     )
-    contributions = published(scored_home, "account_health_contributions")
-    tenure = contributions.filter(pl.col("snapshot_date") == earlier)
-    assert tenure.height > 0
+    # tenure is measured at the end of its own day, not of the newest one
+    values = published(scored_home, "account_indicator_values").filter(pl.col("snapshot_date") == earlier)
+    crm = (
+        pl.read_csv(settings.landing_dir(scored_home) / "crm/accounts.csv", infer_schema=False)
+        .select(pl.col("account_id").str.strip_chars(), pl.col("contract_start_date").str.to_date())
+        .unique()
+    )  # the export repeats some accounts (duplicates, later versions)
+    tenure = values.join(crm, on="account_id").with_columns(
+        expected=(pl.lit(earlier) - pl.col("contract_start_date")).dt.total_days()
+    )
+    assert tenure.height == snap.height
+    assert (tenure["tenure_days"] == tenure["expected"].cast(pl.Float64)).all()
 
 
 def test_bad_value_in_source_fails_clearly_and_keeps_published_scores(scored_home, tmp_path):
