@@ -8,6 +8,7 @@ with every daily snapshot.
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TypedDict
 
 import dagster as dg
 import duckdb
@@ -17,6 +18,7 @@ import yaml
 from cs_assets.actions.assets import ACTION_NOTIFICATIONS
 from cs_assets.actions.store import read_history
 from cs_assets.deployment import Deployment
+from cs_assets.frames import scalar
 from cs_assets.metadata import table_metadata
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.publish.tables import SCHEMA
@@ -46,7 +48,15 @@ REPORT_FILE = "calibration_report.json"
 AFTER_ACTIONS = [ACCOUNT_HEALTH, ACTION_NOTIFICATIONS]
 
 
-def _inputs(warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.DataFrame, cfg: ValidationConfig):
+class _AssetArgs(TypedDict):
+    group_name: str
+    owners: list[str]
+    ins: dict[str, dg.AssetIn]
+
+
+def _inputs(
+    warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.DataFrame, cfg: ValidationConfig
+) -> tuple[pl.DataFrame, pl.DataFrame, dt.date, str, int]:
     """The published history, the outcomes it can be compared with, and what was left out.
 
     `crm` is each account's newest version (outcomes are the accounts' current state)."""
@@ -54,7 +64,9 @@ def _inputs(warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.
         history = read_history(con)
     if history.is_empty():
         raise LookupError("no published snapshots: backfill history first (cs-health backfill --days 365)")
-    newest = history["snapshot_date"].max()
+    newest = scalar(history["snapshot_date"].max(), dt.date)
+    if newest is None:
+        raise ValueError("the published history has rows but no snapshot date")
     external = Path(landing.landing_dir) / cfg.outcomes_file
     source = str(external) if external.is_file() else "CRM (churn_date, renewal_date)"
     outcomes = read_outcomes_file(external) if external.is_file() else outcomes_from_crm(crm, newest)
@@ -101,7 +113,7 @@ def _not_materialized(context: dg.AssetExecutionContext, reason: str) -> dg.Asse
 def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
     accounts_spec = deployment.contract.accounts
     crm_name = accounts_spec.name
-    common = dict(group_name=GROUP, owners=[OWNER], ins={"crm": dg.AssetIn(crm_name)})
+    common: _AssetArgs = dict(group_name=GROUP, owners=[OWNER], ins={"crm": dg.AssetIn(crm_name)})
 
     @dg.asset(
         deps=AFTER_ACTIONS,
@@ -302,7 +314,8 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
         """Per size tier: churn and LTV of CS-supported vs other accounts, and the LTV difference times supported accounts."""
         cfg = validation.load()
         crm = latest_accounts(crm.lazy(), accounts_spec).collect()
-        if cfg.observation_days is None:
+        # both come from the `contribution` section, so both are set or neither is
+        if cfg.observation_days is None or cfg.gross_margin is None:
             yield _not_materialized(context, "not estimated: validation.yaml has no `contribution` section")
             return
         history, _, newest, _, _ = _inputs(warehouse, landing, crm, cfg)
