@@ -311,6 +311,11 @@ def fetch_csv(client: HttpClient, spec: SourceSpec, config: HttpSource, state: d
         "GET", config.url, params=config.params or None, headers=headers, ok_statuses=frozenset({200, 304})
     )
     if response.status == 304:
+        if state is None:
+            raise client.fail(
+                f"{where} page 1: HTTP 304 Not Modified to a request that was not conditional "
+                "(no stored ETag or Last-Modified)"
+            )
         return Fetched(
             NOT_MODIFIED, None, 1, response.attempts, cursor={k: state.get(k) for k in ("etag", "last_modified")}
         )
