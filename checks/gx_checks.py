@@ -67,7 +67,7 @@ def check_result(table: str, outcome: Outcome, policy: CheckPolicy, validation: 
     observed = outcome.observed_value
     if observed is None:
         observed = f"{outcome.unexpected_count:,} unexpected of {outcome.rows:,}"
-    metadata = {
+    metadata: dict[str, str | int | float] = {
         "column": outcome.column,
         "rule": outcome.rule,
         "observed_value": observed,

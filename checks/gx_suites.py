@@ -26,7 +26,7 @@ table's rules from the catalogue (`indicators.yaml`: counts are never negative, 
 from dataclasses import dataclass
 
 from cs_assets.deployment import Deployment
-from cs_assets.indicators.catalogue import MAX, MEAN, MEDIAN, MIN, QUANTILE, VALUE
+from cs_assets.indicators.catalogue import MAX, MEAN, MEDIAN, MIN, QUANTILE, VALUE, required
 from cs_assets.indicators.compute import account_columns
 from cs_assets.sources.contract import UTC_TS, SourceSpec
 
@@ -174,7 +174,8 @@ def indicator_suite(deployment: Deployment) -> tuple[Expect, ...]:
             and not ind.compare
         ):
             # a mean, median or quantile of a column stays within the column's declared range
-            bounds = deployment.contract[ind.source].bounds.get(ind.column)
+            source, column = required(ind, "source", ind.source), required(ind, "column", ind.column)
+            bounds = deployment.contract[source].bounds.get(column)
         if bounds is None or bounds == (None, None):
             continue
         low, high = bounds

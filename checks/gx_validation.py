@@ -78,7 +78,7 @@ class TableValidation:
 def _import_gx():
     """Import GX quietly: no analytics, and leave the process' warning handling as it was."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    capturing = logging._warnings_showwarning is not None  # type: ignore[attr-defined]
+    capturing = logging._warnings_showwarning is not None
     import great_expectations as gx
 
     if not capturing:

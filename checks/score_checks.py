@@ -4,10 +4,13 @@ All three are blocking ERROR checks on `account_health_scores`: if one fails, th
 never starts and the last published snapshot stays as it was.
 """
 
+import datetime as dt
+
 import dagster as dg
 import polars as pl
 
 from checks.dq_config import BAND_SHIFT
+from cs_assets.frames import scalar
 
 SCORE_IN_RANGE = "health_score_in_range"
 EVERY_ACTIVE_ACCOUNT_ONCE = "every_active_account_scored_once"
@@ -26,7 +29,8 @@ def _snapshots(frame: pl.DataFrame) -> dict:
     # this evaluation covered (one date, or the range of a backfill run).
     if frame.height == 0:
         return {"snapshots": "none"}
-    first, last = frame["snapshot_date"].min(), frame["snapshot_date"].max()
+    dates = frame["snapshot_date"]
+    first, last = scalar(dates.min(), dt.date), scalar(dates.max(), dt.date)
     return {"snapshots": str(first) if first == last else f"{first}..{last}"}
 
 

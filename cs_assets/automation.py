@@ -11,12 +11,17 @@ Default statuses (what runs as soon as a daemon runs for this code location):
 """
 
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from cs_assets.deployment import Deployment
 from resources.landing import LandingZoneResource
 from resources.notifier import NotifierResource, slack_message
+
+if TYPE_CHECKING:
+    # what the schedule of an asset job is until Definitions resolves it; dagster does not export the name
+    from dagster._core.definitions.partitions.partitioned_schedule import UnresolvedPartitionedAssetScheduleDefinition
 
 DAILY_SCHEDULE = "daily_health_scores"
 LANDING_SENSOR = "landing_files_sensor"
@@ -32,7 +37,7 @@ health_automation = dg.AutomationConditionSensorDefinition(
 )
 
 
-def build_daily_schedule(job) -> dg.ScheduleDefinition:
+def build_daily_schedule(job) -> "dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition":
     # a daily-partitioned job's schedule requests the partition of the day that just ended
     return dg.build_schedule_from_partitioned_job(
         job,

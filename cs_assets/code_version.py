@@ -39,7 +39,7 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def code_version(paths: ConfigPaths, group: str) -> str:
+def code_version(paths: ConfigPaths, group: str | None) -> str:
     if group not in CONFIG_READ_BY_GROUP:
         raise KeyError(f"asset group {group!r} has no entry in CONFIG_READ_BY_GROUP (cs_assets/code_version.py)")
     digest = hashlib.sha256(code_digest().encode())

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 FILE_KEY = "<file>"
 ROOT_KEY = "<root>"
@@ -157,7 +158,7 @@ def _expected(text: str) -> str:
     return text.replace("' or '", "', '").replace("'", "")
 
 
-def _problem(error: dict) -> tuple[tuple, str]:
+def _problem(error: ErrorDetails) -> tuple[tuple, str]:
     """(location, problem) of one pydantic error, in this project's words."""
     kind, loc, value, ctx = error["type"], tuple(error["loc"]), error.get("input"), error.get("ctx") or {}
     got = f", got {value!r}"

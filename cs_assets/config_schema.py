@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from checks.dq_config import DataQualityFile
 from cs_assets.actions.rules import ActionsFile, load_action_rules
 from cs_assets.deployment import FILES, Deployment
@@ -11,7 +13,7 @@ from cs_assets.scoring.model_config import ModelFile, load_model
 from cs_assets.sources.contract import SourcesFile
 from cs_assets.validation.config import ValidationFile, load_validation_config
 
-MODELS = {
+MODELS: dict[str, type[BaseModel]] = {
     "sources": SourcesFile,
     "indicators": CatalogueFile,
     "model": ModelFile,

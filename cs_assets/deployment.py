@@ -20,11 +20,16 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cs_assets.config_file import ConfigFileError, ConfigProblem, load_config, read_yaml, validate_config
 from cs_assets.indicators.catalogue import Catalogue, CatalogueFile, IndicatorConfigError, build_catalogue
 from cs_assets.settings import REPO_ROOT
 from cs_assets.sources.contract import Contract, SourcesFile, contract_from_file
+
+if TYPE_CHECKING:
+    # for the type checker only: checks.dq_config imports this module's neighbours
+    from checks.dq_config import DataQualityConfig
 
 CONFIG_ENV = "CS_HEALTH_CONFIG"
 DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
@@ -76,7 +81,7 @@ class Deployment:
     paths: ConfigPaths
     contract: Contract
     catalogue: Catalogue
-    dq: "DataQualityConfig"  # noqa: F821 - checks.dq_config imports this module's neighbours
+    dq: "DataQualityConfig"
 
 
 def load_contract(path: Path) -> Contract:

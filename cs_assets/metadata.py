@@ -6,7 +6,7 @@ from decimal import Decimal
 import dagster as dg
 import polars as pl
 
-_TYPES = {pl.Boolean: "bool", pl.String: "string", pl.Date: "date"}
+_TYPES: dict[pl.DataType | type[pl.DataType], str] = {pl.Boolean: "bool", pl.String: "string", pl.Date: "date"}
 
 
 def _value(value):

@@ -21,7 +21,7 @@ from cs_assets.sources.normalise import SourceDataError, normalise_text_source, 
 
 
 def _stat(files: list[Path]) -> list[tuple]:
-    out = []
+    out: list[tuple] = []
     for path in files:
         try:
             stat = path.stat()

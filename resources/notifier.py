@@ -9,6 +9,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -34,7 +35,7 @@ class Delivery:
 
 def slack_message(text: str, fields: dict[str, str] | None = None) -> dict:
     """Slack incoming-webhook JSON: `text` for notifications, a section block for the detail."""
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if fields:
         blocks.append(
             {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields.items()]}

@@ -21,7 +21,7 @@ import requests
 import yaml
 
 from cs_assets import settings
-from cs_assets.demo.api_server import SOURCES, DemoApi, Fault, load_landing
+from cs_assets.demo.api_server import CSV_PATH, SOURCES, DemoApi, Fault, load_landing
 from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
 from cs_assets.sources.source_config import (
     SOURCES_CONFIG_ENV,
@@ -170,6 +170,19 @@ def test_csv_export_is_conditional_and_replaces(api, tmp_path):
     stored = landing_frame(home, "survey_responses")
     assert data["response_id"][0] not in stored["response_id"].to_list()
     assert "NEW-" + data["response_id"][0] in stored["response_id"].to_list()
+
+
+def test_csv_export_304_to_an_unconditional_request_fails(api, tmp_path):
+    # nothing stored, so nothing was asked conditionally: "not modified" is the server's mistake
+    home = empty_home(tmp_path, "c304")
+    api.fault = lambda request: Fault(status=304)
+    with pytest.raises(ConnectorError) as error:
+        sync(home, "survey_responses", demo_config(api.url))
+    assert str(error.value) == (
+        f"source survey_responses: GET {CSV_PATH} page 1: HTTP 304 Not Modified to a request that was not "
+        "conditional (no stored ETag or Last-Modified); nothing was written: the stored data and cursor are unchanged"
+    )
+    assert stored_bytes(home) == {}
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from cs_assets.actions.store import (
     read_history,
     replace_actions,
 )
+from cs_assets.frames import scalar
 from cs_assets.metadata import table_metadata
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from resources.action_rules import ActionRulesResource
@@ -63,7 +64,7 @@ def account_actions(
         history = read_history(con)
         actions = evaluate_actions(history, rules)
         replace_actions(con, actions, rules.version)
-    newest = history["snapshot_date"].max() if history.height else None
+    newest = scalar(history["snapshot_date"].max(), dt.date) if history.height else None
     open_actions = actions.filter(pl.col("status") == OPEN)
     by_rule = open_actions.group_by("rule").len().sort("rule")
     context.log.info(
@@ -119,7 +120,7 @@ def action_notifications(
         actions = read_actions(con)
         delivered = delivered_ids(con, channel)
         left_over = queued_messages(con, channel)
-    newest = actions["last_snapshot"].max() if actions.height else None
+    newest = scalar(actions["last_snapshot"].max(), dt.date) if actions.height else None
     waiting = {action_id for action_id, _ in left_over}
     due = actions_to_send(actions, newest, rules.max_age_days, delivered | waiting) if newest else actions.clear()
     # what a crash left in the outbox goes first, with the key it was queued with

@@ -308,8 +308,11 @@ class DemoApi:
 
 
 def _int(value: object, default: int) -> int:
+    # a query parameter, or any JSON value of a request body (a list or an object is no number)
+    if value in (None, "") or not isinstance(value, (str, int, float)):
+        return default
     try:
-        return int(value) if value not in (None, "") else default
+        return int(value)
     except (TypeError, ValueError):
         return default
 
@@ -359,6 +362,8 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        headers: dict
+        payload: object  # JSON, or the bytes of a body
         if fault and (fault.status is not None or fault.body is not None):
             status, headers, payload = fault.status or 200, {}, fault.body if fault.body is not None else b""
         else:

@@ -28,12 +28,14 @@ zero, e.g. no tickets), or `{value: V}` (e.g. 365 days since the last login: it 
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
 from cs_assets.config_file import ConfigFileError, ConfigModel, ConfigProblem
 from cs_assets.sources.contract import UTC_TS, Contract, SourceSpec
+
+T = TypeVar("T")
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COUNT, DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE = (
@@ -280,6 +282,14 @@ class Indicator:
         return None
 
 
+def required(indicator: Indicator, key: str, value: T | None) -> T:
+    """`value`, a key that `IndicatorDecl` requires for the indicator's aggregation: None here is a
+    bug in that validation, not a mistake in the catalogue file."""
+    if value is None:
+        raise ValueError(f"indicator {indicator.name}: `{indicator.aggregate}` without `{key}`")
+    return value
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """The indicators a deployment can compute (its sources are declared) and the ones it cannot."""
@@ -431,7 +441,8 @@ def _indicator(name: str, decl: IndicatorDecl, contract: Contract) -> Indicator:
         numerator=decl.numerator,
         denominator=decl.denominator,
         no_data=float(no_data) if isinstance(no_data, (int, float)) else no_data,
-        valid_range=tuple(decl.valid_range) if decl.valid_range is not None else None,
+        # two items: the model's min_length and max_length
+        valid_range=(decl.valid_range[0], decl.valid_range[1]) if decl.valid_range is not None else None,
     )
 
 

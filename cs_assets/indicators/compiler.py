@@ -12,6 +12,7 @@ whole days ending with `D`: `[end - N days, end)`; the previous window is the N 
 """
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -31,8 +32,12 @@ from cs_assets.indicators.catalogue import (
     SUM,
     Filter,
     Indicator,
+    required,
 )
 from cs_assets.sources.contract import ACCOUNT_ID, SourceSpec
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 
 def as_of_end(as_of: dt.date) -> dt.datetime:
@@ -82,7 +87,12 @@ def prepare_source(
     }
     for name in sorted(derived_needed):
         derived = spec.derived[name]
-        start, stop = derived.hours_between or derived.days_between
+        between = derived.hours_between or derived.days_between
+        if between is None:
+            raise ValueError(
+                f"derived column {name}: neither hours_between nor days_between (DerivedDecl requires one)"
+            )
+        start, stop = between
         per = 3600.0 if derived.hours_between else 86400.0
         prepared = prepared.with_columns(((pl.col(stop) - pl.col(start)).dt.total_seconds() / per).alias(name))
     memberships = {(f.column, f.value) for ind in indicators for f in _filters_of(ind) if f.op == "in_account_list"}
@@ -148,12 +158,13 @@ def _aggregate(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt.dat
         stamp = time.filter(match)
         newest = (stamp.max() if a == NEWEST else stamp.min()).dt.date()
         return (pl.lit(as_of) - newest).dt.total_days().cast(pl.Int64)
-    col = pl.col(ind.column)
+    col = pl.col(required(ind, "column", ind.column))
     if a == DISTINCT:
         return col.filter(match & col.is_not_null()).n_unique().cast(pl.Int64)
     if a == COVERAGE:
-        seen = col.filter(match & col.is_in(list(ind.values))).n_unique()
-        return seen / len(ind.values)
+        values_to_cover = required(ind, "values", ind.values)
+        seen = col.filter(match & col.is_in(list(values_to_cover))).n_unique()
+        return seen / len(values_to_cover)
     values = col.filter(match).cast(pl.Float64)
     if a == SUM:
         return values.sum()
@@ -166,7 +177,7 @@ def _aggregate(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt.dat
     if a == MAX:
         return values.max()
     if a == QUANTILE:
-        return values.quantile(ind.q, interpolation="linear")
+        return values.quantile(required(ind, "q", ind.q), interpolation="linear")
     raise ValueError(f"indicator {ind.name}: aggregation {a!r} is not computed over records")
 
 
@@ -178,7 +189,7 @@ def indicator_expr(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt
     previous = _aggregate(ind, spec, end, as_of, shift=1)
     if ind.change == "difference":
         return (current - previous).alias(ind.name)
-    change = pl.when(previous > 0).then(current / previous - 1.0)
+    change: Then | ChainedThen = pl.when(previous > 0).then(current / previous - 1.0)
     if ind.both_empty is not None:
         change = change.when((previous == 0) & (current == 0)).then(pl.lit(ind.both_empty))
     return change.otherwise(None).cast(pl.Float64).alias(ind.name)

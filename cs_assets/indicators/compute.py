@@ -6,12 +6,13 @@ and by arrival when it declares `received_at`, so a snapshot only sees what had 
 """
 
 import datetime as dt
+from collections.abc import Mapping
 
 import polars as pl
 
-from cs_assets.indicators.catalogue import RATIO, VALUE, Catalogue
+from cs_assets.indicators.catalogue import RATIO, VALUE, Catalogue, required
 from cs_assets.indicators.compiler import aggregate_source, as_of_end, prepare_source, presence_column
-from cs_assets.sources.contract import ACCOUNT_CONTEXT, ACCOUNT_ID, TYPES, Contract
+from cs_assets.sources.contract import ACCOUNT_CONTEXT, ACCOUNT_ID, TYPES, Contract, DType
 from cs_assets.sources.normalise import accounts_as_of, latest_accounts
 
 __all__ = ["as_of_end", "active_accounts", "compute_account_indicators", "account_indicator_frame"]
@@ -78,20 +79,24 @@ def _finish(frame: pl.LazyFrame, catalogue: Catalogue) -> pl.LazyFrame:
     steps = []
     for ind in catalogue.indicators.values():
         if ind.aggregate == VALUE:
-            steps.append(pl.col(ind.column).cast(pl.Float64).alias(ind.name))
+            steps.append(pl.col(required(ind, "column", ind.column)).cast(pl.Float64).alias(ind.name))
         elif ind.per is not None:
             unit = pl.col(ind.per).cast(pl.Float64)
             # per zero or unknown units there is nothing to normalise by: no data, never infinity
             steps.append(pl.when(unit > 0).then(pl.col(ind.name) / unit).otherwise(None).alias(ind.name))
     if steps:
         frame = frame.with_columns(steps)
-    ratios = [i for i in catalogue.indicators.values() if i.aggregate == RATIO]
+    ratios = [
+        (i.name, required(i, "numerator", i.numerator), required(i, "denominator", i.denominator))
+        for i in catalogue.indicators.values()
+        if i.aggregate == RATIO
+    ]
     if ratios:
         frame = frame.with_columns(
-            pl.when(pl.col(i.denominator).cast(pl.Float64) != 0)
-            .then(pl.col(i.numerator).cast(pl.Float64) / pl.col(i.denominator).cast(pl.Float64))
-            .alias(i.name)
-            for i in ratios
+            pl.when(pl.col(denominator).cast(pl.Float64) != 0)
+            .then(pl.col(numerator).cast(pl.Float64) / pl.col(denominator).cast(pl.Float64))
+            .alias(name)
+            for name, numerator, denominator in ratios
         )
     fills = []
     for ind in catalogue.indicators.values():
@@ -139,7 +144,7 @@ def account_indicator_frame(
 
 
 def compute_account_indicators(
-    sources: dict[str, pl.LazyFrame | pl.DataFrame],
+    sources: Mapping[str, pl.LazyFrame | pl.DataFrame],
     contract: Contract,
     catalogue: Catalogue,
     as_of: dt.date | list[dt.date],
@@ -150,13 +155,13 @@ def compute_account_indicators(
     so a backfill costs one scan of the inputs plus one small query per source and date.
     """
     dates = sorted(as_of) if isinstance(as_of, list) else [as_of]
-    sources = {name: frame.lazy() for name, frame in sources.items()}  # frames or lazy frames
-    crm = sources[contract.accounts.name].collect().lazy()
+    lazy = {name: frame.lazy() for name, frame in sources.items()}  # frames or lazy frames
+    crm = lazy[contract.accounts.name].collect().lazy()
     separators = contract.accounts.list_separators
     # account lists (champions) as the CRM holds them now
     current = latest_accounts(crm, contract.accounts)
     prepared = {
-        name: prepare_source(sources[name], spec, catalogue.for_source(name), current, separators).collect().lazy()
+        name: prepare_source(lazy[name], spec, catalogue.for_source(name), current, separators).collect().lazy()
         for name, spec in contract.event_sources.items()
     }
     frames: list[pl.DataFrame] = []
@@ -167,9 +172,9 @@ def compute_account_indicators(
     return pl.concat(frames, how="vertical")
 
 
-def empty_indicator_schema(contract: Contract, catalogue: Catalogue) -> dict[str, pl.DataType]:
+def empty_indicator_schema(contract: Contract, catalogue: Catalogue) -> dict[str, DType]:
     """The indicator table's columns and types (what `account_indicator_frame` produces)."""
-    schema: dict[str, pl.DataType] = {"snapshot_date": pl.Date}
+    schema: dict[str, DType] = {"snapshot_date": pl.Date}
     for name in account_columns(contract):
         schema[name] = contract.accounts.columns.get(name) or TYPES[ACCOUNT_CONTEXT[name]]
     schema.update(churn_date=pl.Date, is_active=pl.Boolean, tenure_days=pl.Int64, days_to_renewal=pl.Int64)

@@ -1,6 +1,7 @@
 """Publishing: the scores people and tools read, in the DuckDB warehouse."""
 
 import datetime as dt
+from typing import TypedDict, cast
 
 import dagster as dg
 import polars as pl
@@ -8,6 +9,7 @@ import polars as pl
 from checks.dq_config import BAND_SHIFT, CheckPolicy
 from checks.score_checks import band_shift_result
 from cs_assets.deployment import Deployment
+from cs_assets.frames import scalar
 from cs_assets.indicators.catalogue import CONTEXT_FIELDS
 from cs_assets.metadata import table_metadata
 from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS, snapshot_dates
@@ -42,12 +44,22 @@ PUBLISH_CONDITION = (
 ).with_label("eager, once blocking checks pass")
 
 
-PUBLISHED = dict(
+class _SpecArgs(TypedDict):
+    group_name: str
+    kinds: set[str]
+    owners: list[str]
+    automation_condition: dg.AutomationCondition
+
+
+PUBLISHED: _SpecArgs = dict(
     group_name="published",
     kinds={"duckdb"},
     owners=[OWNER],
     automation_condition=PUBLISH_CONDITION,
 )
+
+# (changed share, passed, the result, its snapshot date)
+_Worst = tuple[float, bool, dg.AssetCheckResult, dt.date]
 
 
 def worst_band_shift(
@@ -61,24 +73,31 @@ def worst_band_shift(
 ) -> dg.AssetCheckResult:
     """Band shift of each snapshot in the run against the one before it, and against its own
     published version when the run scores a date again; the worst one is reported."""
-    worst = None
+    worst: _Worst | None = None
     published_now = published_now or {}
 
-    def keep(result: dg.AssetCheckResult, date: dt.date) -> None:
-        nonlocal worst
-        share = float(result.metadata["changed_share"].value) if "changed_share" in result.metadata else 0.0
-        if worst is None or (not result.passed and worst[1]) or (result.passed == worst[1] and share > worst[0]):
-            worst = (share, result.passed, result, date)
+    def keep(so_far: _Worst | None, result: dg.AssetCheckResult, date: dt.date) -> _Worst:
+        # band_shift_result records the share as a float (rounded)
+        share = (
+            float(cast(float, result.metadata["changed_share"].value)) if "changed_share" in result.metadata else 0.0
+        )
+        if so_far is None or (not result.passed and so_far[1]) or (result.passed == so_far[1] and share > so_far[0]):
+            return (share, result.passed, result, date)
+        return so_far
 
     for date in dates:
         current = health.filter(pl.col("snapshot_date") == date)
-        keep(band_shift_result(previous, current, previous_date, max_share, policy.severity), date)
+        worst = keep(worst, band_shift_result(previous, current, previous_date, max_share, policy.severity), date)
         if date in published_now:
             # a re-run of a published date must not quietly move bands (a half-missing export would)
-            keep(
-                band_shift_result(published_now[date], current, date, max_share, policy.severity, same_date=True), date
+            worst = keep(
+                worst,
+                band_shift_result(published_now[date], current, date, max_share, policy.severity, same_date=True),
+                date,
             )
         previous_date, previous = date, current.select("account_id", "band")
+    if worst is None:
+        raise ValueError("no snapshot dates to check the band shift of")
     _, _, result, date = worst
     if len(dates) > 1:
         result = dg.AssetCheckResult(
@@ -193,7 +212,7 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
             )
         latest = health.filter(pl.col("snapshot_date") == dates[-1])
         bands = latest.group_by("band").len().sort("band")
-        scores = latest["health_score"].cast(pl.Float64)
+        latest_scores = latest["health_score"].cast(pl.Float64)
         # A range run records one materialization per snapshot, all with this metadata: a row
         # count is only a partition's own when the run scored one snapshot.
         per_snapshot = health.group_by("snapshot_date").len("rows")["rows"]
@@ -201,8 +220,8 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
             {"dagster/row_count": health.height}
             if len(dates) == 1
             else {
-                "rows_per_snapshot_min": int(per_snapshot.min() or 0),
-                "rows_per_snapshot_max": int(per_snapshot.max() or 0),
+                "rows_per_snapshot_min": int(scalar(per_snapshot.min(), int) or 0),
+                "rows_per_snapshot_max": int(scalar(per_snapshot.max(), int) or 0),
             }
         )
         yield dg.MaterializeResult(
@@ -216,7 +235,8 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
                 "latest_snapshot_accounts": latest.height,
                 "model_version": model_version,
                 # numbers Dagster plots over time on the asset's page
-                "mean_score": round(float(scores.mean()), 2) if latest.height else 0.0,
+                # a Float64 column with rows: its mean is a float
+                "mean_score": round(float(cast(float, latest_scores.mean())), 2) if latest.height else 0.0,
                 **{f"share_{b}": round(n / latest.height, 4) for b, n in bands.iter_rows()},
                 **{f"band_{b}": n for b, n in bands.iter_rows()},
                 "preview": table_metadata(

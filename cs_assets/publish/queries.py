@@ -15,6 +15,7 @@ from cs_assets.publish.tables import (
     INDICATOR_VALUES_TABLE,
     LINEAGE_TABLE,
     MODEL_TABLE,
+    fetch_value,
     table_columns,
 )
 from cs_assets.scoring.attribution import attribute_change
@@ -27,15 +28,18 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list, schema: dict)
 
 
 def snapshot_on_or_before(con: duckdb.DuckDBPyConnection, account: str, day: dt.date) -> dt.date | None:
-    return con.execute(
-        f"SELECT max(snapshot_date) FROM {HEALTH_TABLE} WHERE account_id = ? AND snapshot_date <= ?", [account, day]
-    ).fetchone()[0]
+    return fetch_value(
+        con,
+        f"SELECT max(snapshot_date) FROM {HEALTH_TABLE} WHERE account_id = ? AND snapshot_date <= ?",
+        [account, day],
+    )
 
 
 def snapshot_points(con: duckdb.DuckDBPyConnection, account: str, day: dt.date) -> tuple[str, pl.DataFrame]:
-    version = con.execute(
-        f"SELECT model_version FROM {HEALTH_TABLE} WHERE account_id = ? AND snapshot_date = ?", [account, day]
-    ).fetchone()[0]
+    # `day` is a snapshot the account was scored in (see snapshot_on_or_before)
+    version = fetch_value(
+        con, f"SELECT model_version FROM {HEALTH_TABLE} WHERE account_id = ? AND snapshot_date = ?", [account, day]
+    )
     points = _frame(
         con,
         f"SELECT account_id, indicator, points FROM {CONTRIBUTIONS_TABLE} WHERE account_id = ? AND snapshot_date = ? "

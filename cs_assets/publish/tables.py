@@ -5,6 +5,7 @@ frame can never swap values; a frame whose columns differ from the table is refu
 """
 
 import datetime as dt
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -209,6 +210,14 @@ def column_schema(columns: dict[str, str], descriptions: dict[str, str]):
     )
 
 
+def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> Any:
+    """The first value of the one row `sql` returns: an aggregate's, or a row the caller knows exists."""
+    row = con.execute(sql, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row for {sql} with {params}")
+    return row[0]
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     schema, name = table.split(".")
     return [
@@ -250,16 +259,17 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, indicators: list[str]) -> None
 
 def previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_date: dt.date) -> tuple[dt.date | None, pl.DataFrame]:
     """The latest published snapshot before `snapshot_date` (account_id, band), if any."""
-    exists = con.execute(
+    exists = fetch_value(
+        con,
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'account_health'",
         [SCHEMA],
-    ).fetchone()[0]
+    )
     empty = pl.DataFrame(schema={"account_id": pl.String, "band": pl.String})
     if not exists:
         return None, empty
-    previous = con.execute(
-        f"SELECT max(snapshot_date) FROM {HEALTH_TABLE} WHERE snapshot_date < ?", [snapshot_date]
-    ).fetchone()[0]
+    previous = fetch_value(
+        con, f"SELECT max(snapshot_date) FROM {HEALTH_TABLE} WHERE snapshot_date < ?", [snapshot_date]
+    )
     if previous is None:
         return None, empty
     rows = con.execute(

@@ -5,6 +5,7 @@ applied to each snapshot date of the run in turn (`per_snapshot`).
 """
 
 from collections.abc import Callable
+from typing import TypedDict, cast
 
 import dagster as dg
 import polars as pl
@@ -23,7 +24,17 @@ OWNER = "team:customer-success-analytics"
 GROUP = "scoring"
 SNAPSHOT = "snapshot_date"
 
-SCORING = dict(
+
+class _AssetArgs(TypedDict):
+    group_name: str
+    kinds: set[str]
+    owners: list[str]
+    partitions_def: dg.PartitionsDefinition
+    backfill_policy: dg.BackfillPolicy
+    automation_condition: dg.AutomationCondition
+
+
+SCORING: _AssetArgs = dict(
     group_name=GROUP,
     kinds={"polars"},
     owners=[OWNER],
@@ -108,8 +119,9 @@ def account_health_scores(
             "dagster/column_lineage": SCORE_COLUMN_LINEAGE,
             "snapshots": scores[SNAPSHOT].n_unique(),
             "accounts": latest.height,
-            "mean_score": round(float(values.mean()), 2) if latest.height else 0.0,
-            "median_score": round(float(values.median()), 2) if latest.height else 0.0,
+            # a Float64 column with rows: its mean and median are floats
+            "mean_score": round(float(cast(float, values.mean())), 2) if latest.height else 0.0,
+            "median_score": round(float(cast(float, values.median())), 2) if latest.height else 0.0,
             "score_distribution": dg.MetadataValue.md(
                 score_histogram_markdown(
                     values, [(b.name, b.min_score) for b in model.bands], f"Health scores (model {model.version})"

@@ -4,9 +4,14 @@ Pure polars. The result is long (one row per account and indicator) because that
 people read when they ask "why is this account red": value, score, weight, points.
 """
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from cs_assets.scoring.model_config import HealthModel, IndicatorRule
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 LONG_COLUMNS = [
     "account_id",
@@ -28,7 +33,7 @@ def score_expression(rule: IndicatorRule, value: pl.Expr) -> pl.Expr:
     if rule.function == "piecewise_linear":
         # straight lines between the points, flat beyond the first and the last
         xs, ys = rule.bounds, rule.scores
-        chain = pl.when(value <= xs[0]).then(pl.lit(ys[0]))
+        chain: Then | ChainedThen = pl.when(value <= xs[0]).then(pl.lit(ys[0]))
         for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
             chain = chain.when(value <= x1).then(pl.lit(y0) + (value - x0) * ((y1 - y0) / (x1 - x0)))
         return chain.otherwise(pl.lit(ys[-1]))

@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +28,8 @@ from cs_assets.config_file import ConfigFileError, ConfigModel, ConfigProblem, r
 if TYPE_CHECKING:
     from cs_assets.indicators.catalogue import Catalogue
 
-SUBSCORES = ("co", "cx")
+Subscore = Literal["co", "cx"]
+SUBSCORES: tuple[Subscore, ...] = ("co", "cx")
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 SCORING_FUNCTIONS = ("linear", "thresholds", "piecewise_linear")
 MISSING_POLICIES = ("exclude", "score")
@@ -123,7 +125,7 @@ class LifecycleDecl(ConfigModel):
 class ModelFile(ConfigModel):
     version: int
     name: str = Field(min_length=1)
-    subscores: dict[Literal["co", "cx"], SubscoreDecl]
+    subscores: dict[Subscore, SubscoreDecl]
     indicators: dict[str, IndicatorRuleDecl] = Field(min_length=1)
     bands: list[BandDecl] = Field(min_length=2)
     lifecycle: LifecycleDecl
@@ -284,7 +286,7 @@ def _known_names(catalogue: "Catalogue") -> list[str]:
     return [*catalogue.indicators, *CONTEXT_FIELDS]
 
 
-def _effective_document(raw: dict, left_out: set[str], empty_subscores: set[str]) -> dict:
+def _effective_document(raw: dict, left_out: set[str], empty_subscores: Iterable[str]) -> dict:
     doc = copy.deepcopy(raw)
     doc["indicators"] = {n: r for n, r in raw["indicators"].items() if n not in left_out}
     for sub in empty_subscores:
@@ -341,7 +343,7 @@ def _build(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> Healt
                 label=label,
             )
         )
-    weights = {s: float(parsed.subscores[s].weight) for s in SUBSCORES}
+    weights: dict[str, float] = {s: float(parsed.subscores[s].weight) for s in SUBSCORES}
     empty = {s for s in SUBSCORES if weights[s] > 0 and not any(r.weight > 0 for r in rules if r.subscore == s)}
     for s in sorted(empty):
         if not any(parsed.indicators[n].subscore == s and parsed.indicators[n].weight > 0 for n in left_out):

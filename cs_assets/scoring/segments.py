@@ -1,16 +1,23 @@
 """Segment assignment: band from the score, lifecycle stage from the contract, triage from both."""
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from cs_assets.scoring.model_config import HealthModel
 
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
+
 
 def band_expression(model: HealthModel, score: pl.Expr) -> pl.Expr:
     """Highest band whose cut point the score reaches."""
-    chain = None
+    chain: Then | ChainedThen | None = None
     for band in sorted(model.bands, key=lambda b: b.min_score, reverse=True):
         cond = score >= band.min_score
         chain = pl.when(cond).then(pl.lit(band.name)) if chain is None else chain.when(cond).then(pl.lit(band.name))
+    if chain is None:
+        raise ValueError("the health model has no bands")
     return chain.otherwise(pl.lit(model.bands[0].name))
 
 

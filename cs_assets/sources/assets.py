@@ -6,6 +6,7 @@ Each source asset also evaluates its freshness, volume and duplicate checks in t
 (`sources.yaml`): a source it does not declare has no asset at all.
 """
 
+import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
@@ -13,6 +14,7 @@ import dagster as dg
 from checks.dq_config import DUPLICATES, FRESHNESS, VOLUME, DataQualityConfig
 from checks.source_checks import duplicates_result, freshness_result, volume_result
 from cs_assets.deployment import Deployment
+from cs_assets.frames import scalar
 from cs_assets.indicators.compiler import as_of_end
 from cs_assets.sources.contract import SourceSpec
 from cs_assets.sources.normalise import clean
@@ -66,7 +68,8 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         cleaned = clean(spec, raw.lazy(), str(landing.location(spec)))
         end = as_of_end(snapshot.as_of_date(landing.landing_dir, context.run.tags))
         rows_in_export, rows_loaded = raw.height, cleaned.height
-        newest = cleaned[spec.timestamp_column].max()
+        # the contract makes the timestamp column a UTC timestamp
+        newest = scalar(cleaned[spec.timestamp_column].max(), dt.datetime)
         limits = dq.sources[spec.name]
         yield dg.Output(
             cleaned,

@@ -20,15 +20,18 @@ offset and dates `YYYY-MM-DD`. Parquet columns must already have the declared ty
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from cs_assets.config_file import ConfigFileError, ConfigModel, ConfigProblem
 
+# a column's polars type as the contract holds it: a class (pl.String) or an instance (UTC_TS)
+DType = type[pl.DataType] | pl.DataType
+
 UTC_TS = pl.Datetime("us", "UTC")
-TYPES: dict[str, pl.DataType] = {
+TYPES: dict[str, DType] = {
     "string": pl.String,
     "integer": pl.Int64,
     "float": pl.Float64,
@@ -36,7 +39,9 @@ TYPES: dict[str, pl.DataType] = {
     "date": pl.Date,
     "timestamp": UTC_TS,
 }
-ACCOUNTS, EVENTS = "accounts", "events"
+# Final: the literal types that `role` takes
+ACCOUNTS: Final = "accounts"
+EVENTS: Final = "events"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 ACCOUNT_ID = "account_id"
@@ -252,7 +257,7 @@ class SourceSpec:
     name: str
     path: str  # file, or directory of part files, relative to the landing directory
     file_format: str  # "csv" | "parquet" | "jsonl"
-    columns: dict[str, pl.DataType]  # column -> type after normalisation
+    columns: dict[str, DType]  # column -> type after normalisation
     key: tuple[str, ...]  # columns that identify a row; duplicates on these are dropped
     timestamp_column: str  # newest value says how fresh the source is
     description: str = ""
@@ -277,7 +282,7 @@ class SourceSpec:
     def is_accounts(self) -> bool:
         return self.role == ACCOUNTS
 
-    def column_type(self, column: str) -> pl.DataType | None:
+    def column_type(self, column: str) -> DType | None:
         if column in self.columns:
             return self.columns[column]
         if column in self.derived:

@@ -6,7 +6,7 @@ not parse is reported with its source, column, row and value instead of a bare c
 
 import polars as pl
 
-from cs_assets.sources.contract import SourceSpec
+from cs_assets.sources.contract import DType, SourceSpec
 
 ROW = "__row"
 
@@ -15,7 +15,7 @@ class SourceDataError(ValueError):
     """An export does not match the landing contract; the message says where and how."""
 
 
-def _parse(column: str, dtype: pl.DataType) -> pl.Expr:
+def _parse(column: str, dtype: DType) -> pl.Expr:
     raw = pl.col(column)
     if dtype == pl.String:
         return raw.cast(pl.String)
@@ -31,7 +31,7 @@ def _parse(column: str, dtype: pl.DataType) -> pl.Expr:
     return text.cast(dtype, strict=False)
 
 
-def _expected(dtype: pl.DataType) -> str:
+def _expected(dtype: DType) -> str:
     if isinstance(dtype, pl.Datetime):
         return "an ISO-8601 timestamp with a UTC offset, e.g. 2026-10-31T08:00:00+00:00"
     if dtype == pl.Date:

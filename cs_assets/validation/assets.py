@@ -8,6 +8,7 @@ with every daily snapshot.
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TypedDict
 
 import dagster as dg
 import duckdb
@@ -16,6 +17,7 @@ import yaml
 
 from cs_assets.actions.store import read_history
 from cs_assets.deployment import Deployment
+from cs_assets.frames import scalar
 from cs_assets.metadata import table_metadata
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.publish.tables import SCHEMA
@@ -41,7 +43,16 @@ GROUPS_TABLE = f"{SCHEMA}.score_validation_groups"
 REPORT_FILE = "calibration_report.json"
 
 
-def _inputs(warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.DataFrame, cfg: ValidationConfig):
+class _AssetArgs(TypedDict):
+    group_name: str
+    owners: list[str]
+    ins: dict[str, dg.AssetIn]
+    pool: str
+
+
+def _inputs(
+    warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.DataFrame, cfg: ValidationConfig
+) -> tuple[pl.DataFrame, pl.DataFrame, dt.date, str, int]:
     """The published history, the outcomes it can be compared with, and what was left out.
 
     `crm` is each account's newest version (outcomes are the accounts' current state)."""
@@ -49,7 +60,9 @@ def _inputs(warehouse: WarehouseResource, landing: LandingZoneResource, crm: pl.
         history = read_history(con)
     if history.is_empty():
         raise LookupError("no published snapshots: backfill history first (cs-health backfill --days 365)")
-    newest = history["snapshot_date"].max()
+    newest = scalar(history["snapshot_date"].max(), dt.date)
+    if newest is None:
+        raise ValueError("the published history has rows but no snapshot date")
     external = Path(landing.landing_dir) / cfg.outcomes_file
     source = str(external) if external.is_file() else "CRM (churn_date, renewal_date)"
     outcomes = read_outcomes_file(external) if external.is_file() else outcomes_from_crm(crm, newest)
@@ -96,7 +109,7 @@ def _not_materialized(context: dg.AssetExecutionContext, reason: str) -> dg.Asse
 def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]:
     accounts_spec = deployment.contract.accounts
     crm_name = accounts_spec.name
-    common = dict(group_name=GROUP, owners=[OWNER], ins={"crm": dg.AssetIn(crm_name)}, pool=WAREHOUSE_POOL)
+    common: _AssetArgs = dict(group_name=GROUP, owners=[OWNER], ins={"crm": dg.AssetIn(crm_name)}, pool=WAREHOUSE_POOL)
 
     @dg.asset(
         deps=[ACCOUNT_HEALTH],
@@ -297,7 +310,8 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
         """Per size tier: churn and LTV of CS-supported vs other accounts, and the LTV difference times supported accounts."""
         cfg = validation.load()
         crm = latest_accounts(crm.lazy(), accounts_spec).collect()
-        if cfg.observation_days is None:
+        # both come from the `contribution` section, so both are set or neither is
+        if cfg.observation_days is None or cfg.gross_margin is None:
             yield _not_materialized(context, "not estimated: validation.yaml has no `contribution` section")
             return
         history, _, newest, _, _ = _inputs(warehouse, landing, crm, cfg)

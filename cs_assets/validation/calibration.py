@@ -26,6 +26,7 @@ import datetime as dt
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -412,7 +413,8 @@ def holdout_report(split: Split, current: HealthModel, candidate: HealthModel) -
     scored_current = score_rows(holdout, current)
     scored_candidate = score_rows(holdout, candidate)
     names, x = score_matrix(holdout, candidate)
-    singles = []
+    # rows of the JSON report: the indicator's name and its AUC (None: one class only)
+    singles: list[dict[str, Any]] = []
     for i, name in enumerate(names):
         column = np.where(np.isnan(x[:, i]), 50.0, x[:, i])
         singles.append({"indicator": name, "holdout_auc": _auc(column, y)})

@@ -1,5 +1,6 @@
 """`validation.yaml`: horizons, the AUC floor, calibration and contribution settings (pydantic)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -20,15 +21,15 @@ class ValidationConfigError(ConfigFileError):
     pass
 
 
-def between(low: float, high: float):
-    """A number strictly between `low` and `high`, with the message reviewers read."""
+def between(low: float, high: float) -> Callable[[float], float]:
+    """A check that a number is strictly between `low` and `high`, with the message reviewers read."""
 
     def check(value: float) -> float:
         if not low < value < high:
             raise ConfigProblem("", f"must be a number between {low:g} and {high:g}, got {value!r}")
         return value
 
-    return Annotated[float, AfterValidator(check)]
+    return check
 
 
 class CalibrationDecl(ConfigModel):
@@ -36,13 +37,13 @@ class CalibrationDecl(ConfigModel):
     horizon_days: int = Field(ge=1)
     # share of outcomes held out: the newest ones (time split) when outcomes have several dates,
     # else a seeded stratified sample
-    holdout_share: between(0.0, 1.0)
+    holdout_share: Annotated[float, AfterValidator(between(0.0, 1.0))]
     seed: int = 7
     # a scoring function's bins hold at least this many training outcomes (at most max_bins bins)
     min_accounts_per_bin: int = Field(ge=5)
     max_bins: int = Field(ge=2, le=50)
     # each band holds at least this share of the training accounts
-    min_band_share: between(0.0, 0.5)
+    min_band_share: Annotated[float, AfterValidator(between(0.0, 0.5))]
     # inverse L2 regularisation strength of the logistic regression for the weights (smaller = stronger)
     regularisation_c: float = Field(gt=0, le=1e6)
     # fewer churned (or retained) training outcomes than this: nothing is fitted, and it says why
@@ -59,7 +60,7 @@ class CalibrationDecl(ConfigModel):
 
 
 class ContributionDecl(ConfigModel):
-    gross_margin: between(0.0, 1.0 + 1e-9)
+    gross_margin: Annotated[float, AfterValidator(between(0.0, 1.0 + 1e-9))]
     engaged_when: list[Any] = Field(min_length=1)
     observation_days: int = Field(ge=1)
 
@@ -67,7 +68,7 @@ class ContributionDecl(ConfigModel):
 class ValidationFile(ConfigModel):
     version: Literal[1]
     horizons_days: list[int] = Field(min_length=1)
-    auc_floor: between(0.0, 1.0)
+    auc_floor: Annotated[float, AfterValidator(between(0.0, 1.0))]
     calibration: CalibrationDecl
     # optional: without it, no contribution estimate (a product with no CS-supported segment)
     contribution: ContributionDecl | None = None

@@ -139,7 +139,7 @@ def _plan(client: HttpClient, store: RawStore, spec: SourceSpec, http, state: di
     }
     if fetched.mode == NOT_MODIFIED:
         stored = store.read().height
-        new_state = {**state, **new_state}
+        new_state = {**(state or {}), **new_state}
         new_state.pop("version", None)
         return (
             None,
@@ -160,6 +160,9 @@ def _plan(client: HttpClient, store: RawStore, spec: SourceSpec, http, state: di
             ),
         )
     batch = fetched.batch
+    if batch is None:
+        # only a "not modified" answer comes without records, and it returned above
+        raise ValueError(f"a {fetched.mode} fetch returned no batch of records")
     endpoint = batch.where
     batch.check_fields_seen()
     batch.check_types_against(previous_types)

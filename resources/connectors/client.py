@@ -83,7 +83,10 @@ class HttpClient:
 
     # ------------------------------------------------------------------ secrets
 
-    def _env(self, name: str, what: str) -> str:
+    def _env(self, name: str | None, what: str) -> str:
+        if name is None:
+            # the auth model of sources.yaml requires the variable of each secret its type uses
+            raise ConnectorError(f"source {self.config.source}: auth: no environment variable is named for the {what}")
         value = self.environ.get(name, "")
         if not value:
             raise ConnectorError(

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import json
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import polars as pl
@@ -21,6 +22,8 @@ from resources.connectors.client import HttpClient, Response, describe
 from resources.connectors.records import MISSING, RecordBatch, get_path, json_type
 
 FULL, INCREMENTAL, NOT_MODIFIED = "full", "incremental", "not_modified"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -108,6 +111,14 @@ def _batch(client: HttpClient, spec: SourceSpec, config: HttpSource, where: str)
     return RecordBatch(spec, config.fields, where, _required(spec, config), client.fail)
 
 
+def _configured(value: T | None, key: str, config: HttpSource) -> T:
+    """A key that the preset's model in `source_config` always sets where its protocol reads it:
+    None here is a bug in that model, not a mistake in sources.yaml."""
+    if value is None:
+        raise ValueError(f"the {config.preset} protocol needs `{key}`, which its HTTP config left unset")
+    return value
+
+
 def since_value(cursor: str, since_format: str) -> str:
     """The stored cursor (ISO-8601 UTC) as the API wants it."""
     moment = dt.datetime.fromisoformat(cursor)
@@ -129,9 +140,11 @@ def fetch_generic(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
     url, params = config.url, dict(config.params)
     if config.page_size_param:
         params[config.page_size_param] = str(config.page_size)
+    records_path = _configured(config.records_path, "records_path", config)
     mode = FULL
     if state and config.incremental is not None and state.get("cursor"):
-        params[config.incremental.param] = since_value(state["cursor"], config.incremental.format)
+        param = _configured(config.incremental.param, "incremental.param", config)
+        params[param] = since_value(state["cursor"], config.incremental.format)
         mode = INCREMENTAL
     offset = 0
     while True:
@@ -140,31 +153,30 @@ def fetch_generic(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
             "page cursor" if pagination.type == "cursor" else "next-page link",
         )
         payload = pager.json(client.request("GET", url, params=params))
-        records = pager.records(payload, config.records_path)
+        records = pager.records(payload, records_path)
         pager.check_keys(batch.add_page(pager.number, records))
         if pagination.type == "cursor":
-            cursor = get_path(payload, pagination.cursor_path)
+            cursor = get_path(payload, _configured(pagination.cursor_path, "pagination.cursor_path", config))
             if cursor is MISSING or cursor is None or cursor == "":
                 break
             if not isinstance(cursor, (str, int)) or isinstance(cursor, bool):
                 raise client.fail(
                     f"{where} page {pager.number}: cursor {pagination.cursor_path!r} is a {json_type(cursor)}, expected a string"
                 )
-            params[pagination.cursor_param] = str(cursor)
+            params[_configured(pagination.cursor_param, "pagination.cursor_param", config)] = str(cursor)
         elif pagination.type == "next_link":
-            link = get_path(payload, pagination.next_path)
+            next_path = _configured(pagination.next_path, "pagination.next_path", config)
+            link = get_path(payload, next_path)
             if link is MISSING or link is None or link == "":
                 break
             if not isinstance(link, str):
-                raise client.fail(
-                    f"{where} page {pager.number}: {pagination.next_path!r} is a {json_type(link)}, expected a URL"
-                )
+                raise client.fail(f"{where} page {pager.number}: {next_path!r} is a {json_type(link)}, expected a URL")
             url, params = client.check_link(_absolute(config.url, link), f"{where} page {pager.number}"), {}
         elif pagination.type == "offset":
             if len(records) < config.page_size:
                 break
             offset += len(records)
-            params[pagination.offset_param] = str(offset)
+            params[_configured(pagination.offset_param, "pagination.offset_param", config)] = str(offset)
         else:
             break
     return Fetched(mode, batch, pager.number, pager.requests)
@@ -181,7 +193,15 @@ def fetch_hubspot(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
     """Full: GET /crm/v3/objects/{object} pages. Incremental: POST .../search, property >= cursor."""
     properties = sorted({path.split(".", 1)[1] for path in config.fields.values() if path.startswith("properties.")})
     incremental = config.incremental
-    search = bool(state and incremental is not None and state.get("cursor"))
+    # (property, value) of the search filter: an incremental re-run from the stored cursor
+    since: tuple[str, str] | None = None
+    if state and incremental is not None and state.get("cursor"):
+        since = (
+            _configured(incremental.property, "incremental.property", config),
+            since_value(state["cursor"], "unix_ms"),
+        )
+    search = since is not None
+    records_path = _configured(config.records_path, "records_path", config)
     url = config.url + "/search" if search else config.url
     where = describe("POST" if search else "GET", url)
     batch = _batch(client, spec, config, where)
@@ -189,20 +209,21 @@ def fetch_hubspot(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
     after: str | None = None
     while True:
         pager.next_request(f"after={after}", "`paging.next.after` cursor")
-        if search:
+        if since is not None:
+            search_property, since_ms = since
             body = {
                 "filterGroups": [
                     {
                         "filters": [
                             {
-                                "propertyName": incremental.property,
+                                "propertyName": search_property,
                                 "operator": "GTE",
-                                "value": since_value(state["cursor"], "unix_ms"),
+                                "value": since_ms,
                             }
                         ]
                     }
                 ],
-                "sorts": [{"propertyName": incremental.property, "direction": "ASCENDING"}],
+                "sorts": [{"propertyName": search_property, "direction": "ASCENDING"}],
                 "properties": properties,
                 "limit": config.page_size,
             }
@@ -217,7 +238,7 @@ def fetch_hubspot(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
                 params["after"] = after
             response = client.request("GET", url, params=params)
         payload = pager.json(response)
-        records = pager.records(payload, config.records_path)
+        records = pager.records(payload, records_path)
         pager.check_keys(batch.add_page(pager.number, records))
         cursor = get_path(payload, "paging.next.after")
         if cursor is MISSING or cursor is None or cursor == "":
@@ -244,15 +265,19 @@ def fetch_zendesk(client: HttpClient, spec: SourceSpec, config: HttpSource, stat
     if state and incremental is not None and state.get("end_time") is not None:
         start, mode = int(state["end_time"]), INCREMENTAL
     url = config.url
-    params = {**config.params, "start_time": str(start), config.page_size_param: str(config.page_size)}
+    page_size_param = _configured(config.page_size_param, "page_size_param", config)
+    records_path = _configured(config.records_path, "records_path", config)
+    params = {**config.params, "start_time": str(start), page_size_param: str(config.page_size)}
     end_time = None
     while True:
         pager.next_request(json.dumps([url, sorted(params.items())]), "`next_page` link")
         payload = pager.json(client.request("GET", url, params=params))
-        records = pager.records(payload, config.records_path)
+        records = pager.records(payload, records_path)
         at = f"{where} page {pager.number}"
+        if not isinstance(payload, dict):
+            raise client.fail(f"{at}: the response has no 'end_of_stream': not a Zendesk incremental export page")
         for name in ("end_of_stream", "end_time"):
-            if not isinstance(payload, dict) or name not in payload:
+            if name not in payload:
                 raise client.fail(f"{at}: the response has no {name!r}: not a Zendesk incremental export page")
         eos, end_time = payload["end_of_stream"], payload["end_time"]
         if not isinstance(eos, bool):
@@ -286,6 +311,11 @@ def fetch_csv(client: HttpClient, spec: SourceSpec, config: HttpSource, state: d
         "GET", config.url, params=config.params or None, headers=headers, ok_statuses=frozenset({200, 304})
     )
     if response.status == 304:
+        if state is None:
+            raise client.fail(
+                f"{where} page 1: HTTP 304 Not Modified to a request that was not conditional "
+                "(no stored ETag or Last-Modified)"
+            )
         return Fetched(
             NOT_MODIFIED, None, 1, response.attempts, cursor={k: state.get(k) for k in ("etag", "last_modified")}
         )

@@ -138,6 +138,6 @@ class RecordBatch:
                     normalise_text_source(self.spec, page, f"{self.where} page {number}").collect()
                 except SourceDataError as exc:
                     # "source x (GET /p page 3): column 'c' row 7: ..." -> "GET /p page 3: column 'c' record 7: ..."
-                    text = str(exc).removeprefix(f"source {self.spec.name} (").replace("): ", ": ", 1)
-                    raise self.fail(text.replace(" row ", " record ", 1)) from None
+                    message = str(exc).removeprefix(f"source {self.spec.name} (").replace("): ", ": ", 1)
+                    raise self.fail(message.replace(" row ", " record ", 1)) from None
             raise
