@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from cs_assets.config_file import ConfigFileError, ConfigModel, load_config, validate_config
+from cs_assets.config_file import ConfigFileError, ConfigModel, ConfigProblem, load_config, validate_config
 from cs_assets.settings import REPO_ROOT
 from cs_assets.sources.contract import Contract
 
@@ -63,6 +63,20 @@ class IntegrityDecl(ConfigModel):
 
 class ScoresDecl(ConfigModel):
     max_band_change_share: float = Field(ge=0, le=1)
+    # hours since the last publish after which the UI shows the published tables as late
+    # (a Dagster freshness policy); the defaults suit a daily publish with a little slack
+    published_warn_after_hours: float = Field(default=26, gt=0)
+    published_fail_after_hours: float = Field(default=50, gt=0)
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> "ScoresDecl":
+        if self.published_warn_after_hours >= self.published_fail_after_hours:
+            raise ConfigProblem(
+                "published_warn_after_hours",
+                f"must be below published_fail_after_hours ({self.published_fail_after_hours:g}), "
+                f"got {self.published_warn_after_hours:g}",
+            )
+        return self
 
 
 class DataQualityFile(ConfigModel):
@@ -94,6 +108,8 @@ class DataQualityConfig:
     max_unknown_account_share: float
     min_usage_coverage_share: float
     max_band_change_share: float
+    # (warn, fail) hours since the last publish
+    published_freshness_hours: tuple[float, float] = (26.0, 50.0)
     coverage_source: str | None = None
     ignored_sources: tuple[str, ...] = field(default=())  # listed in the file, not declared
 
@@ -133,6 +149,10 @@ def build_dq_config(parsed: DataQualityFile, contract: Contract, origin: str) ->
         max_unknown_account_share=float(parsed.integrity.max_unknown_account_share),
         min_usage_coverage_share=float(parsed.integrity.min_usage_coverage_share),
         max_band_change_share=float(parsed.scores.max_band_change_share),
+        published_freshness_hours=(
+            float(parsed.scores.published_warn_after_hours),
+            float(parsed.scores.published_fail_after_hours),
+        ),
         coverage_source=coverage,
         ignored_sources=tuple(sorted(set(parsed.sources) - set(contract.sources))),
     )

@@ -45,7 +45,7 @@ class Context:
     def defs(self):
         from cs_assets.definitions import build_definitions
 
-        return build_definitions(self.deployment, self.resources)
+        return build_definitions(self.deployment, self.home, self.resources)
 
     @property
     def landing(self) -> Path:
@@ -197,7 +197,7 @@ def _prepare_landing(ctx: Context, accounts: int, seed: int) -> Path:
 
 def check_snapshot_dates(landing: Path, dates: list[dt.date]) -> None:
     """Refuse, before anything runs, dates the snapshot partitions do not have."""
-    from cs_assets.partitions import HISTORY_START_ENV, SNAPSHOT_PARTITIONS, history_start
+    from cs_assets.partitions import HISTORY_START_ENV, history_start
 
     start = dt.date.fromisoformat(history_start())
     if min(dates) < start:
@@ -217,10 +217,6 @@ def check_snapshot_dates(landing: Path, dates: list[dt.date]) -> None:
         raise ValueError(
             f"snapshot {max(dates)} is not a complete day yet: the newest snapshot is yesterday (UTC), {last}"
         )
-    newest = SNAPSHOT_PARTITIONS.get_last_partition_key()
-    if newest is None or max(dates).isoformat() > newest:
-        # the partitions were read when the code location was imported, for another home
-        raise ValueError(f"snapshot {max(dates)} is after the newest snapshot partition of this process ({newest})")
 
 
 def execute_snapshots(ctx: Context, dates: list[dt.date]):
@@ -931,11 +927,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # pytest restores warning filters between tests: hide Dagster's beta notices again here
     hide_beta_notices()
-    # --home is $CS_HEALTH_HOME for everything this command imports, the snapshot partitions
-    # among them (they end at the landing data's last day); restored for in-process callers
-    previous_home = os.environ.get(settings.HOME_ENV)
-    if args.home:
-        os.environ[settings.HOME_ENV] = str(Path(args.home).resolve())
     try:
         return args.func(args)
     except (ValueError, ConfigFileError) as exc:
@@ -944,11 +935,6 @@ def main(argv: list[str] | None = None) -> int:
     except HomeBusyError as exc:
         print(f"cs-health: {exc}", file=sys.stderr)
         return 3
-    finally:
-        if previous_home is None:
-            os.environ.pop(settings.HOME_ENV, None)
-        else:
-            os.environ[settings.HOME_ENV] = previous_home
 
 
 if __name__ == "__main__":

@@ -5,24 +5,22 @@ config); `defs`, which `dagster dev` / `dg` load lazily, builds it for the deplo
 `$CS_HEALTH_CONFIG` names (default: the repository's `config/`, the demo product).
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from checks.gx_checks import build_gx_checks
 from checks.integrity_checks import build_integrity_check
 from checks.score_checks import score_checks
+from cs_assets import settings
 from cs_assets.actions.assets import account_actions, action_notifications
 from cs_assets.automation import build_daily_schedule, build_landing_sensor, health_automation, notify_on_run_failure
 from cs_assets.code_version import with_code_versions
 from cs_assets.deployment import Deployment, current_deployment
 from cs_assets.indicators.assets import build_indicator_asset
-from cs_assets.partitions import SNAPSHOT_PARTITIONS
+from cs_assets.partitions import build_snapshot_partitions
 from cs_assets.publish.assets import build_publish_asset
-from cs_assets.scoring.assets import (
-    account_health_scores,
-    account_segments,
-    account_subscores,
-    indicator_contributions,
-)
+from cs_assets.scoring.assets import build_scoring_assets
 from cs_assets.sources.assets import build_source_assets
 from cs_assets.validation.assets import GROUP as VALIDATION_GROUP
 from cs_assets.validation.assets import build_validation_assets
@@ -36,18 +34,20 @@ VALIDATION_JOB = "validation_job"
 EXECUTOR = dg.in_process_executor
 
 
-def build_definitions(deployment: Deployment, resources: dict | None = None) -> dg.Definitions:
-    """Every asset, check, job, schedule and sensor for `deployment`; `resources` default to the
-    module-level ones of `resources` (built from $CS_HEALTH_CONFIG and $CS_HEALTH_HOME)."""
+def build_definitions(deployment: Deployment, home: Path, resources: dict | None = None) -> dg.Definitions:
+    """Every asset, check, job, schedule and sensor for `deployment` on the state directory `home`:
+    its snapshot partitions end at the day its landing data serves; `resources` default to
+    `resources.build_resources` for the two."""
     if resources is None:
-        from resources import RESOURCES
+        from resources import build_resources
 
-        resources = RESOURCES
+        resources = build_resources(deployment.paths, home)
+    partitions = build_snapshot_partitions(settings.landing_dir(home))
     health_score_job = dg.define_asset_job(
         HEALTH_SCORE_JOB,
         # validation reads the whole history and runs on demand (validation_job), not every day
         selection=dg.AssetSelection.all() - dg.AssetSelection.groups(VALIDATION_GROUP),
-        partitions_def=SNAPSHOT_PARTITIONS,
+        partitions_def=partitions,
         description="Reads every source, computes indicators, CO/CX and composite scores, segments, publishes them for a snapshot date (or a range, in one run), then derives and sends actions.",
     )
     validation_job = dg.define_asset_job(
@@ -58,12 +58,9 @@ def build_definitions(deployment: Deployment, resources: dict | None = None) -> 
     integrity = build_integrity_check(deployment)
     assets = [
         *build_source_assets(deployment),
-        build_indicator_asset(deployment),
-        indicator_contributions,
-        account_subscores,
-        account_health_scores,
-        account_segments,
-        build_publish_asset(deployment),
+        build_indicator_asset(deployment, partitions),
+        *build_scoring_assets(partitions),
+        build_publish_asset(deployment, partitions),
         account_actions,
         action_notifications,
         *build_validation_assets(deployment),
@@ -82,5 +79,8 @@ def build_definitions(deployment: Deployment, resources: dict | None = None) -> 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """What `dagster dev`, `dg` and `workspace.yaml` load: the deployment of $CS_HEALTH_CONFIG."""
-    return build_definitions(current_deployment())
+    """What `dagster dev`, `dg` and `workspace.yaml` load: the deployment of $CS_HEALTH_CONFIG on
+    the home $CS_HEALTH_HOME, with the module-level resources built for the two."""
+    from resources import RESOURCES
+
+    return build_definitions(current_deployment(), settings.home_dir(), RESOURCES)

@@ -11,6 +11,7 @@ latest snapshot date as their "as of" time, from the run's partition tags.
 
 import datetime as dt
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -29,10 +30,10 @@ def history_start() -> str:
     return settings.parse_date(value, HISTORY_START_ENV).isoformat()
 
 
-def partitions_end() -> dt.date | None:
+def partitions_end(landing_dir: Path) -> dt.date | None:
     """The newest snapshot partition, when the landing data says which day it serves (example data,
     or `CS_HEALTH_AS_OF`); None otherwise: then it is yesterday (UTC), the last complete day."""
-    known = settings.data_as_of(settings.landing_dir())
+    known = settings.data_as_of(landing_dir)
     if known is None:
         return None
     day, where = known
@@ -44,19 +45,19 @@ def partitions_end() -> dt.date | None:
     return day
 
 
-def build_snapshot_partitions() -> dg.DailyPartitionsDefinition:
+def build_snapshot_partitions(landing_dir: Path) -> dg.DailyPartitionsDefinition:
+    """The snapshot dates of a home whose landing zone is `landing_dir`, read when the definitions
+    are built: after new example data, reload the code location (UI: Reload)."""
     # Offer only the days the data can serve: a launch dialog's "Latest" past the data's last day
     # would pick a snapshot that can only be refused as stale. A snapshot scores whole days only,
     # so the newest partition is never later than yesterday (UTC) in any case.
-    end = partitions_end()
+    end = partitions_end(landing_dir)
     return dg.DailyPartitionsDefinition(
         start_date=history_start(),
         end_date=(end + dt.timedelta(days=1)).isoformat() if end is not None else None,
     )
 
 
-# Read once, when the code location loads: after new example data, reload it (UI: Reload).
-SNAPSHOT_PARTITIONS = build_snapshot_partitions()
 SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
 
 

@@ -32,12 +32,12 @@ def definitions(
     paths = dataclasses.replace(deployment.paths, **{k: Path(v) for k, v in overrides.items() if v is not None})
     deployment = dataclasses.replace(deployment, paths=paths)
     # no webhook URL in tests unless a test sets one: notifications go to the home's outbox
-    return build_definitions(deployment, build_resources(paths, home, backoff_seconds=0.01))
+    return build_definitions(deployment, home, build_resources(paths, home, backoff_seconds=0.01))
 
 
 def default_definitions() -> dg.Definitions:
     """The definitions `dagster dev` loads: the default deployment and resources."""
-    return build_definitions(load_deployment())
+    return build_definitions(load_deployment(), settings.home_dir())
 
 
 def run_graph(

@@ -20,6 +20,7 @@ from cs_assets.deployment import load_deployment
 from resources.landing import LandingZoneResource
 from resources.notifier import NotifierResource
 from tests.harness import default_definitions, run_graph
+from tests.harness import definitions as harness_definitions
 
 DEPLOYMENT = load_deployment()
 SOURCES = DEPLOYMENT.contract.sources
@@ -47,19 +48,22 @@ def test_snapshot_partitions_end_at_the_day_the_landing_data_serves(tmp_path, mo
     from cs_assets.partitions import build_snapshot_partitions
 
     home = tmp_path / "home"
-    generate_demo_data(settings.landing_dir(home), accounts=20, seed=3, as_of=dt.date(2026, 9, 30))
-    monkeypatch.setenv(settings.HOME_ENV, str(home))
+    landing = settings.landing_dir(home)
+    generate_demo_data(landing, accounts=20, seed=3, as_of=dt.date(2026, 9, 30))
     # example data: its manifest's day, so the launch dialog's "Latest" is a day with data
-    assert build_snapshot_partitions().get_last_partition_key() == "2026-09-30"
+    assert build_snapshot_partitions(landing).get_last_partition_key() == "2026-09-30"
+    # the definitions built for that home offer the same days, whatever $CS_HEALTH_HOME says
+    job = harness_definitions(home).resolve_job_def("health_score_job")
+    assert job.partitions_def is not None and job.partitions_def.get_last_partition_key() == "2026-09-30"
     monkeypatch.setenv(settings.AS_OF_ENV, "2026-10-04")  # set by hand: that day wins
-    assert build_snapshot_partitions().get_last_partition_key() == "2026-10-04"
+    assert build_snapshot_partitions(landing).get_last_partition_key() == "2026-10-04"
     monkeypatch.setenv(settings.AS_OF_ENV, "2024-12-30")
     with pytest.raises(ValueError, match="CS_HEALTH_AS_OF is 2024-12-30, before the history start 2025-01-01"):
-        build_snapshot_partitions()
+        build_snapshot_partitions(landing)
     # real exports say nothing: the newest partition is the last complete day (yesterday, UTC)
     monkeypatch.delenv(settings.AS_OF_ENV)
-    (settings.landing_dir(home) / settings.DEMO_MANIFEST).unlink()
-    last = build_snapshot_partitions().get_last_partition_key()
+    (landing / settings.DEMO_MANIFEST).unlink()
+    last = build_snapshot_partitions(landing).get_last_partition_key()
     assert last == settings.yesterday().isoformat()
 
 

@@ -1,13 +1,17 @@
 """The shared reading and key checking of every reviewed config file."""
 
+import dataclasses
+import datetime as dt
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from checks.dq_config import DataQualityConfigError, load_dq_config
 from cs_assets.actions.rules import ActionRulesError, load_action_rules
 from cs_assets.config_file import ConfigFileError, read_yaml, require_mapping
 from cs_assets.scoring.model_config import ModelConfigError, load_model
+from cs_assets.settings import REPO_ROOT
 from cs_assets.sources.source_config import SourceConfigError, load_sources_config
 from cs_assets.validation.config import ValidationConfigError, load_validation_config
 
@@ -79,3 +83,34 @@ def test_every_config_file_reports_the_same_way(tmp_path: Path, load, error, wha
     listed.write_text("- 1\n- 2\n", encoding="utf-8")
     with pytest.raises(error, match=r"listed.yaml: `<root>`: must be a mapping, got list$"):
         load(listed)
+
+
+def test_the_published_tables_freshness_comes_from_the_data_quality_file(tmp_path: Path):
+    from cs_assets.deployment import load_deployment
+    from cs_assets.publish.assets import ACCOUNT_HEALTH, build_publish_asset
+
+    shipped = (REPO_ROOT / "config" / "data_quality.yaml").read_text(encoding="utf-8")
+    edited = tmp_path / "data_quality.yaml"
+    edited.write_text(
+        shipped.replace("published_warn_after_hours: 26", "published_warn_after_hours: 30").replace(
+            "published_fail_after_hours: 50", "published_fail_after_hours: 72"
+        ),
+        encoding="utf-8",
+    )
+    config = load_dq_config(edited)
+    assert config.published_freshness_hours == (30.0, 72.0)
+    deployment = load_deployment()
+    deployment = dataclasses.replace(deployment, dq=config)
+    publish = build_publish_asset(deployment, dg.DailyPartitionsDefinition(start_date="2026-01-01"))
+    policy = publish.specs_by_key[ACCOUNT_HEALTH].freshness_policy
+    assert policy is not None
+    assert (policy.warn_window.to_timedelta(), policy.fail_window.to_timedelta()) == (
+        dt.timedelta(hours=30),
+        dt.timedelta(hours=72),
+    )
+    edited.write_text(shipped.replace("published_fail_after_hours: 50", "published_fail_after_hours: 20"))
+    with pytest.raises(
+        DataQualityConfigError,
+        match=r"`scores.published_warn_after_hours`: must be below published_fail_after_hours \(20\), got 26$",
+    ):
+        load_dq_config(edited)

@@ -264,6 +264,7 @@ def test_dq_config_errors_name_the_key():
         parse_dq_config(raw, "dq.yaml")
 
 
+@pytest.mark.slow
 def test_materialize_all_from_the_command_line_runs_the_graph_in_one_process(tmp_path):
     """`dg launch` of every asset for one partition, the path of the UI's 'Materialize all': the
     code location's executor runs it (in process: no process start per step, one DuckDB writer)."""

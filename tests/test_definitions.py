@@ -1,5 +1,5 @@
 """The resolved Dagster definitions: everything loads, and a snapshot of the asset graph (keys,
-groups, dependencies, checks, partitions, automation, pools, jobs, schedules, sensors), so that a
+groups, dependencies, checks, partitions, automation, pools, freshness, jobs, schedules, sensors), so that a
 change of lineage or of a gate shows up in review as a change of
 `tests/__snapshots__/test_definitions.ambr`. After an intended change:
 `uv run pytest tests/test_definitions.py --snapshot-update`, and review the diff."""
@@ -17,6 +17,13 @@ def _partitions(definition) -> str | None:
     return f"{type(definition).__name__} from {start.date().isoformat()}" if start else type(definition).__name__
 
 
+def _freshness(policy) -> str | None:
+    if policy is None:
+        return None
+    hours = [w.to_timedelta().total_seconds() / 3600 for w in (policy.warn_window, policy.fail_window)]
+    return f"late: warn after {hours[0]:g} h, fail after {hours[1]:g} h"
+
+
 def graph_outline(defs: dg.Definitions) -> dict:
     graph = defs.resolve_asset_graph()
     assets = {}
@@ -32,6 +39,7 @@ def graph_outline(defs: dg.Definitions) -> dict:
             "backfill_policy": str(node.backfill_policy.policy_type.value) if node.backfill_policy else None,
             "automation": (condition.get_label() or type(condition).__name__) if condition else None,
             "pools": sorted(node.pools or ()),
+            "freshness": _freshness(node.freshness_policy),
             "checks": sorted(f"{c.name}{' (blocking)' if graph.get(c).blocking else ''}" for c in node.check_keys),
         }
     repo = defs.get_repository_def()

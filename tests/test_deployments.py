@@ -224,6 +224,7 @@ def test_the_second_product_runs_from_its_config_files_only(ledgerly_home):
     ).all()
 
 
+@pytest.mark.slow
 def test_the_first_run_on_a_new_customer_base_sends_nothing_and_later_runs_are_capped(demo_home, tmp_path):
     config = config_copy(tmp_path)
     edit_yaml(config / "actions.yaml", lambda d: d["delivery"].update(max_per_run=3))

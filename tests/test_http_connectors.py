@@ -484,6 +484,7 @@ def http_run(api_server, source_landing, tmp_path_factory):
     return home, result, instance, file_home, file_result
 
 
+@pytest.mark.slow
 def test_http_run_publishes_the_same_scores_as_the_file_run(http_run):
     home, result, _, file_home, file_result = http_run
     assert result.success, failures(result)
@@ -506,6 +507,7 @@ def test_the_token_never_reaches_the_event_log(http_run):
     assert TOKEN not in dg.serialize_value(run)
 
 
+@pytest.mark.slow
 def test_demo_api_command_serves_the_protocols(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CS_DEMO_API_TOKEN"}
     process = subprocess.Popen(

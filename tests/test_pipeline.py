@@ -178,6 +178,7 @@ def test_score_checks_fail_on_broken_scores():
     assert not result.passed and result.metadata["sample_account_ids"].value == "A"
 
 
+@pytest.mark.slow
 def test_cli_run_and_explain(tmp_path, capsys):
     from cs_assets.cli import main
 

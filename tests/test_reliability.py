@@ -425,6 +425,7 @@ def cli(home: Path, *args: str, env: dict | None = None, **popen) -> subprocess.
     )
 
 
+@pytest.mark.slow
 def test_two_runs_started_together_on_a_fresh_home_exclude_each_other(tmp_path):
     from resources.home_lock import lock_path
 
@@ -527,13 +528,14 @@ class SlowWebhook:
 
     def __init__(self, delay: float):
         self.posts: list[tuple[str, dict]] = []
+        self.delay = delay
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 hook.posts.append((self.headers.get("Idempotency-Key"), body))
-                time.sleep(delay)
+                time.sleep(hook.delay)
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -559,6 +561,7 @@ def history_home(tmp_path_factory) -> Path:
     return home
 
 
+@pytest.mark.slow
 def test_kill_9_during_delivery_then_a_rerun_posts_nothing_twice_without_its_key(history_home, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(history_home, home)
@@ -578,6 +581,7 @@ def test_kill_9_during_delivery_then_a_rerun_posts_nothing_twice_without_its_key
         run.send_signal(signal.SIGKILL)  # mid-delivery: posted, not yet confirmed
         run.wait(timeout=60)
         before_rerun = list(hook.posts)
+        hook.delay = 0.0  # slow only to die mid-delivery; the reruns need not wait
         rerun = cli(home, "run", env=env)
         out, err = rerun.communicate(timeout=600)
         assert rerun.returncode == 0, err

@@ -20,6 +20,8 @@ import requests
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
 
+pytestmark = pytest.mark.slow  # a real dagster dev and a real browser
+
 CHROMIUM = Path(os.environ.get("CS_HEALTH_CHROMIUM", "/usr/bin/chromium"))
 # as root in a container, and on a machine with no network beyond the package registries
 CHROMIUM_ARGS = [

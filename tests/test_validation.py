@@ -369,6 +369,7 @@ def validated_home(tmp_path_factory):
     return home
 
 
+@pytest.mark.slow
 def test_a_validation_run_writes_the_report_the_candidate_and_the_contribution(validated_home, tmp_path):
     config = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
     # 120 accounts: few churns, so small bins and a short horizon
@@ -398,6 +399,7 @@ def test_a_validation_run_writes_the_report_the_candidate_and_the_contribution(v
     assert check.check_name == "score_predicts_churn" and check.severity.value == "WARN"
 
 
+@pytest.mark.slow
 def test_external_outcomes_replace_the_crm_ones(validated_home, tmp_path):
     outcome_date = DEMO_AS_OF - dt.timedelta(days=50)
     needed = [outcome_date - dt.timedelta(days=d) for d in (30, 60, 90)]  # all inside the 150 days
@@ -421,6 +423,7 @@ def test_external_outcomes_replace_the_crm_ones(validated_home, tmp_path):
         target.unlink()
 
 
+@pytest.mark.slow
 def test_a_validation_step_that_materializes_nothing_says_why_on_its_asset(validated_home, tmp_path):
     config = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
     config["calibration"]["min_outcomes_per_class"] = 10_000

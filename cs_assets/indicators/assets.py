@@ -7,14 +7,14 @@ from cs_assets.deployment import Deployment
 from cs_assets.indicators.compiler import presence_column
 from cs_assets.indicators.compute import compute_account_indicators
 from cs_assets.metadata import table_metadata
-from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS, snapshot_dates
+from cs_assets.partitions import SINGLE_RUN_BACKFILL, snapshot_dates
 
 OWNER = "team:customer-success-analytics"
 GROUP = "indicators"
 ACCOUNT_INDICATORS = "account_indicators"
 
 
-def build_indicator_asset(deployment: Deployment) -> dg.AssetsDefinition:
+def build_indicator_asset(deployment: Deployment, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     contract, catalogue = deployment.contract, deployment.catalogue
     sources = list(contract.sources)
     preview_columns = ["account_id", "size_tier", *list(catalogue.indicators)[:6]]
@@ -24,7 +24,7 @@ def build_indicator_asset(deployment: Deployment) -> dg.AssetsDefinition:
         group_name=GROUP,
         kinds={"polars"},
         owners=[OWNER],
-        partitions_def=SNAPSHOT_PARTITIONS,
+        partitions_def=partitions,
         backfill_policy=SINGLE_RUN_BACKFILL,
         automation_condition=dg.AutomationCondition.eager(),
         # lazy: the compiler reads only the columns its indicators need

@@ -12,7 +12,7 @@ from cs_assets.deployment import Deployment
 from cs_assets.frames import scalar
 from cs_assets.indicators.catalogue import CONTEXT_FIELDS
 from cs_assets.metadata import table_metadata
-from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS, snapshot_dates
+from cs_assets.partitions import SINGLE_RUN_BACKFILL, snapshot_dates
 from cs_assets.publish.lineage import HEALTH_COLUMN_LINEAGE, lineage_rows
 from cs_assets.publish.tables import (
     CONTRIBUTION_COLUMNS,
@@ -111,16 +111,28 @@ def worst_band_shift(
     return result
 
 
-def build_publish_asset(deployment: Deployment) -> dg.AssetsDefinition:
+def build_publish_asset(deployment: Deployment, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The publish step, for the deployment's catalogue and band-shift policy."""
     dq = deployment.dq
     policy = dq.checks[BAND_SHIFT]
     indicator_names = [*deployment.catalogue.indicators, *CONTEXT_FIELDS]
     upstream = [*deployment.contract.sources]
-    return _publish_asset(dq.max_band_change_share, policy, indicator_names, upstream)
+    warn, fail = dq.published_freshness_hours
+    # shown in the catalog next to the checks: a publish that stopped happening turns the tables late
+    freshness = dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=fail), warn_window=dt.timedelta(hours=warn)
+    )
+    return _publish_asset(dq.max_band_change_share, policy, indicator_names, upstream, partitions, freshness)
 
 
-def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[str], upstream: list[str]):
+def _publish_asset(
+    max_share: float,
+    policy: CheckPolicy,
+    indicator_names: list[str],
+    upstream: list[str],
+    partitions: dg.PartitionsDefinition,
+    freshness: dg.FreshnessPolicy,
+):
     @dg.multi_asset(
         specs=[
             dg.AssetSpec(
@@ -131,6 +143,7 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
                     "dagster/table_name": HEALTH_TABLE,
                     "dagster/column_schema": column_schema(HEALTH_COLUMNS, HEALTH_DESCRIPTIONS),
                 },
+                freshness_policy=freshness,
                 **PUBLISHED,
             ),
             dg.AssetSpec(
@@ -143,6 +156,7 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
                         CONTRIBUTION_COLUMNS, {**HEALTH_DESCRIPTIONS, **CONTRIBUTION_DESCRIPTIONS}
                     ),
                 },
+                freshness_policy=freshness,
                 **PUBLISHED,
             ),
         ],
@@ -162,7 +176,7 @@ def _publish_asset(max_share: float, policy: CheckPolicy, indicator_names: list[
             "indicators": dg.AssetIn("account_indicators"),
             "contributions": dg.AssetIn("indicator_contributions"),
         },
-        partitions_def=SNAPSHOT_PARTITIONS,
+        partitions_def=partitions,
         backfill_policy=SINGLE_RUN_BACKFILL,
         pool=WAREHOUSE_POOL,
     )

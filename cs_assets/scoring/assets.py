@@ -11,7 +11,7 @@ import dagster as dg
 import polars as pl
 
 from cs_assets.metadata import table_metadata
-from cs_assets.partitions import SINGLE_RUN_BACKFILL, SNAPSHOT_PARTITIONS
+from cs_assets.partitions import SINGLE_RUN_BACKFILL
 from cs_assets.publish.lineage import SCORE_COLUMN_LINEAGE
 from cs_assets.scoring.charts import score_histogram_markdown
 from cs_assets.scoring.composite import apportion_points, compute_composite
@@ -32,16 +32,6 @@ class _AssetArgs(TypedDict):
     partitions_def: dg.PartitionsDefinition
     backfill_policy: dg.BackfillPolicy
     automation_condition: dg.AutomationCondition
-
-
-SCORING: _AssetArgs = dict(
-    group_name=GROUP,
-    kinds={"polars"},
-    owners=[OWNER],
-    partitions_def=SNAPSHOT_PARTITIONS,
-    backfill_policy=SINGLE_RUN_BACKFILL,
-    automation_condition=dg.AutomationCondition.eager(),
-)
 
 
 def per_snapshot(compute: Callable[..., pl.DataFrame], *frames: pl.DataFrame) -> pl.DataFrame:
@@ -79,75 +69,85 @@ def contributions_for(indicators: pl.DataFrame, model) -> pl.DataFrame:
     return apportion_points(weighted).with_columns(model_version=pl.lit(model.version))
 
 
-@dg.asset(**SCORING)
-def indicator_contributions(
-    context: dg.AssetExecutionContext, health_model: HealthModelResource, account_indicators: pl.DataFrame
-) -> pl.DataFrame:
-    """Per account and indicator: raw value, 0-100 indicator score, weight and the points it adds to the health score."""
-    model = health_model.for_run(context)
-    contributions = per_snapshot(lambda ind: contributions_for(ind, model), account_indicators)
-    context.add_output_metadata(
-        {
-            "model_version": model.version,
-            "indicators": len(model.indicators),
-            "missing_values": int(contributions["is_missing"].sum()),
-        }
+def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The four scoring steps, split by `partitions` (the snapshot dates the landing data serves)."""
+    scoring: _AssetArgs = dict(
+        group_name=GROUP,
+        kinds={"polars"},
+        owners=[OWNER],
+        partitions_def=partitions,
+        backfill_policy=SINGLE_RUN_BACKFILL,
+        automation_condition=dg.AutomationCondition.eager(),
     )
-    return contributions
 
+    @dg.asset(**scoring)
+    def indicator_contributions(
+        context: dg.AssetExecutionContext, health_model: HealthModelResource, account_indicators: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Per account and indicator: raw value, 0-100 indicator score, weight and the points it adds to the health score."""
+        model = health_model.for_run(context)
+        contributions = per_snapshot(lambda ind: contributions_for(ind, model), account_indicators)
+        context.add_output_metadata(
+            {
+                "model_version": model.version,
+                "indicators": len(model.indicators),
+                "missing_values": int(contributions["is_missing"].sum()),
+            }
+        )
+        return contributions
 
-@dg.asset(**SCORING)
-def account_subscores(indicator_contributions: pl.DataFrame) -> pl.DataFrame:
-    """CO (customer outcome) and CX (customer experience) sub-scores, 0-100, per active account."""
-    return per_snapshot(compute_subscores, indicator_contributions)
+    @dg.asset(**scoring)
+    def account_subscores(indicator_contributions: pl.DataFrame) -> pl.DataFrame:
+        """CO (customer outcome) and CX (customer experience) sub-scores, 0-100, per active account."""
+        return per_snapshot(compute_subscores, indicator_contributions)
 
+    @dg.asset(**scoring)
+    def account_health_scores(
+        context: dg.AssetExecutionContext,
+        health_model: HealthModelResource,
+        indicator_contributions: pl.DataFrame,
+        account_subscores: pl.DataFrame,
+    ) -> pl.DataFrame:
+        """Composite health score (0-100) per active account, with the three indicators that pull it down most."""
+        model = health_model.for_run(context)
+        scores = per_snapshot(compute_composite, indicator_contributions, account_subscores)
+        latest = scores.filter(pl.col(SNAPSHOT) == scores[SNAPSHOT].max()) if scores.height else scores
+        values = latest["health_score"].cast(pl.Float64)
+        context.add_output_metadata(
+            {
+                "dagster/column_lineage": SCORE_COLUMN_LINEAGE,
+                "snapshots": scores[SNAPSHOT].n_unique(),
+                "accounts": latest.height,
+                # a Float64 column with rows: its mean and median are floats
+                "mean_score": round(float(cast(float, values.mean())), 2) if latest.height else 0.0,
+                "median_score": round(float(cast(float, values.median())), 2) if latest.height else 0.0,
+                "score_distribution": dg.MetadataValue.md(
+                    score_histogram_markdown(
+                        values, [(b.name, b.min_score) for b in model.bands], f"Health scores (model {model.version})"
+                    )
+                ),
+            }
+        )
+        return scores
 
-@dg.asset(**SCORING)
-def account_health_scores(
-    context: dg.AssetExecutionContext,
-    health_model: HealthModelResource,
-    indicator_contributions: pl.DataFrame,
-    account_subscores: pl.DataFrame,
-) -> pl.DataFrame:
-    """Composite health score (0-100) per active account, with the three indicators that pull it down most."""
-    model = health_model.for_run(context)
-    scores = per_snapshot(compute_composite, indicator_contributions, account_subscores)
-    latest = scores.filter(pl.col(SNAPSHOT) == scores[SNAPSHOT].max()) if scores.height else scores
-    values = latest["health_score"].cast(pl.Float64)
-    context.add_output_metadata(
-        {
-            "dagster/column_lineage": SCORE_COLUMN_LINEAGE,
-            "snapshots": scores[SNAPSHOT].n_unique(),
-            "accounts": latest.height,
-            # a Float64 column with rows: its mean and median are floats
-            "mean_score": round(float(cast(float, values.mean())), 2) if latest.height else 0.0,
-            "median_score": round(float(cast(float, values.median())), 2) if latest.height else 0.0,
-            "score_distribution": dg.MetadataValue.md(
-                score_histogram_markdown(
-                    values, [(b.name, b.min_score) for b in model.bands], f"Health scores (model {model.version})"
-                )
-            ),
-        }
-    )
-    return scores
+    @dg.asset(**scoring)
+    def account_segments(
+        context: dg.AssetExecutionContext,
+        health_model: HealthModelResource,
+        account_health_scores: pl.DataFrame,
+        account_indicators: pl.DataFrame,
+    ) -> pl.DataFrame:
+        """Band (red/yellow/green), lifecycle stage, size tier and triage priority per active account."""
+        model = health_model.for_run(context)
+        segments = per_snapshot(lambda s, i: assign_segments(s, i, model), account_health_scores, account_indicators)
+        latest = segments.filter(pl.col(SNAPSHOT) == segments[SNAPSHOT].max()) if segments.height else segments
+        band_counts = latest.group_by("band").len().sort("band")
+        context.add_output_metadata(
+            {
+                **{f"band_{b}": n for b, n in band_counts.iter_rows()},
+                "triage_counts": _preview(latest.group_by("triage_priority").len().sort("triage_priority")),
+            }
+        )
+        return segments
 
-
-@dg.asset(**SCORING)
-def account_segments(
-    context: dg.AssetExecutionContext,
-    health_model: HealthModelResource,
-    account_health_scores: pl.DataFrame,
-    account_indicators: pl.DataFrame,
-) -> pl.DataFrame:
-    """Band (red/yellow/green), lifecycle stage, size tier and triage priority per active account."""
-    model = health_model.for_run(context)
-    segments = per_snapshot(lambda s, i: assign_segments(s, i, model), account_health_scores, account_indicators)
-    latest = segments.filter(pl.col(SNAPSHOT) == segments[SNAPSHOT].max()) if segments.height else segments
-    band_counts = latest.group_by("band").len().sort("band")
-    context.add_output_metadata(
-        {
-            **{f"band_{b}": n for b, n in band_counts.iter_rows()},
-            "triage_counts": _preview(latest.group_by("triage_priority").len().sort("triage_priority")),
-        }
-    )
-    return segments
+    return [indicator_contributions, account_subscores, account_health_scores, account_segments]
