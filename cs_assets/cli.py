@@ -408,7 +408,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
             return 2
         head = con.execute(
             "SELECT health_score, co_score, cx_score, band, lifecycle_stage, size_tier, triage_priority, "
-            "csm_owner, model_version FROM published.account_health WHERE account_id = ? AND snapshot_date = ?",
+            "csm_owner, model_version, segment_model FROM published.account_health "
+            "WHERE account_id = ? AND snapshot_date = ?",
             [account, snapshot],
         ).fetchone()
         if head is None:
@@ -422,9 +423,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         ).fetchall()
     finally:
         con.close()
-    score, co, cx, band, stage, tier, triage, owner, version = head
+    score, co, cx, band, stage, tier, triage, owner, version, segment = head
     shown = lambda v: "no data" if v is None else v  # noqa: E731
-    print(f"{account}  snapshot {snapshot}  model {version}")
+    print(f"{account}  snapshot {snapshot}  model {version}  segment model {segment or 'default'}")
     print(
         f"health {score} ({band})  CO {shown(co)}  CX {shown(cx)}  stage {stage}  tier {shown(tier)}  "
         f"triage {triage}  owner {owner or 'unassigned'}"
@@ -461,6 +462,11 @@ def _print_change(home: Path, account: str, since: dt.date, until: dt.date) -> N
         print(
             f"model {change['model_before']} -> {change['model_after']}: indicator parts use model "
             f"{change['model_before']}; the rest is the model change"
+        )
+    if change["segment_before"] != change["segment_after"]:
+        print(
+            f"segment model {change['segment_before']} -> {change['segment_after']}: indicator parts use "
+            f"{change['segment_before']}; the rest is the segment change"
         )
     print(f"{'part':<34}{'before':>10}{'after':>10}{'change':>10}")
     for _, indicator, before, after, part in change["parts"].iter_rows():

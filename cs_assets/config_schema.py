@@ -65,6 +65,24 @@ def check_deployment(deployment: Deployment) -> list[str]:
     )
     for name, why in model.left_out.items():
         lines.append(f"  left out: {name} ({why}); its weight goes to the other indicators")
+    if model.segments:
+        from cs_assets.indicators.compute import empty_indicator_schema
+        from cs_assets.scoring.model_config import DERIVED_SEGMENT_FIELDS
+
+        columns = [*empty_indicator_schema(contract, catalogue), *DERIVED_SEGMENT_FIELDS]
+        for i, segment in enumerate(model.segments):
+            for column, _ in segment.when:
+                if column not in columns:
+                    raise ValueError(
+                        f"{paths.model}: `segments[{i}].when.{column}`: not a column of the indicator table "
+                        f"(columns: {', '.join(sorted(c for c in columns if c != 'snapshot_date'))})"
+                    )
+            test = " and ".join(f"{c} in [{', '.join(map(str, v))}]" for c, v in segment.when)
+            lines.append(
+                f"  segment {segment.name}: {test}; bands from "
+                + ", ".join(f"{b.min_score:g}" for b in segment.model.bands)
+            )
+        lines.append("  default: every other account")
     lines.append(f"\nactions ({paths.actions}): {len(rules.rules)} rules, at most {rules.max_per_run} messages per run")
     if deployment.dq.ignored_sources:
         lines.append(

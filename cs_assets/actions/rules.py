@@ -37,6 +37,7 @@ SCORE_FIELDS = {
     "triage_priority": TEXT,
     "arr_usd": NUMBER,
     "days_to_renewal": NUMBER,
+    "segment_model": TEXT,
 }
 TREND_FIELDS = {
     "change_7d": NUMBER,

@@ -39,6 +39,8 @@ HEALTH_COLUMNS: dict[str, str] = {
     "days_to_renewal": "INTEGER",
     "model_version": "VARCHAR NOT NULL",
     "computed_at": "TIMESTAMPTZ NOT NULL",
+    # added after the first release: new columns go last, so an older table gains them in place
+    "segment_model": "VARCHAR",
 }
 
 # what a reader of the catalog (or a BI tool) needs to know of each published column
@@ -67,6 +69,7 @@ HEALTH_DESCRIPTIONS: dict[str, str] = {
     "days_to_renewal": "days from the snapshot day to the renewal date",
     "model_version": "hash of the health model that scored the row (JSON in published.model_versions)",
     "computed_at": "when the row was written (bookkeeping, never an input)",
+    "segment_model": "the segment model that scored the row (health_model.yaml `segments`; default: none matched)",
 }
 CONTRIBUTION_DESCRIPTIONS: dict[str, str] = {
     "indicator": "the indicator (indicators.yaml)",
@@ -240,7 +243,17 @@ def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str,
             if name not in existing:
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {decl}')
         return
-    if existing != list(columns):
+    wanted = list(columns)
+    if (
+        existing != wanted
+        and existing == wanted[: len(existing)]
+        and all("NOT NULL" not in columns[name] for name in wanted[len(existing) :])
+    ):
+        # a table of an earlier release: the columns added since are nullable, older rows get null
+        for name in wanted[len(existing) :]:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {columns[name]}')
+        return
+    if existing != wanted:
         raise PublishError(
             f"{table} has columns {existing}, this release writes {list(columns)}; "
             "migrate or rename the old table before publishing"

@@ -16,7 +16,8 @@ from cs_assets.publish.lineage import SCORE_COLUMN_LINEAGE
 from cs_assets.scoring.charts import score_histogram_markdown
 from cs_assets.scoring.composite import apportion_points, compute_composite
 from cs_assets.scoring.indicator_scores import score_indicators
-from cs_assets.scoring.segments import assign_segments
+from cs_assets.scoring.model_config import HealthModel
+from cs_assets.scoring.segments import SEGMENT_MODEL, assign_segments, with_segment_model
 from cs_assets.scoring.subscores import compute_subscores, with_effective_weights
 from resources.model import HealthModelResource
 
@@ -63,10 +64,28 @@ def _preview(frame: pl.DataFrame, rows: int = 10) -> dg.MetadataValue:
     return table_metadata(frame, rows)
 
 
-def contributions_for(indicators: pl.DataFrame, model) -> pl.DataFrame:
-    active = indicators.filter(pl.col("is_active"))
-    weighted = with_effective_weights(score_indicators(active, model), model)
-    return apportion_points(weighted).with_columns(model_version=pl.lit(model.version))
+def contributions_for(indicators: pl.DataFrame, model: HealthModel) -> pl.DataFrame:
+    """Per active account and indicator: score, effective weight and points, each account under
+    its segment's model (`segment_model`; a `segment_model` column in `indicators` is kept)."""
+    active = with_segment_model(indicators.filter(pl.col("is_active")), model)
+    unknown = sorted(set(active[SEGMENT_MODEL].unique().to_list()) - set(model.segment_names))
+    if unknown:
+        raise ValueError(
+            f"model {model.version} has no segment {', '.join(map(repr, unknown))} "
+            f"(segments: {', '.join(model.segment_names)})"
+        )
+    parts: list[pl.DataFrame] = []
+    for name, segment_model in model.segment_models():
+        rows = active.filter(pl.col(SEGMENT_MODEL) == name)
+        if rows.is_empty() and parts:
+            continue
+        weighted = with_effective_weights(score_indicators(rows, segment_model), segment_model)
+        parts.append(apportion_points(weighted).with_columns(pl.lit(name).alias(SEGMENT_MODEL)))
+    return (
+        pl.concat(parts, how="vertical")
+        .sort("account_id", "indicator")
+        .with_columns(model_version=pl.lit(model.version))
+    )
 
 
 def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -142,9 +161,19 @@ def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
         segments = per_snapshot(lambda s, i: assign_segments(s, i, model), account_health_scores, account_indicators)
         latest = segments.filter(pl.col(SNAPSHOT) == segments[SNAPSHOT].max()) if segments.height else segments
         band_counts = latest.group_by("band").len().sort("band")
+        newest = segments[SNAPSHOT].max() if segments.height else None
+        latest_scores = account_health_scores.filter(pl.col(SNAPSHOT) == newest) if newest else account_health_scores
         context.add_output_metadata(
             {
                 **{f"band_{b}": n for b, n in band_counts.iter_rows()},
+                # which segment model scored how many accounts (health_model.yaml `segments`)
+                "segment_models": _preview(
+                    latest_scores.group_by(SEGMENT_MODEL).len().sort(SEGMENT_MODEL)
+                    if SEGMENT_MODEL in latest_scores.columns
+                    else pl.DataFrame(
+                        {SEGMENT_MODEL: [], "len": []}, schema={SEGMENT_MODEL: pl.String, "len": pl.UInt32}
+                    )
+                ),
                 "triage_counts": _preview(latest.group_by("triage_priority").len().sort("triage_priority")),
             }
         )

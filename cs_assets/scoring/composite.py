@@ -50,7 +50,11 @@ def apportion_points(weighted: pl.DataFrame) -> pl.DataFrame:
 
 def compute_composite(contributions: pl.DataFrame, subscores: pl.DataFrame) -> pl.DataFrame:
     """One row per account: health_score (sum of points), co/cx, and the top drags."""
-    totals = contributions.group_by("account_id").agg(health_score=pl.col("points").sum().cast(DECIMAL))
+    # the segment model that scored the account (one per account), when the frame says
+    segment = [pl.col("segment_model").first()] if "segment_model" in contributions.columns else []
+    totals = contributions.group_by("account_id").agg(
+        pl.col("points").sum().cast(DECIMAL).alias("health_score"), *segment
+    )
     lost = (
         contributions.filter(pl.col("max_points") > 0)
         .with_columns(points_lost=(pl.col("max_points") - pl.col("points").cast(pl.Float64)).round(4))
@@ -76,6 +80,8 @@ def compute_composite(contributions: pl.DataFrame, subscores: pl.DataFrame) -> p
         totals.join(subscores, on="account_id", how="left")
         .join(drags, on="account_id", how="left")
         .with_columns(pl.col("co_score").round(2), pl.col("cx_score").round(2))
-        .select("account_id", "health_score", "co_score", "cx_score", *drag_cols)
+        .select(
+            "account_id", "health_score", "co_score", "cx_score", *drag_cols, *(["segment_model"] if segment else [])
+        )
         .sort("account_id")
     )

@@ -35,6 +35,11 @@ SCORING_FUNCTIONS = ("linear", "thresholds", "piecewise_linear")
 MISSING_POLICIES = ("exclude", "score")
 LIFECYCLE_STAGES = ("onboarding", "adoption", "renewal_window")  # scored stages; "churned" is never scored
 MODEL_FILE_VERSION = 1
+# the model of an account no segment's `when` matches (published in `segment_model`)
+DEFAULT_SEGMENT = "default"
+# a segment's `when` may also test the lifecycle stage, derived before scoring from the contract
+DERIVED_SEGMENT_FIELDS = ("lifecycle_stage",)
+SEGMENT_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 
 
 class ModelConfigError(ConfigFileError):
@@ -122,6 +127,38 @@ class LifecycleDecl(ConfigModel):
         return self
 
 
+class IndicatorOverrideDecl(ConfigModel):
+    """What a segment may change of an indicator: its weight, its scoring bounds or cuts, and what
+    missing data scores (the sub-score and the direction stay the default's)."""
+
+    weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    scoring: ScoringDecl | None = None
+    missing: MissingDecl | None = None
+
+
+SegmentValue = str | int | float | bool
+
+
+class SegmentDecl(ConfigModel):
+    name: str = Field(pattern=SEGMENT_NAME)
+    description: str | None = None
+    # column -> the values that put an account in this segment (all columns must match); columns
+    # are those of account_indicators (any CRM column, tenure_days, ...) and lifecycle_stage
+    when: dict[str, SegmentValue | list[SegmentValue]] = Field(min_length=1)
+    indicators: dict[str, IndicatorOverrideDecl] = {}
+    subscores: dict[Subscore, SubscoreDecl] | None = None
+    bands: list[BandDecl] | None = None
+
+    @model_validator(mode="after")
+    def _when(self) -> "SegmentDecl":
+        for column, values in self.when.items():
+            if isinstance(values, list) and not values:
+                raise ConfigProblem(f"when.{column}", "must list at least one value")
+        if self.name == DEFAULT_SEGMENT:
+            raise ConfigProblem("name", f"`{DEFAULT_SEGMENT}` is the model of the accounts no segment matches")
+        return self
+
+
 class ModelFile(ConfigModel):
     version: int
     name: str = Field(min_length=1)
@@ -130,6 +167,8 @@ class ModelFile(ConfigModel):
     bands: list[BandDecl] = Field(min_length=2)
     lifecycle: LifecycleDecl
     triage: dict[str, dict[str, str]]
+    # models per segment: the first segment whose `when` matches scores the account
+    segments: list[SegmentDecl] = []
 
     @model_validator(mode="after")
     def _whole(self) -> "ModelFile":
@@ -205,6 +244,16 @@ class Band:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A segment model: the accounts whose columns match `when` are scored by `model` (the default
+    model with the segment's overrides applied)."""
+
+    name: str
+    when: tuple[tuple[str, tuple[SegmentValue, ...]], ...]  # (column, allowed values), all must match
+    model: "HealthModel"
+
+
+@dataclass(frozen=True)
 class HealthModel:
     name: str
     subscore_weights: dict[str, float]
@@ -213,13 +262,28 @@ class HealthModel:
     onboarding_days: int
     renewal_window_days: int
     triage: dict[str, dict[str, str]]  # stage -> band -> priority
-    version: str  # content hash of the validated (effective) model
+    version: str  # content hash of the validated (effective) model, its segments included
     # the effective model file (what `version` hashes, stored with published rows) and what was left out
     document: dict = field(default_factory=dict, compare=False, repr=False)
     left_out: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    segments: tuple[Segment, ...] = ()  # in the file's order: the first match wins
 
     def indicator(self, name: str) -> IndicatorRule:
         return next(i for i in self.indicators if i.name == name)
+
+    def segment_models(self) -> list[tuple[str, "HealthModel"]]:
+        """(segment name, model) for the default and then every segment."""
+        return [(DEFAULT_SEGMENT, self), *((s.name, s.model) for s in self.segments)]
+
+    def for_segment(self, name: str) -> "HealthModel":
+        for segment, model in self.segment_models():
+            if segment == name:
+                return model
+        raise KeyError(f"model {self.version} has no segment {name!r} (segments: {', '.join(self.segment_names)})")
+
+    @property
+    def segment_names(self) -> list[str]:
+        return [name for name, _ in self.segment_models()]
 
     def to_json(self) -> str:
         """The effective model as JSON: `parse_model(json.loads(...))` gives it back, same version.
@@ -291,7 +355,61 @@ def _effective_document(raw: dict, left_out: set[str], empty_subscores: Iterable
     doc["indicators"] = {n: r for n, r in raw["indicators"].items() if n not in left_out}
     for sub in empty_subscores:
         doc["subscores"][sub] = {**doc["subscores"][sub], "weight": 0}
+    for segment in doc.get("segments") or []:
+        # an override of an indicator left out here has nothing to change
+        segment["indicators"] = {n: r for n, r in (segment.get("indicators") or {}).items() if n not in left_out}
     return doc
+
+
+def _segment_document(raw: dict, segment: dict) -> dict:
+    """The default model's file with one segment's overrides applied (and no segments)."""
+    doc = {k: copy.deepcopy(v) for k, v in raw.items() if k != "segments"}
+    for name, override in (segment.get("indicators") or {}).items():
+        doc["indicators"][name] = {**doc["indicators"][name], **copy.deepcopy(override)}
+    for sub, decl in (segment.get("subscores") or {}).items():
+        doc["subscores"][sub] = {**doc["subscores"][sub], **copy.deepcopy(decl)}
+    if segment.get("bands") is not None:
+        doc["bands"] = copy.deepcopy(segment["bands"])
+    doc["name"] = f"{raw['name']}/{segment['name']}"
+    return doc
+
+
+def _segment_key(index: int, key: str) -> str:
+    # a problem found in the merged file is reported where the segment says it
+    return f"segments[{index}].{key}" if key and key != "<root>" else f"segments[{index}]"
+
+
+def _build_segments(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> tuple[Segment, ...]:
+    segments = []
+    names = [s.name for s in parsed.segments]
+    bands = [b.name for b in parsed.bands]
+    for i, decl in enumerate(parsed.segments):
+        if names.index(decl.name) != i:
+            raise ConfigProblem(f"segments[{i}].name", f"segment names must be unique, {decl.name!r} is used twice")
+        for name in decl.indicators:
+            if name not in parsed.indicators:
+                raise ConfigProblem(
+                    f"segments[{i}].indicators.{name}",
+                    f"not an indicator of the model; a segment can only change the model's indicators "
+                    f"({', '.join(parsed.indicators)})",
+                )
+        if decl.bands is not None and [b.name for b in decl.bands] != bands:
+            raise ConfigProblem(
+                f"segments[{i}].bands",
+                f"must name the model's bands in its order ({', '.join(bands)}), got "
+                f"{', '.join(b.name for b in decl.bands)}: a segment moves cut points, triage and rules keep the bands",
+            )
+        merged = _segment_document(raw, raw["segments"][i])
+        try:
+            sub_parsed = validate_config(ModelFile, merged, "<segment>", ModelConfigError)
+            model = _build(sub_parsed, merged, catalogue)
+        except ModelConfigError as error:
+            raise ConfigProblem(_segment_key(i, error.key), error.problem) from None
+        except ConfigProblem as problem:
+            raise ConfigProblem(_segment_key(i, problem.key), problem.problem) from None
+        when = tuple((c, tuple(v) if isinstance(v, list) else (v,)) for c, v in decl.when.items())
+        segments.append(Segment(decl.name, when, model))
+    return tuple(segments)
 
 
 def parse_model(raw: Any, source: str = "<model>", catalogue: "Catalogue | None" = None) -> HealthModel:
@@ -365,6 +483,7 @@ def _build(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> Healt
             "data still gets a score"
             + (f" (left out for undeclared sources: {', '.join(sorted(left_out))})" if left_out else ""),
         )
+    segments = _build_segments(parsed, raw, catalogue) if parsed.segments else ()
     model = HealthModel(
         name=parsed.name,
         subscore_weights={s: w / total for s, w in weights.items()},
@@ -376,6 +495,7 @@ def _build(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> Healt
         version="",
         document=_effective_document(raw, set(left_out), empty),
         left_out=left_out,
+        segments=segments,
     )
     return HealthModel(**{**model.__dict__, "version": model_version(model)})
 
@@ -383,11 +503,21 @@ def _build(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> Healt
 def model_version(model: HealthModel) -> str:
     """Hash of the validated model: comments, formatting and the order of the file's top-level
     keys do not change it (the indicators are hashed in the order the file lists them)."""
-    payload = asdict(model)
-    for key in ("version", "document", "left_out"):
-        payload.pop(key)
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(_version_payload(model), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _version_payload(model: HealthModel) -> dict:
+    payload = asdict(model)
+    for key in ("version", "document", "left_out", "segments"):
+        payload.pop(key)
+    if model.segments:
+        # only a model with segments hashes them: every model without keeps its version
+        payload["segments"] = [
+            {"name": s.name, "when": [[c, list(v)] for c, v in s.when], "model": _version_payload(s.model)}
+            for s in model.segments
+        ]
+    return payload
 
 
 def load_model_document(path: str | Path) -> Any:

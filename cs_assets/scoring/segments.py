@@ -1,10 +1,11 @@
-"""Segment assignment: band from the score, lifecycle stage from the contract, triage from both."""
+"""Segment assignment: the segment model that scores an account, then band from the score (with
+that segment's cut points), lifecycle stage from the contract, triage from both."""
 
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from cs_assets.scoring.model_config import HealthModel
+from cs_assets.scoring.model_config import DEFAULT_SEGMENT, HealthModel
 
 if TYPE_CHECKING:
     from polars.expr.whenthen import ChainedThen, Then
@@ -19,6 +20,53 @@ def band_expression(model: HealthModel, score: pl.Expr) -> pl.Expr:
     if chain is None:
         raise ValueError("the health model has no bands")
     return chain.otherwise(pl.lit(model.bands[0].name))
+
+
+def segment_band_expression(model: HealthModel, score: pl.Expr, segment: pl.Expr) -> pl.Expr:
+    """The band under the cut points of the account's segment model (`segment`: its name)."""
+    if not model.segments:
+        return band_expression(model, score)
+    chain: Then | ChainedThen | None = None
+    for s in model.segments:
+        cond, band = segment == s.name, band_expression(s.model, score)
+        chain = pl.when(cond).then(band) if chain is None else chain.when(cond).then(band)
+    assert chain is not None
+    return chain.otherwise(band_expression(model, score))
+
+
+SEGMENT_MODEL = "segment_model"
+
+
+def with_segment_model(indicators: pl.DataFrame, model: HealthModel) -> pl.DataFrame:
+    """`indicators` with `segment_model`: the first segment whose `when` matches, else the default.
+
+    A `when` column may be any column of the indicator table (CRM columns, tenure_days, ...) or
+    `lifecycle_stage`, derived here from the contract as `account_segments` derives it."""
+    if SEGMENT_MODEL in indicators.columns:
+        return indicators  # already chosen (a stored snapshot scored again)
+    if not model.segments:
+        return indicators.with_columns(pl.lit(DEFAULT_SEGMENT).alias(SEGMENT_MODEL))
+    frame = indicators
+    derived = "lifecycle_stage" not in frame.columns and any(
+        c == "lifecycle_stage" for s in model.segments for c, _ in s.when
+    )
+    if derived:
+        frame = frame.with_columns(lifecycle_stage=lifecycle_expression(model))
+    chain: Then | ChainedThen | None = None
+    for i, s in enumerate(model.segments):
+        tests = []
+        for column, values in s.when:
+            if column not in frame.columns:
+                raise ValueError(
+                    f"health model segments[{i}] ({s.name}): `when` column {column!r} is not a column of the "
+                    f"indicator table (columns: {', '.join(sorted(c for c in frame.columns if c != 'snapshot_date'))})"
+                )
+            tests.append(pl.col(column).is_in(list(values)).fill_null(False))
+        cond = pl.all_horizontal(tests)
+        chain = pl.when(cond).then(pl.lit(s.name)) if chain is None else chain.when(cond).then(pl.lit(s.name))
+    assert chain is not None
+    frame = frame.with_columns(chain.otherwise(pl.lit(DEFAULT_SEGMENT)).alias(SEGMENT_MODEL))
+    return frame.drop("lifecycle_stage") if derived else frame
 
 
 def lifecycle_expression(model: HealthModel) -> pl.Expr:
@@ -50,9 +98,10 @@ def assign_segments(scores: pl.DataFrame, indicators: pl.DataFrame, model: Healt
         on="account_id",
         how="left",
     )
+    segment = pl.col(SEGMENT_MODEL) if SEGMENT_MODEL in frame.columns else pl.lit(DEFAULT_SEGMENT)
     return (
         frame.with_columns(
-            band=band_expression(model, pl.col("health_score").cast(pl.Float64)),
+            band=segment_band_expression(model, pl.col("health_score").cast(pl.Float64), segment),
             lifecycle_stage=lifecycle_expression(model),
         )
         .with_columns(triage_priority=triage_expression(model))

@@ -15,7 +15,12 @@ From the outcomes, each with the account's indicator values N days before it:
 4. **Bands.** Cut points on the candidate's training scores that maximise how well the bands
    separate churn (binomial likelihood), with churn falling from each band to the next and every
    band holding at least `min_band_share` of the accounts.
-5. **Report, on the holdout only:** AUC of the candidate, of the current model and of every
+5. **Segments.** With segment models, the default is fitted on every training outcome (every
+   account informs the base), then each segment with `min_outcomes_per_class` churned and
+   retained training outcomes of its own is fitted again on those alone (steps 2-4) and gets the
+   fit as its overrides. A segment with fewer keeps its configured overrides over the fitted
+   default, and the report says so.
+6. **Report, on the holdout only:** AUC of the candidate, of the current model and of every
    indicator alone, churn per band, and the band migration matrix current -> candidate.
 
 The same history, outcomes, model and settings give the same candidate, byte for byte.
@@ -32,8 +37,8 @@ import numpy as np
 import polars as pl
 
 from cs_assets.scoring.indicator_scores import score_indicators
-from cs_assets.scoring.model_config import HealthModel, parse_model
-from cs_assets.scoring.segments import band_expression
+from cs_assets.scoring.model_config import DEFAULT_SEGMENT, HealthModel, parse_model
+from cs_assets.scoring.segments import SEGMENT_MODEL, segment_band_expression
 
 KEY = "_row"
 TIME, STRATIFIED = "time", "stratified"
@@ -315,10 +320,15 @@ def score_rows(rows: pl.DataFrame, model: HealthModel) -> pl.DataFrame:
     from cs_assets.scoring.assets import contributions_for
 
     rows = rows.drop("score", "band", strict=False)
-    keyed = rows.with_row_index(KEY).with_columns(account_id=pl.col(KEY).cast(pl.String), is_active=pl.lit(True))
+    keyed = with_known_segments(rows, model).with_row_index(KEY)
+    keyed = keyed.with_columns(account_id=pl.col(KEY).cast(pl.String), is_active=pl.lit(True))
     points = contributions_for(keyed, model)
-    scores = points.group_by("account_id").agg(score=pl.col("points").cast(pl.Float64).sum())
-    scored = scores.with_columns(band=band_expression(model, pl.col("score")))
+    scores = points.group_by("account_id").agg(
+        score=pl.col("points").cast(pl.Float64).sum(), segment=pl.col(SEGMENT_MODEL).first()
+    )
+    scored = scores.with_columns(band=segment_band_expression(model, pl.col("score"), pl.col("segment"))).drop(
+        "segment"
+    )
     return (
         rows.with_row_index(KEY)
         .with_columns(pl.col(KEY).cast(pl.Int64))
@@ -326,6 +336,15 @@ def score_rows(rows: pl.DataFrame, model: HealthModel) -> pl.DataFrame:
         .sort(KEY)
         .drop(KEY)
     )
+
+
+def with_known_segments(rows: pl.DataFrame, model: HealthModel) -> pl.DataFrame:
+    """Rows keep the segment model that scored them where `model` still has it; rows of a segment
+    it does not have (or of a release before segments) are the default's."""
+    if SEGMENT_MODEL not in rows.columns:
+        return rows.with_columns(pl.lit(DEFAULT_SEGMENT).alias(SEGMENT_MODEL))
+    known = pl.col(SEGMENT_MODEL).is_in(model.segment_names).fill_null(False)
+    return rows.with_columns(pl.when(known).then(pl.col(SEGMENT_MODEL)).otherwise(pl.lit(DEFAULT_SEGMENT)))
 
 
 def migration_matrix(current: pl.DataFrame, candidate: pl.DataFrame, bands: list[str]) -> pl.DataFrame:
@@ -361,25 +380,18 @@ def _band_table(scored: pl.DataFrame, bands: list[str]) -> list[dict]:
     ]
 
 
-def calibrate(
-    rows: pl.DataFrame, current: HealthModel, current_document: dict, settings, catalogue=None
-) -> Calibration:
-    """The candidate model and its holdout report. `rows`: one row per outcome with `churned` and
-    every indicator value as it was `horizon_days` before the outcome. `settings`: the
-    `calibration` section of validation.yaml."""
-    split = split_outcomes(rows, settings.holdout_share, settings.seed)
-    train, holdout = split.train, split.holdout
+def _enough(y: np.ndarray, least: int) -> bool:
+    churned = int(y.sum())
+    return churned >= least and len(y) - churned >= least
+
+
+def _fit(
+    train: pl.DataFrame, model: HealthModel, document: dict, settings, catalogue
+) -> tuple[dict, dict[str, FittedScoring], FittedWeights, str]:
+    """Steps 2-4 for one model (no segments): the fitted document, scoring, weights, band note."""
     y_train = train["churned"].to_numpy()
-    least = settings.min_outcomes_per_class
-    churned_n = int(y_train.sum())
-    if churned_n < least or len(y_train) - churned_n < least or holdout.is_empty():
-        raise ValueError(
-            f"not calibrated: {rows.height} outcome(s) with indicators {settings.horizon_days} days before; the training "
-            f"part has {churned_n} churned and {len(y_train) - churned_n} retained (need {least} of each) and the "
-            f"holdout {holdout.height} (backfill more history, or lower calibration.min_outcomes_per_class)"
-        )
     fitted = {}
-    for rule in current.indicators:
+    for rule in model.indicators:
         values = (
             train[rule.name].cast(pl.Float64).fill_nan(None).to_numpy().astype(float)
             if rule.name in train.columns
@@ -388,21 +400,95 @@ def calibrate(
         fitted[rule.name] = fit_scoring(
             rule.name, rule.direction, values, y_train, settings.min_accounts_per_bin, settings.max_bins
         )
-    equal = {r.name: 1.0 / len(current.indicators) for r in current.indicators}
-    shaped = candidate_document(
-        current_document, fitted, FittedWeights(equal, {}), [b.min_score for b in current.bands[1:]]
-    )
+    equal = {r.name: 1.0 / len(model.indicators) for r in model.indicators}
+    shaped = candidate_document(document, fitted, FittedWeights(equal, {}), [b.min_score for b in model.bands[1:]])
     shaped_model = parse_model(shaped, "<candidate scoring>", catalogue)
     names, x_train = score_matrix(train, shaped_model)
     weights = fit_weights(names, x_train, y_train, settings.regularisation_c)
-    weighted = candidate_document(current_document, fitted, weights, [b.min_score for b in current.bands[1:]])
+    weighted = candidate_document(document, fitted, weights, [b.min_score for b in model.bands[1:]])
     weighted_model = parse_model(weighted, "<candidate weights>", catalogue)
-    train_scores = score_rows(train, weighted_model)["score"].to_numpy()
-    cuts, band_note = fit_band_cuts(train_scores, y_train, len(current.bands), settings.min_band_share)
-    document = candidate_document(current_document, fitted, weights, cuts)
+    plain = train.drop(SEGMENT_MODEL, strict=False)  # scored by this model alone
+    train_scores = score_rows(plain, weighted_model)["score"].to_numpy()
+    cuts, band_note = fit_band_cuts(train_scores, y_train, len(model.bands), settings.min_band_share)
+    return candidate_document(document, fitted, weights, cuts), fitted, weights, band_note
+
+
+def _segment_overrides(fitted_document: dict) -> dict:
+    """A fitted segment document as a segment's overrides: every indicator's weight, scoring and
+    missing-data score, the sub-score weights and the band cut points."""
+    keep = ("weight", "scoring", "missing")
+    return {
+        "indicators": {n: {k: r[k] for k in keep if k in r} for n, r in fitted_document["indicators"].items()},
+        "subscores": fitted_document["subscores"],
+        "bands": fitted_document["bands"],
+    }
+
+
+def calibrate(
+    rows: pl.DataFrame, current: HealthModel, current_document: dict, settings, catalogue=None
+) -> Calibration:
+    """The candidate model and its holdout report. `rows`: one row per outcome with `churned` and
+    every indicator value as it was `horizon_days` before the outcome (and the `segment_model`
+    that scored it). `settings`: the `calibration` section of validation.yaml."""
+    split = split_outcomes(with_known_segments(rows, current), settings.holdout_share, settings.seed)
+    train, holdout = split.train, split.holdout
+    y_train = train["churned"].to_numpy()
+    least = settings.min_outcomes_per_class
+    churned_n = int(y_train.sum())
+    if not _enough(y_train, least) or holdout.is_empty():
+        raise ValueError(
+            f"not calibrated: {rows.height} outcome(s) with indicators {settings.horizon_days} days before; the training "
+            f"part has {churned_n} churned and {len(y_train) - churned_n} retained (need {least} of each) and the "
+            f"holdout {holdout.height} (backfill more history, or lower calibration.min_outcomes_per_class)"
+        )
+    base_document = {k: v for k, v in current_document.items() if k != "segments"}
+    base = parse_model(base_document, "<current default>", catalogue) if current.segments else current
+    document, fitted, weights, band_note = _fit(train, base, base_document, settings, catalogue)
+    segment_notes: list[dict[str, Any]] = []
+    if current.segments:
+        declared = current_document["segments"]
+        segments = []
+        for decl, segment in zip(declared, current.segments):
+            own = train.filter(pl.col(SEGMENT_MODEL) == segment.name)
+            y = own["churned"].to_numpy()
+            note = {"segment": segment.name, "train_outcomes": own.height, "train_churned": int(y.sum())}
+            if _enough(y, least):
+                fitted_doc, _, _, seg_band_note = _fit(own, segment.model, segment.model.document, settings, catalogue)
+                segments.append(
+                    {
+                        **{k: decl[k] for k in ("name", "description", "when") if k in decl},
+                        **_segment_overrides(fitted_doc),
+                    }
+                )
+                note.update(fitted=True, note=f"fitted on its own outcomes; {seg_band_note}")
+            else:
+                segments.append(copy.deepcopy(decl))
+                note.update(
+                    fitted=False,
+                    note=f"not fitted: {int(y.sum())} churned and {len(y) - int(y.sum())} retained training outcomes "
+                    f"(need {least} of each); keeps its configured overrides over the fitted default",
+                )
+            segment_notes.append(note)
+        document = {**document, "segments": segments}
     candidate = parse_model(document, "<candidate>", catalogue)
     report = holdout_report(split, current, candidate)
+    if segment_notes:
+        report["segments"] = [
+            {**n, **_segment_holdout(split.holdout, current, candidate, str(n["segment"]))} for n in segment_notes
+        ]
     return Calibration(document, candidate, split, fitted, weights, band_note, report)
+
+
+def _segment_holdout(holdout: pl.DataFrame, current: HealthModel, candidate: HealthModel, name: str) -> dict:
+    rows = holdout.filter(pl.col(SEGMENT_MODEL) == name)
+    y = rows["churned"].to_numpy()
+    if rows.is_empty():
+        return {"holdout_outcomes": 0, "candidate_auc": None, "current_auc": None}
+    return {
+        "holdout_outcomes": rows.height,
+        "candidate_auc": _auc(score_rows(rows, candidate)["score"].to_numpy(), y),
+        "current_auc": _auc(score_rows(rows, current)["score"].to_numpy(), y),
+    }
 
 
 def holdout_report(split: Split, current: HealthModel, candidate: HealthModel) -> dict:
