@@ -84,6 +84,9 @@ def check_deployment(deployment: Deployment) -> list[str]:
             )
         lines.append("  default: every other account")
     lines.append(f"\nactions ({paths.actions}): {len(rules.rules)} rules, at most {rules.max_per_run} messages per run")
+    if rules.stages is not None:
+        entered = ", ".join(f"{r.name} (after {r.enter_after})" for r in rules.stages.rules)
+        lines.append(f"  stages: {entered}; otherwise {rules.stages.default}")
     if deployment.dq.ignored_sources:
         lines.append(
             f"\ndata quality ({paths.data_quality}): limits for undeclared source(s) ignored: "

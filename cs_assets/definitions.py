@@ -13,7 +13,7 @@ from checks.gx_checks import build_gx_checks
 from checks.integrity_checks import build_integrity_check
 from checks.score_checks import score_checks
 from cs_assets import settings
-from cs_assets.actions.assets import account_actions, action_notifications
+from cs_assets.actions.assets import account_actions, account_health_stages, action_notifications
 from cs_assets.automation import build_daily_schedule, build_landing_sensor, health_automation, notify_on_run_failure
 from cs_assets.code_version import with_code_versions
 from cs_assets.deployment import Deployment, current_deployment
@@ -61,6 +61,7 @@ def build_definitions(deployment: Deployment, home: Path, resources: dict | None
         build_indicator_asset(deployment, partitions),
         *build_scoring_assets(partitions),
         build_publish_asset(deployment, partitions),
+        account_health_stages,
         account_actions,
         action_notifications,
         *build_validation_assets(deployment),

@@ -200,14 +200,13 @@ def test_rule_file_errors_name_the_rule_and_key(change, message):
         parse_action_rules(raw, "actions.yaml", MODEL)
 
 
-def test_shipped_rules_validate_against_the_shipped_model():
-    rules = load_action_rules(DEFAULT_ACTIONS_PATH, MODEL)
-    assert [r.name for r in rules.rules] == [
-        "dropped_to_red",
-        "champion_inactive",
-        "renewal_at_risk",
-        "sustained_decline",
-    ]
+def test_shipped_rules_validate_against_the_shipped_models():
+    # loading checks every field, band and stage name against the model and the catalogue
+    for config in (DEFAULT_ACTIONS_PATH.parent, settings.REPO_ROOT / "examples" / "ledgerly" / "config"):
+        deployment = load_deployment(config)
+        model = load_model(config / "health_model.yaml", deployment.catalogue)
+        rules = load_action_rules(config / "actions.yaml", model, deployment.catalogue)
+        assert rules.rules and rules.stages is not None
 
 
 # --- real runs --------------------------------------------------------------------------------

@@ -322,6 +322,13 @@ def test_a_validation_run_writes_the_report_the_candidate_and_the_contribution(v
     assert summary["horizon_days"].to_list() == [30, 60, 90]
     at_30 = summary.row(0, named=True)
     assert at_30["outcomes"] > 20 and 0.5 < at_30["auc"] <= 1.0
+    # churn per health stage: every outcome's account had a stage on the day it was scored
+    stages = published(validated_home, "score_validation_groups").filter(
+        pl.col("kind") == "stage", pl.col("horizon_days") == 30
+    )
+    assert set(stages["segment"]) <= {"sunk", "rescue", "growth", "success"} and stages.height >= 2
+    assert stages["accounts"].sum() == at_30["outcomes"]
+    assert stages["churned"].sum() == at_30["churned"]
     # the candidate goes under $CS_HEALTH_HOME/models, never into the repository's config/
     candidate = settings.models_dir(validated_home) / "health_model.candidate.yaml"
     assert parse_model(yaml.safe_load(candidate.read_text())).name == "default-calibrated"

@@ -11,7 +11,9 @@ import dagster as dg
 import polars as pl
 
 from cs_assets.actions.evaluate import OPEN, actions_to_send, evaluate_actions, held_back_summary, split_by_cap
+from cs_assets.actions.stages import SINCE, STAGE, STAGE_SCHEMA, assign_stages
 from cs_assets.actions.store import (
+    STAGES_TABLE,
     confirm_deliveries,
     delivered_ids,
     queue_messages,
@@ -19,6 +21,7 @@ from cs_assets.actions.store import (
     read_actions,
     read_history,
     replace_actions,
+    replace_stages,
 )
 from cs_assets.frames import scalar
 from cs_assets.metadata import table_metadata
@@ -31,6 +34,7 @@ from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 OWNER = "team:customer-success-analytics"
 ACCOUNT_ACTIONS = dg.AssetKey(["published", "account_actions"])
 ACTION_NOTIFICATIONS = dg.AssetKey("action_notifications")
+ACCOUNT_STAGES = dg.AssetKey(["published", "account_health_stages"])
 CONFIRM_EVERY, CONFIRM_SECONDS = 10, 1.0
 
 # Like the publish step, never act on what a blocking check refused. "Any dep missing" is
@@ -44,9 +48,49 @@ ACTIONS_CONDITION = (
 
 
 @dg.asset(
-    key=ACCOUNT_ACTIONS,
+    key=ACCOUNT_STAGES,
     pool=WAREHOUSE_POOL,
     deps=[ACCOUNT_HEALTH],
+    group_name="actions",
+    kinds={"duckdb", "polars"},
+    owners=[OWNER],
+    automation_condition=ACTIONS_CONDITION,
+    metadata={"dagster/table_name": STAGES_TABLE},
+)
+def account_health_stages(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    action_rules: ActionRulesResource,
+    health_model: HealthModelResource,
+) -> dg.MaterializeResult:
+    """Each account's health stage per snapshot (e.g. Success, Growth, Rescue, Sunk), by the stage rules with hysteresis."""
+    rules = action_rules.load(health_model.for_run(context))
+    with warehouse.connect() as con:
+        history = read_history(con)
+        stages = assign_stages(history, rules.stages) if rules.stages is not None else pl.DataFrame(schema=STAGE_SCHEMA)
+        replace_stages(con, stages, rules.version)
+    if rules.stages is None:
+        context.log.info("no stages in the action rules file (`stages`): the stages table is empty")
+    newest = scalar(stages["snapshot_date"].max(), dt.date) if stages.height else None
+    latest = stages.filter(pl.col("snapshot_date") == newest) if newest else stages
+    counts = latest.group_by(STAGE).len().sort(STAGE)
+    moved = latest.filter(pl.col(SINCE) == newest).height if newest else 0
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": stages.height,
+            "newest_snapshot": newest.isoformat() if newest else "none",
+            "moved_on_newest_snapshot": moved,
+            # one number per stage, so that each is plotted over time
+            **{f"stage_{stage}": n for stage, n in counts.iter_rows()},
+            "stages": table_metadata(counts.rename({"len": "accounts"})),
+        }
+    )
+
+
+@dg.asset(
+    key=ACCOUNT_ACTIONS,
+    pool=WAREHOUSE_POOL,
+    deps=[ACCOUNT_HEALTH, ACCOUNT_STAGES],
     group_name="actions",
     kinds={"duckdb", "polars"},
     owners=[OWNER],

@@ -13,7 +13,7 @@ import datetime as dt
 
 import polars as pl
 
-from cs_assets.actions.rules import NUMBER, ActionRule, ActionRules, Condition
+from cs_assets.actions.rules import NUMBER, ActionRule, ActionRules, Condition, StageRule
 
 ACCOUNT, DATE = "account_id", "snapshot_date"
 OPEN, CLEARED, NO_LONGER_SCORED = "open", "cleared", "no_longer_scored"
@@ -61,7 +61,7 @@ def condition_expr(c: Condition) -> pl.Expr:
     return pl.when(col.is_null()).then(pl.lit(c.if_missing)).otherwise(expr)
 
 
-def rule_expr(rule: ActionRule) -> pl.Expr:
+def rule_expr(rule: ActionRule | StageRule) -> pl.Expr:
     parts = [condition_expr(c) for c in rule.conditions]
     return pl.all_horizontal(parts) if rule.combine == "all" else pl.any_horizontal(parts)
 

@@ -39,6 +39,8 @@ SCORE_FIELDS = {
     "days_to_renewal": NUMBER,
     "segment_model": TEXT,
 }
+# the account's health stage (the `stages` of the file), for action rules
+STAGE_FIELD = "health_stage"
 TREND_FIELDS = {
     "change_7d": NUMBER,
     "change_30d": NUMBER,
@@ -100,6 +102,21 @@ class RuleDecl(ConfigModel):
     )
 
 
+class StageRuleDecl(ConfigModel):
+    name: str
+    description: str | None = None
+    # consecutive snapshots the conditions must hold before an account moves into the stage
+    enter_after: int = Field(default=1, ge=1)
+    when: Any = Field(json_schema_extra=RuleDecl.model_fields["when"].json_schema_extra)
+
+
+class StagesDecl(ConfigModel):
+    # the stage of an account no rule points to
+    default: str
+    # first match wins, in this order
+    rules: list[StageRuleDecl] = Field(min_length=1)
+
+
 class DeliveryDecl(ConfigModel):
     # only open actions that started within this many days of the newest snapshot are sent
     max_age_days: int = Field(default=3, ge=0)
@@ -110,6 +127,9 @@ class DeliveryDecl(ConfigModel):
 class ActionsFile(ConfigModel):
     version: int
     delivery: DeliveryDecl = DeliveryDecl()
+    # account health stages (Success, Growth, Rescue, Sunk, ...), published per snapshot; action
+    # rules can read them as `health_stage`
+    stages: StagesDecl | None = None
     rules: list[RuleDecl]
 
 
@@ -135,11 +155,31 @@ class ActionRule:
 
 
 @dataclass(frozen=True)
+class StageRule:
+    name: str
+    description: str
+    combine: str  # "all" | "any"
+    conditions: tuple[Condition, ...]
+    enter_after: int
+
+
+@dataclass(frozen=True)
+class StageRules:
+    default: str
+    rules: tuple[StageRule, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*(r.name for r in self.rules), self.default]))
+
+
+@dataclass(frozen=True)
 class ActionRules:
     rules: tuple[ActionRule, ...]
     max_age_days: int
     version: str  # content hash of the validated rules
     max_per_run: int = 100
+    stages: StageRules | None = None
 
 
 def _text(source: str, key: str, value: Any) -> str:
@@ -168,7 +208,12 @@ def _allowed_values(field: str, model: HealthModel | None) -> tuple[str, ...] | 
 
 
 def check_condition(
-    source: str, key: str, c: ConditionDecl, fields: dict[str, str], model: HealthModel | None
+    source: str,
+    key: str,
+    c: ConditionDecl,
+    fields: dict[str, str],
+    model: HealthModel | None,
+    allowed_values: dict[str, tuple[str, ...]] | None = None,
 ) -> Condition:
     """One condition checked against the fields a rule can read (and the model's band names)."""
     field, op = c.field, c.op
@@ -201,7 +246,7 @@ def check_condition(
     if op in ("in", "not_in") and (not isinstance(value, list) or not value):
         raise ActionRulesError(source, vkey, f"{op} needs a non-empty list, got {value!r}")
     values = tuple(_text(source, vkey, v) for v in (value if op in ("in", "not_in") else [value]))
-    allowed = _allowed_values(field, model)
+    allowed = (allowed_values or {}).get(field) or _allowed_values(field, model)
     if allowed is not None:
         wrong = [v for v in values if v not in allowed]
         if wrong:
@@ -211,13 +256,16 @@ def check_condition(
     return Condition(field, op, values if op in ("in", "not_in") else values[0], c.if_missing, kind)
 
 
-def _rule(source: str, index: int, raw: RuleDecl, fields: dict[str, str], model: HealthModel | None) -> ActionRule:
-    if not NAME.match(raw.name):
-        raise ActionRulesError(
-            source, f"rules[{index}].name", f"must be lower_snake_case (a-z, 0-9, _), got {raw.name!r}"
-        )
-    key = f"rules[{index}] ({raw.name})"
-    combine, when = "all", raw.when
+def _conditions(
+    source: str,
+    key: str,
+    raw_when: Any,
+    fields: dict[str, str],
+    model: HealthModel | None,
+    allowed_values: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[str, tuple[Condition, ...]]:
+    """A `when`: a list of conditions that must all hold, or {all: [...]} / {any: [...]}."""
+    combine, when = "all", raw_when
     if isinstance(when, dict):
         if len(when) != 1 or next(iter(when)) not in ("all", "any"):
             raise ActionRulesError(
@@ -233,9 +281,29 @@ def _rule(source: str, index: int, raw: RuleDecl, fields: dict[str, str], model:
             validate_config(ConditionDecl, c, source, ActionRulesError, f"{key}.when[{i}]"),
             fields,
             model,
+            allowed_values,
         )
         for i, c in enumerate(when)
     )
+    return combine, conditions
+
+
+def _name(source: str, key: str, name: str) -> None:
+    if not NAME.match(name):
+        raise ActionRulesError(source, key, f"must be lower_snake_case (a-z, 0-9, _), got {name!r}")
+
+
+def _rule(
+    source: str,
+    index: int,
+    raw: RuleDecl,
+    fields: dict[str, str],
+    model: HealthModel | None,
+    allowed_values: dict[str, tuple[str, ...]] | None = None,
+) -> ActionRule:
+    _name(source, f"rules[{index}].name", raw.name)
+    key = f"rules[{index}] ({raw.name})"
+    combine, conditions = _conditions(source, key, raw.when, fields, model, allowed_values)
     return ActionRule(
         name=raw.name,
         description=_text(
@@ -268,7 +336,13 @@ def parse_action_rules(
             source, "version", f"this release reads version {RULES_FILE_VERSION}, got {parsed.version!r}"
         )
     fields = history_fields(_catalogue_or_current(catalogue))
-    rules = tuple(_rule(source, i, r, fields, model) for i, r in enumerate(parsed.rules))
+    stages = _stages(source, parsed.stages, fields, model) if parsed.stages is not None else None
+    allowed: dict[str, tuple[str, ...]] = {}
+    if stages is not None:
+        # action rules may act on the stage ("stage x health -> action"); stage rules never read it
+        fields = {**fields, STAGE_FIELD: TEXT}
+        allowed[STAGE_FIELD] = stages.names
+    rules = tuple(_rule(source, i, r, fields, model, allowed) for i, r in enumerate(parsed.rules))
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.name in seen:
@@ -277,8 +351,34 @@ def parse_action_rules(
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
     return ActionRules(
-        rules=rules, max_age_days=parsed.delivery.max_age_days, version=version, max_per_run=parsed.delivery.max_per_run
+        rules=rules,
+        max_age_days=parsed.delivery.max_age_days,
+        version=version,
+        max_per_run=parsed.delivery.max_per_run,
+        stages=stages,
     )
+
+
+def _stages(source: str, decl: StagesDecl, fields: dict[str, str], model: HealthModel | None) -> StageRules:
+    _name(source, "stages.default", decl.default)
+    rules: list[StageRule] = []
+    for i, raw in enumerate(decl.rules):
+        _name(source, f"stages.rules[{i}].name", raw.name)
+        if raw.name in [r.name for r in rules]:
+            raise ActionRulesError(source, f"stages.rules[{i}].name", f"duplicate stage {raw.name!r}")
+        if raw.name == decl.default:
+            raise ActionRulesError(
+                source,
+                f"stages.rules[{i}].name",
+                f"{raw.name!r} is the default stage (where no rule points): a rule must name another stage",
+            )
+        key = f"stages.rules[{i}] ({raw.name})"
+        combine, conditions = _conditions(source, key, raw.when, fields, model)
+        description = raw.description if raw.description is not None else raw.name.replace("_", " ")
+        rules.append(
+            StageRule(raw.name, _text(source, f"{key}.description", description), combine, conditions, raw.enter_after)
+        )
+    return StageRules(default=decl.default, rules=tuple(rules))
 
 
 def load_action_rules(

@@ -7,7 +7,8 @@ import duckdb
 import polars as pl
 
 from cs_assets.actions.evaluate import ACTION_SCHEMA
-from cs_assets.actions.rules import SCORE_FIELDS, TREND_FIELDS
+from cs_assets.actions.rules import SCORE_FIELDS, STAGE_FIELD, TREND_FIELDS
+from cs_assets.actions.stages import STAGE_SCHEMA
 from cs_assets.publish.tables import HEALTH_TABLE, INDICATOR_VALUES_TABLE, SCHEMA, TREND_VIEW, table_columns
 
 ACTIONS_TABLE = f"{SCHEMA}.account_actions"
@@ -41,6 +42,18 @@ OUTBOX_COLUMNS: dict[str, str] = {
     "message": "VARCHAR NOT NULL",  # the JSON body, as it will be sent
 }
 
+# account health stages: derived from the whole history, replaced as a whole like the actions
+STAGES_TABLE = f"{SCHEMA}.account_health_stages"
+STAGE_COLUMNS: dict[str, str] = {
+    "account_id": "VARCHAR NOT NULL",
+    "snapshot_date": "DATE NOT NULL",
+    "health_stage": "VARCHAR NOT NULL",
+    "stage_since": "DATE NOT NULL",
+    "heading_for": "VARCHAR NOT NULL",  # the stage this snapshot's fields point to (hysteresis pending)
+    "rules_version": "VARCHAR NOT NULL",
+}
+assert list(STAGE_COLUMNS)[: len(STAGE_SCHEMA)] == list(STAGE_SCHEMA)
+
 DELIVERIES_TABLE = f"{SCHEMA}.action_deliveries"
 DELIVERY_COLUMNS: dict[str, str] = {
     "action_id": "VARCHAR NOT NULL",
@@ -51,18 +64,22 @@ DELIVERY_COLUMNS: dict[str, str] = {
 }
 
 
-def history_sql(indicator_columns: list[str]) -> str:
+def history_sql(indicator_columns: list[str], with_stages: bool = False) -> str:
     """Health, trend and indicator values per account and snapshot; indicators the warehouse
-    does not hold (a catalogue newer than the data) read as null."""
+    does not hold (a catalogue newer than the data) read as null. With the stages table, each
+    snapshot's health stage too."""
     values = ", ".join(f"CAST(v.{c} AS DOUBLE) AS {c}" for c in indicator_columns)
+    stage = f"s.{STAGE_FIELD}" if with_stages else f"CAST(NULL AS VARCHAR) AS {STAGE_FIELD}"
     return f"""
 SELECT h.account_id, h.snapshot_date, h.csm_owner,
        {", ".join(f"CAST(h.{c} AS DOUBLE) AS {c}" if k == "number" else f"h.{c}" for c, k in SCORE_FIELDS.items())},
-       {", ".join(f"CAST(t.{c} AS DOUBLE) AS {c}" if k == "number" else f"t.{c}" for c, k in TREND_FIELDS.items())}
+       {", ".join(f"CAST(t.{c} AS DOUBLE) AS {c}" if k == "number" else f"t.{c}" for c, k in TREND_FIELDS.items())},
+       {stage}
        {", " + values if values else ""}
 FROM {HEALTH_TABLE} h
 JOIN {TREND_VIEW} t USING (account_id, snapshot_date)
 LEFT JOIN {INDICATOR_VALUES_TABLE} v USING (account_id, snapshot_date)
+{f"LEFT JOIN {STAGES_TABLE} s USING (account_id, snapshot_date)" if with_stages else ""}
 ORDER BY h.account_id, h.snapshot_date
 """
 
@@ -89,27 +106,38 @@ def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = 
         c for c in table_columns(con, INDICATOR_VALUES_TABLE) if c not in ("account_id", "snapshot_date", *SCORE_FIELDS)
     ]
     wanted = stored if indicators is None else list(indicators)
-    frame = con.sql(history_sql([c for c in wanted if c in stored])).pl()
+    schema, name = STAGES_TABLE.split(".")
+    staged = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+    ).fetchall()[0][0]
+    frame = con.sql(history_sql([c for c in wanted if c in stored], with_stages=bool(staged))).pl()
     absent = [c for c in wanted if c not in stored]
     return frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in absent) if absent else frame
 
 
-def replace_actions(con: duckdb.DuckDBPyConnection, actions: pl.DataFrame, rules_version: str) -> None:
-    """The actions table is derived from the whole history, so it is replaced as a whole, atomically."""
-    frame = actions.with_columns(rules_version=pl.lit(rules_version)).select(list(ACTION_COLUMNS))
+def _replace(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], frame: pl.DataFrame) -> None:
+    """Replace a table derived from the whole history as a whole, atomically."""
     con.execute("BEGIN TRANSACTION")
     try:
-        _create(con, ACTIONS_TABLE, ACTION_COLUMNS)
-        con.execute(f"DELETE FROM {ACTIONS_TABLE}")
-        con.register("incoming_actions", frame.to_arrow())
+        _create(con, table, columns)
+        con.execute(f"DELETE FROM {table}")
+        con.register("incoming_rows", frame.select(list(columns)).to_arrow())
         try:
-            con.execute(f"INSERT INTO {ACTIONS_TABLE} BY NAME SELECT * FROM incoming_actions")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
         finally:
-            con.unregister("incoming_actions")
+            con.unregister("incoming_rows")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def replace_actions(con: duckdb.DuckDBPyConnection, actions: pl.DataFrame, rules_version: str) -> None:
+    _replace(con, ACTIONS_TABLE, ACTION_COLUMNS, actions.with_columns(rules_version=pl.lit(rules_version)))
+
+
+def replace_stages(con: duckdb.DuckDBPyConnection, stages: pl.DataFrame, rules_version: str) -> None:
+    _replace(con, STAGES_TABLE, STAGE_COLUMNS, stages.with_columns(rules_version=pl.lit(rules_version)))
 
 
 def read_actions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 import yaml
 
+from cs_assets.actions.rules import STAGE_FIELD
 from cs_assets.actions.store import read_history
 from cs_assets.deployment import Deployment
 from cs_assets.frames import scalar
@@ -27,7 +28,7 @@ from cs_assets.validation.calibration import calibrate
 from cs_assets.validation.charts import churn_per_band_chart, score_by_tenure_boxplot
 from cs_assets.validation.config import ValidationConfig
 from cs_assets.validation.contribution import cs_contribution
-from cs_assets.validation.metrics import horizon_metrics
+from cs_assets.validation.metrics import churn_by, horizon_metrics
 from cs_assets.validation.outcomes import outcomes_from_crm, read_outcomes_file, scores_before_outcomes
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource
@@ -155,10 +156,22 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
                     "decile_monotonic": m["decile_verdict"].monotonic,
                 }
             )
-            for kind, table in (("band", m["per_band"]), ("decile", m["per_decile"])):
+            # churn per health stage (action rules `stages`), where the history has them
+            staged = rows.filter(pl.col(STAGE_FIELD).is_not_null()) if STAGE_FIELD in rows.columns else rows.clear()
+            per_stage = (
+                churn_by(staged, STAGE_FIELD, sorted(staged[STAGE_FIELD].unique().to_list())) if staged.height else None
+            )
+            if per_stage is not None:
+                metadata[f"stages_{days}d"] = table_metadata(per_stage)
+            tables = [("band", m["per_band"]), ("decile", m["per_decile"])]
+            for kind, table in [*tables, *([(STAGE_FIELD, per_stage)] if per_stage is not None else [])]:
                 group_frames.append(
                     table.rename({kind: "segment"})
-                    .with_columns(pl.col("segment").cast(pl.String), horizon_days=pl.lit(days), kind=pl.lit(kind))
+                    .with_columns(
+                        pl.col("segment").cast(pl.String),
+                        horizon_days=pl.lit(days),
+                        kind=pl.lit("stage" if kind == STAGE_FIELD else kind),
+                    )
                     .select("horizon_days", "kind", "segment", "accounts", "churned", "churn_rate")
                 )
             if m["auc"] is None:
