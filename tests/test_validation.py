@@ -314,10 +314,20 @@ def test_a_validation_run_writes_the_report_the_candidate_and_the_contribution(v
     config = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
     # 120 accounts: few churns, so small bins and a short horizon
     config["calibration"].update(horizon_days=30, min_outcomes_per_class=3, min_accounts_per_bin=5, max_bins=4)
+    config["target_tiers"] = {"by": ["size_tier", "plan"], "window_days": 120, "min_accounts": 10}
     config_path = tmp_path / "validation.yaml"
     config_path.write_text(yaml.safe_dump(config))
     result = run_validation(validated_home, validation_path=config_path)
     assert result.success
+    # target tiers: the cohort scored 120 days before the newest snapshot, each account in one tier
+    health = published(validated_home)
+    cohort = health.filter(pl.col("snapshot_date") == health["snapshot_date"].max() - dt.timedelta(days=120))
+    tiers = published(validated_home, "target_tiers").sort("rank", nulls_last=True)
+    assert tiers["accounts"].sum() == cohort.height and tiers["retained"].sum() < cohort.height
+    ranked = tiers.filter(pl.col("rank").is_not_null())
+    assert ranked["rank"].to_list() == list(range(1, ranked.height + 1)) and ranked.height >= 2
+    assert ranked["retention_low"].to_list() == sorted(ranked["retention_low"].to_list(), reverse=True)
+    assert (tiers.filter(pl.col("rank").is_null())["accounts"] < 10).all()
     summary = published(validated_home, "score_validation").sort("horizon_days")
     assert summary["horizon_days"].to_list() == [30, 60, 90]
     at_30 = summary.row(0, named=True)
@@ -375,6 +385,7 @@ def test_a_validation_step_that_materializes_nothing_says_why_on_its_asset(valid
     config = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
     config["calibration"]["min_outcomes_per_class"] = 10_000
     config["contribution"]["observation_days"] = 400  # the history is 150 days
+    config.pop("target_tiers")
     config_path = tmp_path / "validation.yaml"
     config_path.write_text(yaml.safe_dump(config))
     result = run_validation(validated_home, validation_path=config_path)
@@ -387,3 +398,4 @@ def test_a_validation_step_that_materializes_nothing_says_why_on_its_asset(valid
     assert why["model_calibration"].startswith("no candidate model: ") and "10000" in why["model_calibration"]
     assert "not estimated: no published snapshot on" in why["cs_contribution_estimate"]
     assert "backfill at least 401 days or lower contribution.observation_days" in why["cs_contribution_estimate"]
+    assert why["target_tiers"] == "not ranked: validation.yaml has no `target_tiers` section"

@@ -111,6 +111,8 @@ INDUSTRIES = (
     "Media",
     "Education",
 )
+# industries keep their customers differently (target tiers rank them): churn x this factor
+CHURN_FACTOR_BY_INDUSTRY = np.array([0.7, 1.4, 0.5, 0.9, 1.0, 1.2, 1.7, 0.8])
 NAME_HEADS = (
     "Aoba", "Sakura", "Hikari", "Midori", "Kaede", "Asahi", "Northwind", "Bluebird", "Summit",
     "Harbor", "Cedar", "Orion", "Lumen", "Vertex", "Nimbus", "Fuji", "Kawa", "Tsubasa", "Helix",
@@ -400,7 +402,8 @@ def _draw_accounts(rng: Rng, n: int, cal: _Calendar) -> _Accounts:
     industry[rng.random(n) < 0.02] = -1
 
     onboarding = rng.random(n) < ONBOARDING_SHARE
-    churned = ~onboarding & (rng.random(n) < CHURN_BY_TIER[tier] / (1 - ONBOARDING_SHARE))
+    churn_factor = np.where(industry >= 0, CHURN_FACTOR_BY_INDUSTRY[np.maximum(industry, 0)], 1.0)
+    churned = ~onboarding & (rng.random(n) < CHURN_BY_TIER[tier] * churn_factor / (1 - ONBOARDING_SHARE))
     u = rng.random(n)
     trajectory = np.where(u < 0.17, GROWING, np.where(u < 0.36, DECLINING, STABLE))
     trajectory = np.where(onboarding, np.where(u < 0.5, GROWING, STABLE), trajectory)

@@ -30,6 +30,8 @@ from cs_assets.validation.config import ValidationConfig
 from cs_assets.validation.contribution import cs_contribution
 from cs_assets.validation.metrics import churn_by, horizon_metrics
 from cs_assets.validation.outcomes import outcomes_from_crm, read_outcomes_file, scores_before_outcomes
+from cs_assets.validation.tiers import target_tiers as rank_tiers
+from cs_assets.validation.tiers import window_text
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource
 from resources.validation import ValidationConfigResource
@@ -42,6 +44,8 @@ MODEL_CALIBRATION = "model_calibration"
 SUMMARY_TABLE = f"{SCHEMA}.score_validation"
 GROUPS_TABLE = f"{SCHEMA}.score_validation_groups"
 REPORT_FILE = "calibration_report.json"
+TARGET_TIERS = "target_tiers"
+TIERS_TABLE = f"{SCHEMA}.target_tiers"
 
 
 class _AssetArgs(TypedDict):
@@ -77,11 +81,12 @@ def _band_names(model: HealthModel) -> tuple[list[str], str]:
     return names, names[0]
 
 
-def _write_tables(con: duckdb.DuckDBPyConnection, summary: pl.DataFrame, groups: pl.DataFrame) -> None:
+def _write_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame]) -> None:
+    """Replace each table with its frame, all in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        for table, frame in ((SUMMARY_TABLE, summary), (GROUPS_TABLE, groups)):
+        for table, frame in tables.items():
             con.register("incoming", frame.to_arrow())
             try:
                 con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM incoming")
@@ -196,7 +201,7 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
         summary = pl.DataFrame(summary_rows)
         groups = pl.concat(group_frames) if group_frames else pl.DataFrame()
         with warehouse.connect() as con:
-            _write_tables(con, summary, groups)
+            _write_tables(con, {SUMMARY_TABLE: summary, GROUPS_TABLE: groups})
         yield dg.MaterializeResult(
             metadata={
                 "outcomes_source": source,
@@ -348,4 +353,44 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
             }
         )
 
-    return [score_validation, model_calibration, cs_contribution_estimate]
+    @dg.asset(
+        name=TARGET_TIERS,
+        deps=["score_validation"],
+        kinds={"duckdb", "polars"},
+        output_required=False,
+        metadata={"dagster/table_name": TIERS_TABLE},
+        **common,
+    )
+    def target_tiers(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        landing: LandingZoneResource,
+        validation: ValidationConfigResource,
+        crm: pl.DataFrame,
+    ):
+        """Segments of the base (e.g. industry x size tier) ranked by their retention and ARR growth, with counts and confidence."""
+        cfg = validation.load()
+        if cfg.target_tiers is None:
+            yield _not_materialized(context, "not ranked: validation.yaml has no `target_tiers` section")
+            return
+        tiers_cfg = cfg.target_tiers
+        crm = latest_accounts(crm.lazy(), accounts_spec).collect()
+        history, _, _, _, _ = _inputs(warehouse, landing, crm, cfg)
+        table, first, newest = rank_tiers(history, crm, tiers_cfg.by, tiers_cfg.window_days, tiers_cfg.min_accounts)
+        with warehouse.connect() as con:
+            _write_tables(con, {TIERS_TABLE: table})
+        ranked = table.filter(pl.col("rank").is_not_null())
+        yield dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": table.height,
+                "window": window_text(first, newest, tiers_cfg.window_days),
+                "tiers_ranked": ranked.height,
+                "tiers_too_small": table.height - ranked.height,
+                "best_tier": " x ".join(str(ranked.row(0, named=True)[c]) for c in tiers_cfg.by)
+                if ranked.height
+                else "none",
+                "tiers": table_metadata(table, rows=30),
+            }
+        )
+
+    return [score_validation, model_calibration, cs_contribution_estimate, target_tiers]

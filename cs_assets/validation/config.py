@@ -65,6 +65,22 @@ class ContributionDecl(ConfigModel):
     observation_days: int = Field(ge=1)
 
 
+class TargetTiersDecl(ConfigModel):
+    # CRM columns whose combinations are the tiers (e.g. industry x size tier)
+    by: list[str] = Field(min_length=1)
+    # retention and ARR growth of the accounts scored this many days before the newest snapshot
+    window_days: int = Field(ge=1)
+    # a tier with fewer accounts is listed but not ranked
+    min_accounts: int = Field(ge=1)
+
+    @field_validator("by")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ConfigProblem("", f"must name each column once, got {v}")
+        return v
+
+
 class ValidationFile(ConfigModel):
     version: Literal[1]
     horizons_days: list[int] = Field(min_length=1)
@@ -72,6 +88,8 @@ class ValidationFile(ConfigModel):
     calibration: CalibrationDecl
     # optional: without it, no contribution estimate (a product with no CS-supported segment)
     contribution: ContributionDecl | None = None
+    # optional: without it, no target tiers
+    target_tiers: TargetTiersDecl | None = None
     outcomes_file: str
 
     @field_validator("horizons_days")
@@ -99,6 +117,7 @@ class ValidationConfig:
     engaged_when: tuple[Condition, ...]
     observation_days: int | None
     outcomes_file: str
+    target_tiers: TargetTiersDecl | None = None
 
     @property
     def horizon_days(self) -> int:
@@ -131,6 +150,7 @@ def parse_validation_config(
         engaged_when=tuple(conditions),
         observation_days=contribution.observation_days if contribution else None,
         outcomes_file=parsed.outcomes_file,
+        target_tiers=parsed.target_tiers,
     )
 
 
