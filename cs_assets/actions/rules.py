@@ -41,6 +41,8 @@ SCORE_FIELDS = {
 }
 # the account's health stage (the `stages` of the file), for action rules
 STAGE_FIELD = "health_stage"
+# a parent account's roll-up of its family (health_model.yaml `parents`); null on other accounts
+PARENT_FIELDS = {"rollup_score": NUMBER, "rollup_band": TEXT}
 TREND_FIELDS = {
     "change_7d": NUMBER,
     "change_30d": NUMBER,
@@ -69,7 +71,7 @@ def indicator_fields(catalogue: "Catalogue") -> list[str]:
 
 def history_fields(catalogue: "Catalogue") -> dict[str, str]:
     """Every field a rule may read, with its kind."""
-    return {**{name: NUMBER for name in indicator_fields(catalogue)}, **SCORE_FIELDS, **TREND_FIELDS}
+    return {**{name: NUMBER for name in indicator_fields(catalogue)}, **SCORE_FIELDS, **TREND_FIELDS, **PARENT_FIELDS}
 
 
 # --------------------------------------------------------------------------- the file
@@ -198,7 +200,7 @@ def _allowed_values(field: str, model: HealthModel | None) -> tuple[str, ...] | 
     if model is None:
         return None
     bands = tuple(b.name for b in model.bands)
-    if field in ("band", "previous_band"):
+    if field in ("band", "previous_band", "rollup_band"):
         return bands
     if field == "lifecycle_stage":
         return (*LIFECYCLE_STAGES,)

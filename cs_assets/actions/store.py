@@ -9,7 +9,14 @@ import polars as pl
 from cs_assets.actions.evaluate import ACTION_SCHEMA
 from cs_assets.actions.rules import SCORE_FIELDS, STAGE_FIELD, TREND_FIELDS
 from cs_assets.actions.stages import STAGE_SCHEMA
-from cs_assets.publish.tables import HEALTH_TABLE, INDICATOR_VALUES_TABLE, SCHEMA, TREND_VIEW, table_columns
+from cs_assets.publish.tables import (
+    HEALTH_TABLE,
+    INDICATOR_VALUES_TABLE,
+    PARENT_TABLE,
+    SCHEMA,
+    TREND_VIEW,
+    table_columns,
+)
 
 ACTIONS_TABLE = f"{SCHEMA}.account_actions"
 ACTION_COLUMNS: dict[str, str] = {
@@ -64,22 +71,28 @@ DELIVERY_COLUMNS: dict[str, str] = {
 }
 
 
-def history_sql(indicator_columns: list[str], with_stages: bool = False) -> str:
+def history_sql(indicator_columns: list[str], with_stages: bool = False, with_parents: bool = False) -> str:
     """Health, trend and indicator values per account and snapshot; indicators the warehouse
     does not hold (a catalogue newer than the data) read as null. With the stages table, each
-    snapshot's health stage too."""
+    snapshot's health stage too; with the parent roll-ups, a parent account's roll-up."""
     values = ", ".join(f"CAST(v.{c} AS DOUBLE) AS {c}" for c in indicator_columns)
     stage = f"s.{STAGE_FIELD}" if with_stages else f"CAST(NULL AS VARCHAR) AS {STAGE_FIELD}"
+    rollup = (
+        "CAST(p.rollup_score AS DOUBLE) AS rollup_score, p.rollup_band"
+        if with_parents
+        else "CAST(NULL AS DOUBLE) AS rollup_score, CAST(NULL AS VARCHAR) AS rollup_band"
+    )
     return f"""
 SELECT h.account_id, h.snapshot_date, h.csm_owner,
        {", ".join(f"CAST(h.{c} AS DOUBLE) AS {c}" if k == "number" else f"h.{c}" for c, k in SCORE_FIELDS.items())},
        {", ".join(f"CAST(t.{c} AS DOUBLE) AS {c}" if k == "number" else f"t.{c}" for c, k in TREND_FIELDS.items())},
-       {stage}
+       {stage}, {rollup}
        {", " + values if values else ""}
 FROM {HEALTH_TABLE} h
 JOIN {TREND_VIEW} t USING (account_id, snapshot_date)
 LEFT JOIN {INDICATOR_VALUES_TABLE} v USING (account_id, snapshot_date)
 {f"LEFT JOIN {STAGES_TABLE} s USING (account_id, snapshot_date)" if with_stages else ""}
+{f"LEFT JOIN {PARENT_TABLE} p ON p.parent_account_id = h.account_id AND p.snapshot_date = h.snapshot_date" if with_parents else ""}
 ORDER BY h.account_id, h.snapshot_date
 """
 
@@ -87,6 +100,14 @@ ORDER BY h.account_id, h.snapshot_date
 def _create(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], extra: str = "") -> None:
     ddl = ", ".join(f"{name} {decl}" for name, decl in columns.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({ddl}{extra})")
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = None) -> pl.DataFrame:
@@ -106,11 +127,12 @@ def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = 
         c for c in table_columns(con, INDICATOR_VALUES_TABLE) if c not in ("account_id", "snapshot_date", *SCORE_FIELDS)
     ]
     wanted = stored if indicators is None else list(indicators)
-    schema, name = STAGES_TABLE.split(".")
-    staged = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-    ).fetchall()[0][0]
-    frame = con.sql(history_sql([c for c in wanted if c in stored], with_stages=bool(staged))).pl()
+    sql = history_sql(
+        [c for c in wanted if c in stored],
+        with_stages=_exists(con, STAGES_TABLE),
+        with_parents=_exists(con, PARENT_TABLE),
+    )
+    frame = con.sql(sql).pl()
     absent = [c for c in wanted if c not in stored]
     return frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in absent) if absent else frame
 

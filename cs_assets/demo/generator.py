@@ -111,6 +111,7 @@ INDUSTRIES = (
     "Media",
     "Education",
 )
+PARENT_EVERY, CHILDREN = 25, 3
 # industries keep their customers differently (target tiers rank them): churn x this factor
 CHURN_FACTOR_BY_INDUSTRY = np.array([0.7, 1.4, 0.5, 0.9, 1.0, 1.2, 1.7, 0.8])
 NAME_HEADS = (
@@ -996,6 +997,13 @@ def _write_crm(rng: Rng, acc: _Accounts, cal: _Calendar, path: pathlib.Path) -> 
     n_dup = min(n, max(1, int(round(n * CRM_DUPLICATE_SHARE))))
     dup = rng.choice(n, size=n_dup, replace=False)
     raw = raw[np.sort(np.concatenate([np.arange(n), dup]), kind="stable")]
+    # families for the parent roll-up: every 25th account is a parent of the three after it
+    # (no random draw, so every other column stays as it was)
+    raw = raw.with_columns(
+        parent=pl.when((pl.col("acc") > PARENT_EVERY) & (pl.col("acc") % PARENT_EVERY).is_between(1, CHILDREN)).then(
+            pl.col("acc") - pl.col("acc") % PARENT_EVERY
+        )
+    )
     acc6 = zfill("acc", 6)
     name = lookup("head", NAME_HEADS) + pl.lit(" ") + lookup("tail", NAME_TAILS)
     form = lookup("form", NAME_FORMS)
@@ -1009,6 +1017,7 @@ def _write_crm(rng: Rng, acc: _Accounts, cal: _Calendar, path: pathlib.Path) -> 
         licensed_seats="seats",
         arr_usd="arr",
         csm_owner=pl.lit("csm.") + lookup("csm", CSM_NAMES) + pl.lit("@example.com"),
+        parent_account_id=pl.when(pl.col("parent").is_not_null()).then(pl.lit("ACC-") + zfill("parent", 6)),
         champion_user_ids=pl.when(pl.col("champ2") > 0)
         .then(champions + pl.lit(";U-") + acc6 + pl.lit("-") + zfill("champ2", 3))
         .otherwise(champions),

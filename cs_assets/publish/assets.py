@@ -25,6 +25,7 @@ from cs_assets.publish.tables import (
     build_contribution_rows,
     build_health_rows,
     build_indicator_value_rows,
+    build_parent_rows,
     column_schema,
     previous_snapshot,
     publish_snapshots,
@@ -204,6 +205,7 @@ def _publish_asset(
         health = build_health_rows(scores, segments, indicators, model_version, computed_at)
         points = build_contribution_rows(contributions, computed_at)
         lineage = lineage_rows(context, dates, computed_at, upstream)
+        parents = build_parent_rows(scores, indicators, model, computed_at) if model.parent_column is not None else None
         with warehouse.connect() as con:
             previous_date, previous = previous_snapshot(con, dates[0])
             shift = worst_band_shift(
@@ -223,6 +225,7 @@ def _publish_asset(
                 model_version,
                 model.to_json(),
                 computed_at,
+                *(parents or ()),
             )
         latest = health.filter(pl.col("snapshot_date") == dates[-1])
         bands = latest.group_by("band").len().sort("band")
@@ -248,6 +251,8 @@ def _publish_asset(
                 "latest_snapshot": dates[-1].isoformat(),
                 "latest_snapshot_accounts": latest.height,
                 "model_version": model_version,
+                # parent roll-ups of the newest snapshot (published.parent_account_health)
+                "parent_accounts": parents[0].filter(pl.col("snapshot_date") == dates[-1]).height if parents else 0,
                 # numbers Dagster plots over time on the asset's page
                 # a Float64 column with rows: its mean is a float
                 "mean_score": round(float(cast(float, latest_scores.mean())), 2) if latest.height else 0.0,

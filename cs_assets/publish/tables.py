@@ -5,10 +5,13 @@ frame can never swap values; a frame whose columns differ from the table is refu
 """
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
+
+if TYPE_CHECKING:
+    from cs_assets.scoring.model_config import HealthModel
 
 SCHEMA = "published"
 HEALTH_TABLE = f"{SCHEMA}.account_health"
@@ -100,6 +103,33 @@ CONTRIBUTION_COLUMNS: dict[str, str] = {
 }
 
 
+# parent accounts (health_model.yaml `parents`): the roll-up per parent and its members' parts,
+# written with the snapshot they belong to
+PARENT_TABLE = f"{SCHEMA}.parent_account_health"
+PARENT_COLUMNS: dict[str, str] = {
+    "parent_account_id": "VARCHAR NOT NULL",
+    "snapshot_date": "DATE NOT NULL",
+    "rollup_score": "DECIMAL(9,4) NOT NULL",  # the sum of the members' points, exactly
+    "rollup_band": "VARCHAR NOT NULL",
+    "members": "BIGINT NOT NULL",
+    "weight_basis": "VARCHAR NOT NULL",
+    "weight_total": "DOUBLE NOT NULL",
+    "model_version": "VARCHAR NOT NULL",
+    "computed_at": "TIMESTAMPTZ NOT NULL",
+}
+PARENT_MEMBERS_TABLE = f"{SCHEMA}.parent_account_members"
+PARENT_MEMBER_COLUMNS: dict[str, str] = {
+    "parent_account_id": "VARCHAR NOT NULL",
+    "snapshot_date": "DATE NOT NULL",
+    "account_id": "VARCHAR NOT NULL",
+    "health_score": "DOUBLE NOT NULL",
+    "weight": "DOUBLE NOT NULL",
+    "weight_share": "DOUBLE NOT NULL",
+    "points": "DECIMAL(9,4) NOT NULL",  # weight_share x health_score, apportioned
+    "computed_at": "TIMESTAMPTZ NOT NULL",
+}
+
+
 class PublishError(RuntimeError):
     pass
 
@@ -182,6 +212,43 @@ def build_health_rows(
         )
     )
     return frame.select(list(HEALTH_COLUMNS)).sort(KEY)
+
+
+def empty_frame(columns: dict[str, str]) -> pl.DataFrame:
+    return pl.DataFrame(schema={name: pl.String for name in columns}).clear()
+
+
+def build_parent_rows(
+    scores: pl.DataFrame, indicators: pl.DataFrame, model: "HealthModel", computed_at: dt.datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Each snapshot's parent roll-ups and members (health_model.yaml `parents`)."""
+    from cs_assets.scoring.parents import rollup_parents
+
+    assert model.parent_column is not None
+    wanted = ["account_id", "snapshot_date", model.parent_column]
+    if model.parent_weight != "equal":
+        wanted.append(model.parent_weight)
+    missing = [c for c in wanted if c not in indicators.columns]
+    if missing:
+        raise PublishError(
+            f"parent roll-up: the CRM has no column {', '.join(missing)} (health_model.yaml `parents`; "
+            "declare it in sources.yaml, or remove `parents`)"
+        )
+    accounts = indicators.filter(pl.col("is_active")).select(wanted)
+    stamp = pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))
+    rollups, members = [], []
+    for (day,), part in scores.partition_by("snapshot_date", as_dict=True, maintain_order=True).items():
+        these = accounts.filter(pl.col("snapshot_date") == day)
+        rollup, member = rollup_parents(part, these, model, model.parent_column, model.parent_weight)
+        rollups.append(rollup.with_columns(snapshot_date=pl.lit(day, dtype=pl.Date)))
+        members.append(member.with_columns(snapshot_date=pl.lit(day, dtype=pl.Date)))
+    if not rollups:
+        return empty_frame(PARENT_COLUMNS), empty_frame(PARENT_MEMBER_COLUMNS)
+    parents = pl.concat(rollups).with_columns(model_version=pl.lit(model.version), computed_at=stamp)
+    return (
+        parents.select(list(PARENT_COLUMNS)).sort(KEY[0], "parent_account_id"),
+        pl.concat(members).with_columns(computed_at=stamp).select(list(PARENT_MEMBER_COLUMNS)),
+    )
 
 
 def build_indicator_value_rows(indicators: pl.DataFrame, names: list[str]) -> pl.DataFrame:
@@ -267,6 +334,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, indicators: list[str]) -> None
     _ensure_table(con, INDICATOR_VALUES_TABLE, indicator_value_columns(indicators), additive=True)
     _ensure_table(con, LINEAGE_TABLE, LINEAGE_COLUMNS)
     _ensure_table(con, MODEL_TABLE, MODEL_COLUMNS)
+    _ensure_table(con, PARENT_TABLE, PARENT_COLUMNS)
+    _ensure_table(con, PARENT_MEMBERS_TABLE, PARENT_MEMBER_COLUMNS)
     con.execute(TREND_VIEW_SQL)
 
 
@@ -301,6 +370,8 @@ def publish_snapshots(
     model_version: str,
     model_json: str,
     computed_at: dt.datetime,
+    parents: pl.DataFrame | None = None,
+    parent_members: pl.DataFrame | None = None,
 ) -> None:
     """Replace the given snapshots in every published table atomically.
 
@@ -319,6 +390,12 @@ def publish_snapshots(
                 (CONTRIBUTIONS_TABLE, contributions),
                 (INDICATOR_VALUES_TABLE, indicator_values),
                 (LINEAGE_TABLE, lineage),
+                # no roll-up configured: the snapshot's old parent rows go all the same
+                (PARENT_TABLE, empty_frame(PARENT_COLUMNS) if parents is None else parents),
+                (
+                    PARENT_MEMBERS_TABLE,
+                    empty_frame(PARENT_MEMBER_COLUMNS) if parent_members is None else parent_members,
+                ),
             )
             for table, frame in tables:
                 con.execute(f"DELETE FROM {table} WHERE snapshot_date IN (SELECT snapshot_date FROM run_dates)")

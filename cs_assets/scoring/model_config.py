@@ -159,6 +159,14 @@ class SegmentDecl(ConfigModel):
         return self
 
 
+class ParentsDecl(ConfigModel):
+    """Parent accounts: the CRM column naming an account's parent, and what weights a member."""
+
+    column: str = Field(min_length=1)
+    # a numeric CRM column (ARR by default), or `equal`
+    weight: str = Field(default="arr_usd", min_length=1)
+
+
 class ModelFile(ConfigModel):
     version: int
     name: str = Field(min_length=1)
@@ -169,6 +177,8 @@ class ModelFile(ConfigModel):
     triage: dict[str, dict[str, str]]
     # models per segment: the first segment whose `when` matches scores the account
     segments: list[SegmentDecl] = []
+    # optional: a rolled-up score per parent account
+    parents: ParentsDecl | None = None
 
     @model_validator(mode="after")
     def _whole(self) -> "ModelFile":
@@ -267,6 +277,9 @@ class HealthModel:
     document: dict = field(default_factory=dict, compare=False, repr=False)
     left_out: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     segments: tuple[Segment, ...] = ()  # in the file's order: the first match wins
+    # parent roll-up: the CRM column naming the parent, and the weight column (or "equal")
+    parent_column: str | None = None
+    parent_weight: str = "arr_usd"
 
     def indicator(self, name: str) -> IndicatorRule:
         return next(i for i in self.indicators if i.name == name)
@@ -363,7 +376,7 @@ def _effective_document(raw: dict, left_out: set[str], empty_subscores: Iterable
 
 def _segment_document(raw: dict, segment: dict) -> dict:
     """The default model's file with one segment's overrides applied (and no segments)."""
-    doc = {k: copy.deepcopy(v) for k, v in raw.items() if k != "segments"}
+    doc = {k: copy.deepcopy(v) for k, v in raw.items() if k not in ("segments", "parents")}
     for name, override in (segment.get("indicators") or {}).items():
         doc["indicators"][name] = {**doc["indicators"][name], **copy.deepcopy(override)}
     for sub, decl in (segment.get("subscores") or {}).items():
@@ -496,6 +509,8 @@ def _build(parsed: ModelFile, raw: dict, catalogue: "Catalogue | None") -> Healt
         document=_effective_document(raw, set(left_out), empty),
         left_out=left_out,
         segments=segments,
+        parent_column=parsed.parents.column if parsed.parents else None,
+        parent_weight=parsed.parents.weight if parsed.parents else "arr_usd",
     )
     return HealthModel(**{**model.__dict__, "version": model_version(model)})
 
@@ -511,6 +526,10 @@ def _version_payload(model: HealthModel) -> dict:
     payload = asdict(model)
     for key in ("version", "document", "left_out", "segments"):
         payload.pop(key)
+    if model.parent_column is None:
+        # a model without a roll-up keeps the version it had before roll-ups existed
+        payload.pop("parent_column")
+        payload.pop("parent_weight")
     if model.segments:
         # only a model with segments hashes them: every model without keeps its version
         payload["segments"] = [
