@@ -421,6 +421,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "ORDER BY subscore, max_points - points DESC, indicator",
             [account, snapshot],
         ).fetchall()
+        notes = _notes(con, account, snapshot)
     finally:
         con.close()
     score, co, cx, band, stage, tier, triage, owner, version, segment = head
@@ -430,11 +431,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
         f"health {score} ({band})  CO {shown(co)}  CX {shown(cx)}  stage {stage}  tier {shown(tier)}  "
         f"triage {triage}  owner {owner or 'unassigned'}"
     )
-    print(f"\n{'sub':<4}{'indicator':<30}{'value':>12}{'score':>8}{'weight':>8}{'points':>10}{'of max':>8}")
-    for sub, ind, raw, missing, iscore, weight, pts, mx in parts:
-        value = "no data" if missing else f"{raw:.4g}"
-        scored = "excl." if iscore is None else f"{iscore:.0f}"
-        print(f"{sub:<4}{ind:<30}{value:>12}{scored:>8}{weight:>8.1%}{pts:>10}{mx:>8.2f}")
+    # a person's judgement (a CSM's sentiment) is shown apart from what was measured
+    catalogue = ctx.deployment.catalogue.indicators
+    judged = {name for name, ind in catalogue.items() if ind.judgement}
+    header = f"{'sub':<4}{'indicator':<30}{'value':>12}{'score':>8}{'weight':>8}{'points':>10}{'of max':>8}"
+    print(f"\nmeasured\n{header}")
+    for row in [p for p in parts if p[1] not in judged]:
+        print(_part_line(row))
+    judgement = [p for p in parts if p[1] in judged]
+    if judgement:
+        print("\njudgement (recorded by a person, not measured)\n" + header)
+        for row in judgement:
+            expiry = catalogue[row[1]].window_days
+            note = notes.get(row[1])
+            print(_part_line(row) + f"  expires {expiry} days after it was recorded")
+            if note:
+                print(f"{'':<4}  note: {note}  (kept, never scored)")
     total = sum(p[6] for p in parts)
     print(f"{'':<4}{'total':<30}{'':>12}{'':>8}{'':>8}{total:>10}")
     if args.since:
@@ -442,6 +454,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.trace:
         _print_trace(ctx.home, snapshot)
     return 0
+
+
+def _part_line(row: tuple) -> str:
+    sub, ind, raw, missing, iscore, weight, pts, mx = row
+    value = "no data" if missing else f"{raw:.4g}"
+    scored = "excl." if iscore is None else f"{iscore:.0f}"
+    return f"{sub:<4}{ind:<30}{value:>12}{scored:>8}{weight:>8.1%}{pts:>10}{mx:>8.2f}"
+
+
+def _notes(con, account: str, snapshot: dt.date) -> dict[str, str]:
+    """The notes kept beside the account's `latest` indicators on that snapshot (none before this release)."""
+    from cs_assets.publish.tables import NOTES_TABLE, table_columns
+
+    if not table_columns(con, NOTES_TABLE):
+        return {}
+    rows = con.execute(
+        f"SELECT indicator, note FROM {NOTES_TABLE} WHERE account_id = ? AND snapshot_date = ? AND note IS NOT NULL",
+        [account, snapshot],
+    ).fetchall()
+    return dict(rows)
 
 
 def _print_change(home: Path, account: str, since: dt.date, until: dt.date) -> None:

@@ -449,6 +449,18 @@ def demo_sources_config(base_url: str, token_env: str = TOKEN_ENV) -> str:
             "page_size_param": "limit",
             "incremental": {"param": "updated_since", "field": "occurred_at", "format": "iso"},
         },
+        "csm_sentiment": {
+            "kind": "http",
+            "preset": "generic_json",
+            "base_url": base_url,
+            "path": f"{GENERIC_PREFIX}csm_sentiment",
+            "auth": bearer,
+            "records_path": "data",
+            "pagination": {"type": "offset", "offset_param": "offset"},
+            "page_size": 500,
+            "page_size_param": "limit",
+            "incremental": {"param": "updated_since", "field": "recorded_at", "format": "iso"},
+        },
     }
     for name, keys in transport.items():
         document["sources"][name].update(keys)

@@ -67,6 +67,7 @@ USAGE_EVENTS = DEMO_CONTRACT["usage_events"]
 SUPPORT_TICKETS = DEMO_CONTRACT["support_tickets"]
 SURVEY_RESPONSES = DEMO_CONTRACT["survey_responses"]
 ENGAGEMENT_EVENTS = DEMO_CONTRACT["engagement_events"]
+CSM_SENTIMENT = DEMO_CONTRACT["csm_sentiment"]
 # the demo product's feature vocabulary (config/sources.yaml lists the same names)
 CORE_FEATURES = ("pipelines", "scheduler", "connectors", "transformations", "monitoring", "dashboards")
 ADDON_FEATURES = ("reverse_etl", "data_quality", "lineage_explorer")
@@ -112,6 +113,14 @@ INDUSTRIES = (
     "Education",
 )
 PARENT_EVERY, CHILDREN = 25, 3
+# CSM sentiment notes: the share of accounts with any, how far back, and the words used
+NOTED_SHARE, NOTES_MAX, NOTES_DAYS_BACK = 0.4, 3, 150
+SENTIMENTS = ("red", "yellow", "green")
+NOTE_REASONS = (
+    ("Sponsor unresponsive since the reorg", "Evaluating a competitor", "Budget cut announced for next year"),
+    ("Rollout stalled in two teams", "Asked for a pricing review", "New admin still ramping up"),
+    ("Expanding to a second region", "Great QBR, asked about the add-ons", "Champion presented us internally"),
+)
 # industries keep their customers differently (target tiers rank them): churn x this factor
 CHURN_FACTOR_BY_INDUSTRY = np.array([0.7, 1.4, 0.5, 0.9, 1.0, 1.2, 1.7, 0.8])
 NAME_HEADS = (
@@ -264,7 +273,7 @@ class _Accounts:
     def __len__(self) -> int:
         return len(self.num)
 
-    def take(self, sl: slice) -> _Accounts:
+    def take(self, sl: slice | np.ndarray) -> _Accounts:
         return _Accounts(**{f.name: getattr(self, f.name)[sl] for f in dataclasses.fields(self)})
 
     def user_num(self, idx: np.ndarray, rank: np.ndarray) -> np.ndarray:
@@ -344,6 +353,10 @@ def generate_demo_data(
     rows[SURVEY_RESPONSES.name] = _write_csv(surveys, landing_dir / SURVEY_RESPONSES.path)
     engagement = _finish_engagement(engagement_rng, pl.concat(small.engagement))
     rows[ENGAGEMENT_EVENTS.name] = _write_ndjson(engagement, landing_dir / ENGAGEMENT_EVENTS.path)
+
+    # a stream of its own, so the other sources stay as they were without the notes
+    notes = _csm_notes(np.random.default_rng([seed, 15]), acc, cal)
+    rows[CSM_SENTIMENT.name] = _write_csv(notes, landing_dir / CSM_SENTIMENT.path)
 
     truth_path = landing_dir.parent / TRUTH_DIR / TRUTH_FILE
     write_parquet(_truth(acc, cal), truth_path)
@@ -1027,6 +1040,47 @@ def _write_crm(rng: Rng, acc: _Accounts, cal: _Calendar, path: pathlib.Path) -> 
         updated_at=iso_with_offset("updated", "style", OFFSET_STYLES, 1),
     )
     return _write_csv(frame, path)
+
+
+def _csm_notes(rng: Rng, acc: _Accounts, cal: _Calendar) -> pl.DataFrame:
+    """CSM sentiment notes from the CRM: red / yellow / green with a reason, following the hidden
+    health with some noise (a CSM's judgement, not a measurement)."""
+    n = len(acc.num)
+    count = np.where(rng.random(n) < NOTED_SHARE, rng.integers(1, NOTES_MAX + 1, n), 0)
+    a = np.repeat(np.arange(n), count)
+    life_end = np.where(acc.trajectory == CHURNED, acc.churn, cal.last)
+    first = np.maximum(acc.start, cal.last - NOTES_DAYS_BACK)[a]
+    span = np.maximum(life_end[a] - first, 0)
+    day = first + np.floor(rng.random(len(a)) * (span + 1)).astype(np.int64)
+    keep = (day >= acc.start[a]) & (day <= life_end[a])
+    a, day = a[keep], day[keep]
+    h = _health(acc.take(a), day[:, None])[:, 0] if len(a) else np.zeros(0)
+    judged = h + rng.normal(0.0, 0.12, len(a))
+    sentiment = np.where(judged < 0.35, 0, np.where(judged < 0.6, 1, 2))
+    reason = np.floor(rng.random(len(a)) * len(NOTE_REASONS[0])).astype(np.int64)
+    seconds = rng.integers(8 * 3600, 19 * 3600, len(a))
+    frame = pl.DataFrame(
+        {
+            "acc": acc.num[a],
+            "sentiment": sentiment,
+            "reason": reason,
+            "recorded": (day * 86_400 + seconds) * 1_000_000,
+            "csm": acc.csm[a],
+            "ws": whitespace_codes(rng, len(a), WHITESPACE_SHARE),
+        }
+    ).sort("recorded", "acc")
+    return frame.select(
+        note_id=pl.lit("N-") + pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(7),
+        account_id=account_id_expr("ACC-", "acc", "ws"),
+        recorded_at=pl.from_epoch("recorded", time_unit="us").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        sentiment=lookup("sentiment", SENTIMENTS),
+        reason=(pl.col("sentiment") * len(NOTE_REASONS[0]) + pl.col("reason")).replace_strict(
+            list(range(sum(len(r) for r in NOTE_REASONS))),
+            [text for reasons in NOTE_REASONS for text in reasons],
+            return_dtype=pl.String,
+        ),
+        recorded_by=pl.lit("csm.") + lookup("csm", CSM_NAMES) + pl.lit("@example.com"),
+    )
 
 
 def _truth(acc: _Accounts, cal: _Calendar) -> pl.DataFrame:

@@ -48,7 +48,7 @@ COUNT, DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE = (
     "max",
     "quantile",
 )
-NEWEST, OLDEST, ACTIVE_DAYS, SHARE, COVERAGE, RATIO, VALUE = (
+NEWEST, OLDEST, ACTIVE_DAYS, SHARE, COVERAGE, RATIO, VALUE, LATEST = (
     "days_since_newest",
     "days_since_oldest",
     "active_days",
@@ -56,6 +56,7 @@ NEWEST, OLDEST, ACTIVE_DAYS, SHARE, COVERAGE, RATIO, VALUE = (
     "coverage",
     "ratio",
     "value",
+    "latest",
 )
 AGGREGATES = (
     COUNT,
@@ -73,12 +74,13 @@ AGGREGATES = (
     COVERAGE,
     RATIO,
     VALUE,
+    LATEST,
 )
-NEEDS_COLUMN = (DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE, COVERAGE, VALUE)
+NEEDS_COLUMN = (DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE, COVERAGE, VALUE, LATEST)
 NUMERIC_COLUMN = (SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE)
 RECENCY = (NEWEST, OLDEST)
 COUNTS = (COUNT, DISTINCT, ACTIVE_DAYS)  # whole numbers
-WINDOWED = (COUNT, DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE, ACTIVE_DAYS, SHARE, COVERAGE)
+WINDOWED = (COUNT, DISTINCT, SUM, MEAN, MEDIAN, MIN, MAX, QUANTILE, ACTIVE_DAYS, SHARE, COVERAGE, LATEST)
 FILTER_OPS = ("eq", "in", "not", "in_account_list", "is_null", "gt", "gte", "lt", "lte")
 # fields every account has, from the accounts source's contract columns (never configured)
 CONTEXT_FIELDS = {
@@ -122,6 +124,7 @@ class IndicatorDecl(ConfigModel):
         "coverage",
         "ratio",
         "value",
+        "latest",
     ]
     column: str | None = None
     where: dict[str, Any] = {}
@@ -138,6 +141,13 @@ class IndicatorDecl(ConfigModel):
     numerator: str | None = None
     denominator: str | None = None
     no_data: Literal["null", "zero"] | NoDataValue = "null"
+    # latest: the value of the newest record in the window (`window_days`: when it expires);
+    # `map` turns a text column's values into numbers (e.g. {red: 0, yellow: 50, green: 100})
+    map: dict[str, float] | None = None
+    # latest: a text column of the same record kept beside the value (a note's reason), never scored
+    note_column: str | None = None
+    # a person's judgement (e.g. a CSM's sentiment), not a measurement: explain shows it apart
+    judgement: bool = False
     # the range of valid values, checked on the indicator table (default: from the aggregation)
     valid_range: list[float | int | None] | None = Field(default=None, min_length=2, max_length=2)
 
@@ -179,6 +189,12 @@ class IndicatorDecl(ConfigModel):
             )
         if a in WINDOWED and self.window_days is None:
             raise ConfigProblem("", f"`{a}` needs `window_days`")
+        if a != LATEST:
+            for k in ("map", "note_column"):
+                if getattr(self, k) is not None:
+                    raise ConfigProblem(k, f"only `latest` uses `{k}`")
+        if a == LATEST and self.compare is not None:
+            raise ConfigProblem("compare", "`latest` is one record's value: it cannot be compared with a window")
         if a == VALUE:
             for k in ("window_days", "compare", "time_column", "per"):
                 if getattr(self, k) is not None:
@@ -262,6 +278,14 @@ class Indicator:
     denominator: str | None
     no_data: str | float  # "null" | "zero" | a value
     valid_range: tuple[float | None, float | None] | None
+    value_map: tuple[tuple[str, float], ...] | None = None  # latest: text value -> number
+    note_column: str | None = None  # latest: the record's text kept beside the value
+    judgement: bool = False  # a person's judgement, shown apart from the measured indicators
+
+    @property
+    def note_name(self) -> str | None:
+        """The indicator table's text column holding the note (`<indicator>_note`), if any."""
+        return f"{self.name}_note" if self.note_column is not None else None
 
     @property
     def is_whole_number(self) -> bool:
@@ -397,6 +421,25 @@ def _indicator(name: str, decl: IndicatorDecl, contract: Contract) -> Indicator:
             column_type = spec.column_type(decl.column)
             if column_type is None:
                 raise ConfigProblem(f"{key}.column", f"{spec.name} has no column {decl.column!r}")
+            if decl.aggregate == LATEST and not column_type.is_numeric():
+                if decl.map is None:
+                    raise ConfigProblem(
+                        f"{key}.map",
+                        f"{decl.column} is {column_type}: `latest` of a text column needs `map` to numbers",
+                    )
+                vocabulary = spec.vocabulary.get(decl.column)
+                if vocabulary is not None:
+                    unmapped = [v for v in vocabulary if v not in decl.map]
+                    unknown = [v for v in decl.map if v not in vocabulary]
+                    if unmapped or unknown:
+                        raise ConfigProblem(
+                            f"{key}.map",
+                            f"must map exactly the vocabulary of {spec.name}.{decl.column} ({', '.join(vocabulary)})"
+                            + (f"; missing {', '.join(unmapped)}" if unmapped else "")
+                            + (f"; not in it: {', '.join(unknown)}" if unknown else ""),
+                        )
+            if decl.note_column is not None and spec.column_type(decl.note_column) is None:
+                raise ConfigProblem(f"{key}.note_column", f"{spec.name} has no column {decl.note_column!r}")
             if (decl.aggregate in NUMERIC_COLUMN or decl.aggregate == VALUE) and not column_type.is_numeric():
                 raise ConfigProblem(
                     f"{key}.column", f"`{decl.aggregate}` needs a numeric column, {decl.column} is {column_type}"
@@ -443,6 +486,9 @@ def _indicator(name: str, decl: IndicatorDecl, contract: Contract) -> Indicator:
         no_data=float(no_data) if isinstance(no_data, (int, float)) else no_data,
         # two items: the model's min_length and max_length
         valid_range=(decl.valid_range[0], decl.valid_range[1]) if decl.valid_range is not None else None,
+        value_map=tuple(decl.map.items()) if decl.map is not None else None,
+        note_column=decl.note_column,
+        judgement=decl.judgement,
     )
 
 

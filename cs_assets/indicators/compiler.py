@@ -21,6 +21,7 @@ from cs_assets.indicators.catalogue import (
     COUNT,
     COVERAGE,
     DISTINCT,
+    LATEST,
     MAX,
     MEAN,
     MEDIAN,
@@ -59,7 +60,9 @@ def needed_columns(spec: SourceSpec, indicators: list[Indicator]) -> list[str]:
     if spec.received_column:
         columns.append(spec.received_column)
     for ind in indicators:
-        for name in (ind.column, ind.time_column, *(f.column for f in _filters_of(ind))):
+        if ind.aggregate == LATEST:
+            columns.extend(spec.key)  # ties on the time are broken by the key
+        for name in (ind.column, ind.time_column, ind.note_column, *(f.column for f in _filters_of(ind))):
             if name is None:
                 continue
             if name in spec.derived:
@@ -159,6 +162,10 @@ def _aggregate(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt.dat
         newest = (stamp.max() if a == NEWEST else stamp.min()).dt.date()
         return (pl.lit(as_of) - newest).dt.total_days().cast(pl.Int64)
     col = pl.col(required(ind, "column", ind.column))
+    if a == LATEST:
+        # the newest record in the window; ties on the time broken by the source's key
+        value = col.replace_strict(dict(ind.value_map), default=None, return_dtype=pl.Float64) if ind.value_map else col
+        return _newest(value.cast(pl.Float64), time, match, spec)
     if a == DISTINCT:
         return col.filter(match & col.is_not_null()).n_unique().cast(pl.Int64)
     if a == COVERAGE:
@@ -179,6 +186,19 @@ def _aggregate(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt.dat
     if a == QUANTILE:
         return values.quantile(required(ind, "q", ind.q), interpolation="linear")
     raise ValueError(f"indicator {ind.name}: aggregation {a!r} is not computed over records")
+
+
+def _newest(value: pl.Expr, time: pl.Expr, match: pl.Expr, spec: SourceSpec) -> pl.Expr:
+    order = [time.filter(match), *(pl.col(k).cast(pl.String).filter(match) for k in spec.key)]
+    return value.filter(match).sort_by(order).last()
+
+
+def note_expr(ind: Indicator, spec: SourceSpec, end: dt.datetime) -> pl.Expr:
+    """The text of the record a `latest` indicator took its value from (kept, never scored)."""
+    time = pl.col(ind.time_column or spec.event_time)
+    match = _window(time, end, ind.window_days) & filter_expr(ind.where)
+    note = pl.col(required(ind, "note_column", ind.note_column)).cast(pl.String)
+    return _newest(note, time, match, spec).alias(required(ind, "note_name", ind.note_name))
 
 
 def indicator_expr(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt.date) -> pl.Expr:
@@ -213,5 +233,9 @@ def aggregate_source(
     return (
         prepared.filter(seen)
         .group_by(ACCOUNT_ID)
-        .agg(pl.lit(True).alias(presence_column(spec.name)), *[indicator_expr(i, spec, end, as_of) for i in indicators])
+        .agg(
+            pl.lit(True).alias(presence_column(spec.name)),
+            *[indicator_expr(i, spec, end, as_of) for i in indicators],
+            *[note_expr(i, spec, end) for i in indicators if i.note_column is not None],
+        )
     )

@@ -138,6 +138,7 @@ def account_indicator_frame(
             "days_to_renewal",
             *[presence_column(n) for n in contract.event_sources],
             *catalogue.names,
+            *note_columns(catalogue),
         )
         .sort(ACCOUNT_ID)
     )
@@ -172,6 +173,11 @@ def compute_account_indicators(
     return pl.concat(frames, how="vertical")
 
 
+def note_columns(catalogue: Catalogue) -> list[str]:
+    """The text columns beside `latest` indicators that keep their record's note (never scored)."""
+    return [i.note_name for i in catalogue.indicators.values() if i.note_name is not None]
+
+
 def empty_indicator_schema(contract: Contract, catalogue: Catalogue) -> dict[str, DType]:
     """The indicator table's columns and types (what `account_indicator_frame` produces)."""
     schema: dict[str, DType] = {"snapshot_date": pl.Date}
@@ -181,4 +187,5 @@ def empty_indicator_schema(contract: Contract, catalogue: Catalogue) -> dict[str
     schema.update({presence_column(n): pl.Boolean for n in contract.event_sources})
     for ind in catalogue.indicators.values():
         schema[ind.name] = pl.Int64 if ind.is_whole_number and ind.no_data in ("zero", "null") else pl.Float64
+    schema.update({name: pl.String for name in note_columns(catalogue)})
     return schema

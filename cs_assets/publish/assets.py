@@ -25,6 +25,7 @@ from cs_assets.publish.tables import (
     build_contribution_rows,
     build_health_rows,
     build_indicator_value_rows,
+    build_note_rows,
     build_parent_rows,
     column_schema,
     previous_snapshot,
@@ -117,19 +118,21 @@ def build_publish_asset(deployment: Deployment, partitions: dg.PartitionsDefinit
     dq = deployment.dq
     policy = dq.checks[BAND_SHIFT]
     indicator_names = [*deployment.catalogue.indicators, *CONTEXT_FIELDS]
+    noted = {i.name: i.note_name for i in deployment.catalogue.indicators.values() if i.note_name is not None}
     upstream = [*deployment.contract.sources]
     warn, fail = dq.published_freshness_hours
     # shown in the catalog next to the checks: a publish that stopped happening turns the tables late
     freshness = dg.FreshnessPolicy.time_window(
         fail_window=dt.timedelta(hours=fail), warn_window=dt.timedelta(hours=warn)
     )
-    return _publish_asset(dq.max_band_change_share, policy, indicator_names, upstream, partitions, freshness)
+    return _publish_asset(dq.max_band_change_share, policy, indicator_names, noted, upstream, partitions, freshness)
 
 
 def _publish_asset(
     max_share: float,
     policy: CheckPolicy,
     indicator_names: list[str],
+    noted: dict[str, str],
     upstream: list[str],
     partitions: dg.PartitionsDefinition,
     freshness: dg.FreshnessPolicy,
@@ -206,6 +209,7 @@ def _publish_asset(
         points = build_contribution_rows(contributions, computed_at)
         lineage = lineage_rows(context, dates, computed_at, upstream)
         parents = build_parent_rows(scores, indicators, model, computed_at) if model.parent_column is not None else None
+        notes = build_note_rows(indicators, noted, computed_at)
         with warehouse.connect() as con:
             previous_date, previous = previous_snapshot(con, dates[0])
             shift = worst_band_shift(
@@ -225,7 +229,9 @@ def _publish_asset(
                 model_version,
                 model.to_json(),
                 computed_at,
-                *(parents or ()),
+                parents=parents[0] if parents else None,
+                parent_members=parents[1] if parents else None,
+                notes=notes,
             )
         latest = health.filter(pl.col("snapshot_date") == dates[-1])
         bands = latest.group_by("band").len().sort("band")

@@ -130,6 +130,19 @@ PARENT_MEMBER_COLUMNS: dict[str, str] = {
 }
 
 
+# the notes kept beside `latest` indicators (e.g. a CSM's reason for a sentiment): free text,
+# shown by explain, never scored
+NOTES_TABLE = f"{SCHEMA}.account_notes"
+NOTE_COLUMNS: dict[str, str] = {
+    "account_id": "VARCHAR NOT NULL",
+    "snapshot_date": "DATE NOT NULL",
+    "indicator": "VARCHAR NOT NULL",
+    "value": "DOUBLE",
+    "note": "VARCHAR",
+    "computed_at": "TIMESTAMPTZ NOT NULL",
+}
+
+
 class PublishError(RuntimeError):
     pass
 
@@ -251,6 +264,26 @@ def build_parent_rows(
     )
 
 
+def build_note_rows(indicators: pl.DataFrame, noted: dict[str, str], computed_at: dt.datetime) -> pl.DataFrame:
+    """Per active account and `latest` indicator with a note (`noted`: indicator -> note column):
+    the value and the note of the record it came from, where there is one."""
+    active = indicators.filter(pl.col("is_active"))
+    frames = [
+        active.select(
+            "account_id",
+            "snapshot_date",
+            indicator=pl.lit(name),
+            value=pl.col(name).cast(pl.Float64),
+            note=pl.col(note).cast(pl.String),
+        ).filter(pl.col("value").is_not_null() | pl.col("note").is_not_null())
+        for name, note in noted.items()
+    ]
+    if not frames:
+        return empty_frame(NOTE_COLUMNS)
+    stamp = pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))
+    return pl.concat(frames).with_columns(computed_at=stamp).select(list(NOTE_COLUMNS)).sort(KEY[0], "account_id")
+
+
 def build_indicator_value_rows(indicators: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     active = indicators.filter(pl.col("is_active"))
     return active.select("account_id", "snapshot_date", *[pl.col(c).cast(pl.Float64) for c in names]).sort(KEY)
@@ -336,6 +369,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, indicators: list[str]) -> None
     _ensure_table(con, MODEL_TABLE, MODEL_COLUMNS)
     _ensure_table(con, PARENT_TABLE, PARENT_COLUMNS)
     _ensure_table(con, PARENT_MEMBERS_TABLE, PARENT_MEMBER_COLUMNS)
+    _ensure_table(con, NOTES_TABLE, NOTE_COLUMNS)
     con.execute(TREND_VIEW_SQL)
 
 
@@ -372,6 +406,7 @@ def publish_snapshots(
     computed_at: dt.datetime,
     parents: pl.DataFrame | None = None,
     parent_members: pl.DataFrame | None = None,
+    notes: pl.DataFrame | None = None,
 ) -> None:
     """Replace the given snapshots in every published table atomically.
 
@@ -396,6 +431,7 @@ def publish_snapshots(
                     PARENT_MEMBERS_TABLE,
                     empty_frame(PARENT_MEMBER_COLUMNS) if parent_members is None else parent_members,
                 ),
+                (NOTES_TABLE, empty_frame(NOTE_COLUMNS) if notes is None else notes),
             )
             for table, frame in tables:
                 con.execute(f"DELETE FROM {table} WHERE snapshot_date IN (SELECT snapshot_date FROM run_dates)")
