@@ -10,12 +10,14 @@ Default statuses (what runs as soon as a daemon runs for this code location):
   is in the past, a daily run for yesterday would (rightly) be blocked as stale.
 """
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from cs_assets.deployment import Deployment
+from cs_assets.partitions import WEEKLY, cadence
 from resources.landing import LandingZoneResource
 from resources.notifier import NotifierResource, slack_message
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from dagster._core.definitions.partitions.partitioned_schedule import UnresolvedPartitionedAssetScheduleDefinition
 
 DAILY_SCHEDULE = "daily_health_scores"
+WEEKLY_SCHEDULE = "weekly_health_scores"
 LANDING_SENSOR = "landing_files_sensor"
 RUN_FAILURE_SENSOR = "notify_on_run_failure"
 AUTOMATION_SENSOR = "health_automation"
@@ -38,6 +41,8 @@ health_automation = dg.AutomationConditionSensorDefinition(
 
 
 def build_daily_schedule(job) -> "dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition":
+    if cadence() == WEEKLY:
+        return _weekly_schedule(job)
     # a daily-partitioned job's schedule requests the partition of the day that just ended
     return dg.build_schedule_from_partitioned_job(
         job,
@@ -47,6 +52,24 @@ def build_daily_schedule(job) -> "dg.ScheduleDefinition | UnresolvedPartitionedA
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="At 02:00 UTC, scores yesterday's snapshot (the newest complete day) and publishes it.",
     )
+
+
+def _weekly_schedule(job) -> dg.ScheduleDefinition:
+    # a weekly snapshot is the end of Sunday: score it on Monday at 02:00 UTC, as a daily
+    # snapshot is scored the morning after its day
+    @dg.schedule(
+        name=WEEKLY_SCHEDULE,
+        cron_schedule="0 2 * * 1",
+        job=job,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Mondays at 02:00 UTC, scores the snapshot of the week that just ended (Sunday) and publishes it.",
+    )
+    def weekly_health_scores(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        sunday = context.scheduled_execution_time.date() - dt.timedelta(days=1)
+        return dg.RunRequest(run_key=sunday.isoformat(), partition_key=sunday.isoformat())
+
+    return weekly_health_scores
 
 
 def build_landing_sensor(deployment: Deployment) -> dg.SensorDefinition:

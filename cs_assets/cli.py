@@ -197,8 +197,14 @@ def _prepare_landing(ctx: Context, accounts: int, seed: int) -> Path:
 
 def check_snapshot_dates(landing: Path, dates: list[dt.date]) -> None:
     """Refuse, before anything runs, dates the snapshot partitions do not have."""
-    from cs_assets.partitions import HISTORY_START_ENV, history_start
+    from cs_assets.partitions import CADENCE_ENV, HISTORY_START_ENV, history_start, is_snapshot_date
 
+    wrong = [d for d in dates if not is_snapshot_date(d)]
+    if wrong:
+        raise ValueError(
+            f"snapshot {wrong[0]} is not a snapshot date: with {CADENCE_ENV}=weekly snapshots are Sundays "
+            f"(the end of each week), e.g. {wrong[0] - dt.timedelta(days=(wrong[0].weekday() + 1) % 7)}"
+        )
     start = dt.date.fromisoformat(history_start())
     if min(dates) < start:
         raise ValueError(
@@ -317,8 +323,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with _writing(ctx, args):
         landing = _prepare_landing(ctx, args.accounts, args.seed)
-        as_of = settings.resolve_as_of(args.as_of, landing)
+        as_of = _default_snapshot(args.as_of, landing)
         return _score(ctx, [as_of], f"snapshot {as_of}", started)
+
+
+def _default_snapshot(explicit: str | None, landing: Path) -> dt.date:
+    """An explicit date as it is (checked later); else the newest snapshot date the data serves
+    (weekly: the Sunday on or before it)."""
+    from cs_assets.partitions import snapshot_on_or_before
+
+    day = settings.resolve_as_of(explicit, landing)
+    return day if explicit else snapshot_on_or_before(day)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -328,8 +343,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with _writing(ctx, args):
         landing = _prepare_landing(ctx, args.accounts, args.seed)
-        end = settings.resolve_as_of(args.end, landing)
-        dates = [end - dt.timedelta(days=i) for i in range(args.days - 1, -1, -1)]
+        from cs_assets.partitions import step_days
+
+        end = _default_snapshot(args.end, landing)
+        # the snapshots of the last --days days: every day, or every Sunday when weekly
+        step = step_days()
+        dates = [end - dt.timedelta(days=i * step) for i in range((args.days - 1) // step, -1, -1)]
         return _score(ctx, dates, f"{len(dates)} snapshot(s) {dates[0]}..{dates[-1]}", started)
 
 
@@ -728,11 +747,13 @@ def print_calibration_report(report: dict) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from cs_assets.validation.assets import MODEL_CALIBRATION
+    from cs_assets.validation.assets import MODEL_CALIBRATION, TARGET_TIERS
 
     ctx = _context(args)
     started = time.perf_counter()
-    selection = ["score_validation", "cs_contribution_estimate"] + ([MODEL_CALIBRATION] if args.calibrate else [])
+    selection = ["score_validation", "cs_contribution_estimate", TARGET_TIERS] + (
+        [MODEL_CALIBRATION] if args.calibrate else []
+    )
     with _writing(ctx, args):
         result = _materialize_validation(ctx, selection)
     if not result.success:
@@ -757,11 +778,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{days:>7}d{n:>10}{churned:>9}{auc if auc is not None else 'n/a':>8}{lift if lift is not None else 'n/a':>7}  "
             f"{'monotonic' if monotonic else 'NOT monotonic'}"
         )
+    _print_tiers(ctx.home)
     for line in failure_reasons(result.all_events):
         print(line)
     for line in _step_warnings(ctx, result.run_id):
         print(f"note: {line}")
     return 0
+
+
+def _print_tiers(home: Path, top: int = 5) -> None:
+    """The best-ranked target tiers (published.target_tiers), when the run ranked any."""
+    from cs_assets.publish.tables import table_columns
+    from cs_assets.validation.assets import TIERS_TABLE
+
+    con = _connect(home)
+    try:
+        if not table_columns(con, TIERS_TABLE):
+            return
+        tiers = con.sql(f"SELECT * FROM {TIERS_TABLE} WHERE rank IS NOT NULL ORDER BY rank LIMIT {int(top)}").pl()
+        total = con.sql(f"SELECT count(*) FROM {TIERS_TABLE}").fetchall()[0][0]
+    finally:
+        con.close()
+    print(f"\ntarget tiers (best {len(tiers)} of {total}; published.target_tiers):")
+    by = [c for c in tiers.columns[1 : tiers.columns.index("accounts")]]
+    for row in tiers.iter_rows(named=True):
+        growth = "n/a" if row["arr_growth"] is None else f"{row['arr_growth']:+.1%}"
+        print(f"  {row['rank']:>2}. {' x '.join(str(row[c]) for c in by):<36} {row['note']}; ARR {growth}")
 
 
 def ui_environment(ctx: Context) -> dict[str, str]:
@@ -865,7 +907,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = sub.add_parser(
         "backfill", help="score and publish the last N snapshot dates in one run (re-running a date replaces it)"
     )
-    backfill.add_argument("--days", type=int, required=True, help="number of daily snapshots, ending with --end")
+    backfill.add_argument(
+        "--days",
+        type=int,
+        required=True,
+        help="days of history to score, ending with --end: a snapshot per day (per Sunday with CS_HEALTH_CADENCE=weekly)",
+    )
     backfill.add_argument("--end", help="last snapshot date YYYY-MM-DD (default as for `run --as-of`)")
     backfill.add_argument(
         "--accounts",

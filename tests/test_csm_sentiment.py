@@ -6,6 +6,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
+from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.deployment import DEFAULT_CONFIG_DIR, load_catalogue, load_deployment
 from cs_assets.indicators.catalogue import IndicatorConfigError
@@ -91,3 +92,22 @@ def test_a_run_keeps_the_reason_and_explain_shows_the_judgement_apart(tmp_path, 
     measured, _, judged = out.partition("judgement (recorded by a person, not measured)")
     assert "csm_sentiment" not in measured and "csm_sentiment" in judged
     assert f"note: {kept['note'][0]}  (kept, never scored)" in judged
+
+
+def test_in_a_run_a_note_expires_on_the_right_day(tmp_path):
+    home = make_home(tmp_path, "expiry")
+    path = settings.landing_dir(home) / DEPLOYMENT.contract["csm_sentiment"].path
+    path.write_text(
+        "note_id,account_id,recorded_at,sentiment,reason,recorded_by\n"
+        "N-1,ACC-000001,2026-09-01T10:00:00+00:00,red,Sponsor left,csm.a@example.com\n"
+        # a recent note of another account keeps the source fresh
+        "N-2,ACC-000002,2026-10-14T10:00:00+00:00,green,Great QBR,csm.b@example.com\n",
+        encoding="utf-8",
+    )
+    days = [dt.date(2026, 10, 15), dt.date(2026, 10, 16)]
+    assert run_graph(home, days).success
+    values = published(home, "account_indicator_values").filter(pl.col("account_id") == "ACC-000001")
+    by_day = dict(zip(values["snapshot_date"], values["csm_sentiment"]))
+    assert by_day == {days[0]: 0.0, days[1]: None}  # red through its 45th day, then no data
+    notes = published(home, "account_notes").filter(pl.col("account_id") == "ACC-000001")
+    assert notes.select("snapshot_date", "note").rows() == [(days[0], "Sponsor left")]

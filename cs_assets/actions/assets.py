@@ -25,6 +25,7 @@ from cs_assets.actions.store import (
 )
 from cs_assets.frames import scalar
 from cs_assets.metadata import table_metadata
+from cs_assets.partitions import step_days
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from resources.action_rules import ActionRulesResource
 from resources.model import HealthModelResource
@@ -67,7 +68,11 @@ def account_health_stages(
     rules = action_rules.load(health_model.for_run(context))
     with warehouse.connect() as con:
         history = read_history(con)
-        stages = assign_stages(history, rules.stages) if rules.stages is not None else pl.DataFrame(schema=STAGE_SCHEMA)
+        stages = (
+            assign_stages(history, rules.stages, step_days())
+            if rules.stages is not None
+            else pl.DataFrame(schema=STAGE_SCHEMA)
+        )
         replace_stages(con, stages, rules.version)
     if rules.stages is None:
         context.log.info("no stages in the action rules file (`stages`): the stages table is empty")
@@ -106,7 +111,7 @@ def account_actions(
     rules = action_rules.load(health_model.for_run(context))
     with warehouse.connect() as con:
         history = read_history(con)
-        actions = evaluate_actions(history, rules)
+        actions = evaluate_actions(history, rules, step_days())
         replace_actions(con, actions, rules.version)
     newest = scalar(history["snapshot_date"].max(), dt.date) if history.height else None
     open_actions = actions.filter(pl.col("status") == OPEN)

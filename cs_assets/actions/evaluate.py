@@ -100,14 +100,14 @@ def reason_expr(rule: ActionRule) -> pl.Expr:
     return reason
 
 
-def rule_episodes(history: pl.DataFrame, rule: ActionRule) -> pl.DataFrame:
+def rule_episodes(history: pl.DataFrame, rule: ActionRule, step_days: int = 1) -> pl.DataFrame:
     """The actions one rule produced over the history (one row per firing episode)."""
     frame = history.sort(ACCOUNT, DATE).with_columns(
         holds=rule_expr(rule).fill_null(False), first_seen=pl.col(DATE).min().over(ACCOUNT)
     )
-    # an episode is consecutive days: a missing snapshot ends it (the state then is unknown), so
-    # "for N snapshots in a row" means N days in a row
-    gap = (pl.col(DATE) - pl.col(DATE).shift(1).over(ACCOUNT)).dt.total_days() != 1
+    # an episode is consecutive snapshots (days, or weeks with weekly snapshots): a missing one
+    # ends it (the state then is unknown), so "for N snapshots in a row" means N days (weeks) in a row
+    gap = (pl.col(DATE) - pl.col(DATE).shift(1).over(ACCOUNT)).dt.total_days() != step_days
     starts = (pl.col("holds").ne(pl.col("holds").shift(1).over(ACCOUNT)) | gap).fill_null(True)
     frame = frame.with_columns(episode=starts.cast(pl.Int64).cum_sum().over(ACCOUNT)).filter(pl.col("holds"))
     frame = frame.with_columns(
@@ -136,7 +136,7 @@ def rule_episodes(history: pl.DataFrame, rule: ActionRule) -> pl.DataFrame:
     )
 
 
-def evaluate_actions(history: pl.DataFrame, rules: ActionRules) -> pl.DataFrame:
+def evaluate_actions(history: pl.DataFrame, rules: ActionRules, step_days: int = 1) -> pl.DataFrame:
     """Every action every rule fired over the history, with its status at the newest snapshot.
 
     `history` has one row per (account_id, snapshot_date) with every field a rule may use, plus
@@ -152,7 +152,7 @@ def evaluate_actions(history: pl.DataFrame, rules: ActionRules) -> pl.DataFrame:
         pl.col("health_score").sort_by(DATE).last().cast(pl.Float64).alias("latest_score"),
         pl.col("band").sort_by(DATE).last().alias("latest_band"),
     )
-    episodes = [rule_episodes(history, rule) for rule in rules.rules]
+    episodes = [rule_episodes(history, rule, step_days) for rule in rules.rules]
     actions = pl.concat(episodes, how="vertical") if episodes else pl.DataFrame(schema=ACTION_SCHEMA)
     return (
         actions.join(latest, on=ACCOUNT, how="left")

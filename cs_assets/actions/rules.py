@@ -46,6 +46,8 @@ PARENT_FIELDS = {"rollup_score": NUMBER, "rollup_band": TEXT}
 TREND_FIELDS = {
     "change_7d": NUMBER,
     "change_30d": NUMBER,
+    # four weeks: a trend weekly snapshots have too (they have no snapshot 30 days back)
+    "change_4w": NUMBER,
     "change_since_previous": NUMBER,
     "previous_band": TEXT,
     "band_transition": TEXT,

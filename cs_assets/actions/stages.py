@@ -34,14 +34,14 @@ def candidate_expr(stages: StageRules) -> pl.Expr:
     return pl.lit(stages.default) if chain is None else chain.otherwise(pl.lit(stages.default))
 
 
-def assign_stages(history: pl.DataFrame, stages: StageRules) -> pl.DataFrame:
+def assign_stages(history: pl.DataFrame, stages: StageRules, step_days: int = 1) -> pl.DataFrame:
     """One row per account and snapshot: its stage, since when, and the stage it is heading for."""
     if history.is_empty():
         return pl.DataFrame(schema=STAGE_SCHEMA)
     enter_after = {rule.name: rule.enter_after for rule in stages.rules}
     frame = history.sort(ACCOUNT, DATE).with_columns(candidate_expr(stages).alias(HEADING))
     # a run is consecutive days heading for the same stage: a missing snapshot ends it, as for actions
-    gap = (pl.col(DATE) - pl.col(DATE).shift(1).over(ACCOUNT)).dt.total_days() != 1
+    gap = (pl.col(DATE) - pl.col(DATE).shift(1).over(ACCOUNT)).dt.total_days() != step_days
     starts = (pl.col(HEADING).ne(pl.col(HEADING).shift(1).over(ACCOUNT)) | gap).fill_null(True)
     frame = frame.with_columns(_run=starts.cast(pl.Int64).cum_sum().over(ACCOUNT))
     frame = frame.with_columns(_streak=pl.int_range(1, pl.len() + 1).over(ACCOUNT, "_run"))

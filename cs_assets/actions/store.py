@@ -71,7 +71,19 @@ DELIVERY_COLUMNS: dict[str, str] = {
 }
 
 
-def history_sql(indicator_columns: list[str], with_stages: bool = False, with_parents: bool = False) -> str:
+def _trend(column: str, kind: str, present: list[str] | None) -> str:
+    # a trend the view of an older publish does not have yet reads as null until the next publish
+    if present is not None and column not in present:
+        return f"CAST(NULL AS {'DOUBLE' if kind == 'number' else 'VARCHAR'}) AS {column}"
+    return f"CAST(t.{column} AS DOUBLE) AS {column}" if kind == "number" else f"t.{column}"
+
+
+def history_sql(
+    indicator_columns: list[str],
+    with_stages: bool = False,
+    with_parents: bool = False,
+    trend_columns: list[str] | None = None,
+) -> str:
     """Health, trend and indicator values per account and snapshot; indicators the warehouse
     does not hold (a catalogue newer than the data) read as null. With the stages table, each
     snapshot's health stage too; with the parent roll-ups, a parent account's roll-up."""
@@ -85,7 +97,7 @@ def history_sql(indicator_columns: list[str], with_stages: bool = False, with_pa
     return f"""
 SELECT h.account_id, h.snapshot_date, h.csm_owner,
        {", ".join(f"CAST(h.{c} AS DOUBLE) AS {c}" if k == "number" else f"h.{c}" for c, k in SCORE_FIELDS.items())},
-       {", ".join(f"CAST(t.{c} AS DOUBLE) AS {c}" if k == "number" else f"t.{c}" for c, k in TREND_FIELDS.items())},
+       {", ".join(_trend(c, k, trend_columns) for c, k in TREND_FIELDS.items())},
        {stage}, {rollup}
        {", " + values if values else ""}
 FROM {HEALTH_TABLE} h
@@ -131,6 +143,7 @@ def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = 
         [c for c in wanted if c in stored],
         with_stages=_exists(con, STAGES_TABLE),
         with_parents=_exists(con, PARENT_TABLE),
+        trend_columns=table_columns(con, TREND_VIEW),
     )
     frame = con.sql(sql).pl()
     absent = [c for c in wanted if c not in stored]

@@ -192,6 +192,7 @@ WITH ordered AS (
 SELECT o.account_id, o.snapshot_date, o.health_score, o.band, o.model_version,
        o.health_score - d7.health_score AS change_7d,
        o.health_score - d30.health_score AS change_30d,
+       o.health_score - d28.health_score AS change_4w,
        o.previous_snapshot_date, o.previous_band,
        o.health_score - o.previous_score AS change_since_previous,
        CASE WHEN o.previous_band IS NOT NULL AND o.previous_band <> o.band
@@ -199,6 +200,7 @@ SELECT o.account_id, o.snapshot_date, o.health_score, o.band, o.model_version,
 FROM ordered o
 LEFT JOIN {SCHEMA}.account_health d7 ON d7.account_id = o.account_id AND d7.snapshot_date = o.snapshot_date - 7
 LEFT JOIN {SCHEMA}.account_health d30 ON d30.account_id = o.account_id AND d30.snapshot_date = o.snapshot_date - 30
+LEFT JOIN {SCHEMA}.account_health d28 ON d28.account_id = o.account_id AND d28.snapshot_date = o.snapshot_date - 28
 """
 
 KEY = ["snapshot_date", "account_id"]

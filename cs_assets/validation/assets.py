@@ -20,6 +20,7 @@ from cs_assets.actions.store import read_history
 from cs_assets.deployment import Deployment
 from cs_assets.frames import scalar
 from cs_assets.metadata import table_metadata
+from cs_assets.partitions import snapshot_on_or_before, step_days
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.publish.tables import SCHEMA
 from cs_assets.scoring.model_config import HealthModel
@@ -145,7 +146,7 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
         _later_note(context, later, newest)
         summary_rows, group_frames, metadata, problems = [], [], {}, []
         for days in cfg.horizons_days:
-            rows = scores_before_outcomes(history, outcomes, days)
+            rows = scores_before_outcomes(history, outcomes, days, step_days())
             m = horizon_metrics(rows, bands, red)
             summary_rows.append(
                 {
@@ -248,7 +249,7 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
         current = health_model.for_run(context)
         history, outcomes, newest, source, later = _inputs(warehouse, landing, crm, cfg)
         _later_note(context, later, newest)
-        rows = scores_before_outcomes(history, outcomes, settings.horizon_days)
+        rows = scores_before_outcomes(history, outcomes, settings.horizon_days, step_days())
         try:
             result = calibrate(rows, current, current.document, settings, health_model.deployment().catalogue)
         except ValueError as exc:
@@ -333,7 +334,8 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
             yield _not_materialized(context, "not estimated: validation.yaml has no `contribution` section")
             return
         history, _, newest, _, _ = _inputs(warehouse, landing, crm, cfg)
-        cohort_date = newest - dt.timedelta(days=cfg.observation_days)
+        # weekly snapshots: the Sunday on or before that day
+        cohort_date = snapshot_on_or_before(newest - dt.timedelta(days=cfg.observation_days))
         if history.filter(pl.col("snapshot_date") == cohort_date).is_empty():
             yield _not_materialized(
                 context,

@@ -70,15 +70,28 @@ def read_outcomes_file(path: Path) -> pl.DataFrame:
     )
 
 
-def scores_before_outcomes(history: pl.DataFrame, outcomes: pl.DataFrame, days: int) -> pl.DataFrame:
-    """Each outcome joined to the account's published snapshot exactly `days` before it.
+def scores_before_outcomes(
+    history: pl.DataFrame, outcomes: pl.DataFrame, days: int, step_days: int = 1
+) -> pl.DataFrame:
+    """Each outcome joined to the account's published snapshot `days` before it: exactly that day
+    with daily snapshots; with weekly ones (`step_days` 7), the newest snapshot on or up to six days
+    before that day, so every outcome meets one snapshot of its week.
 
-    Outcomes whose account has no snapshot that day (history too short, account not yet active)
+    Outcomes whose account has no snapshot then (history too short, account not yet active)
     are left out; the caller reports how many were evaluable.
     """
-    return (
-        outcomes.with_columns(snapshot_date=pl.col("outcome_date") - pl.duration(days=days))
-        .join(history, on=["account_id", "snapshot_date"], how="inner")
-        .with_columns(churned=pl.col("outcome") == CHURNED)
-        .sort("account_id", "outcome_date")
+    wanted = outcomes.with_columns(_target=pl.col("outcome_date") - pl.duration(days=days))
+    snapshots = history.with_columns(_target=pl.col("snapshot_date"))
+    joined = (
+        wanted.sort("_target")
+        .join_asof(
+            snapshots.sort("_target"),
+            on="_target",
+            by="account_id",
+            strategy="backward",
+            tolerance=dt.timedelta(days=step_days - 1),
+        )
+        .filter(pl.col("snapshot_date").is_not_null())
+        .drop("_target")
     )
+    return joined.with_columns(churned=pl.col("outcome") == CHURNED).sort("account_id", "outcome_date")
