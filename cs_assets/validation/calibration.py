@@ -204,9 +204,12 @@ def fit_weights(names: list[str], x: np.ndarray, churned: np.ndarray, c: float) 
     the remaining weights right: in one joint fit they had compensated for it."""
     from sklearn.linear_model import LogisticRegression
 
-    means = np.nanmean(x, axis=0)
-    means = np.where(np.isnan(means), 50.0, means)
-    x = np.where(np.isnan(x), means, x)
+    # an indicator with no value on any training outcome (e.g. a note source newer than the
+    # horizon) is filled with 50: it does not vary, so it gets no weight below
+    seen = ~np.isnan(x)
+    counts = seen.sum(axis=0)
+    means = np.where(counts > 0, np.where(seen, x, 0.0).sum(axis=0) / np.maximum(counts, 1), 50.0)
+    x = np.where(seen, x, means)
     sd = x.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     z = (x - means) / sd
