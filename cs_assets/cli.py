@@ -742,8 +742,13 @@ def print_calibration_report(report: dict) -> None:
         print(f"  {band:<10}" + "".join(f"{c:>10}" for c in counts))
     print(f"\n{'indicator':<32}{'weight':>8}  note")
     for ind in sorted(report["indicators"], key=lambda i: -i["weight_share"]):
-        print(f"{ind['indicator']:<32}{ind['weight_share']:>8.1%}  {ind['note']}")
+        print(f"{ind['indicator']:<32}{ind['weight_share'] + 0.0:>8.1%}  {ind['note']}")
     print(f"\nbands: {report['bands']}")
+    for segment in report.get("segments", []):
+        auc = f"holdout AUC {segment['current_auc']} -> {segment['candidate_auc']} on {segment['holdout_outcomes']} outcome(s)"
+        print(
+            f"segment {segment['segment']}: {segment['note']} ({segment['train_outcomes']} training outcome(s); {auc})"
+        )
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
