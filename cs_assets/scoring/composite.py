@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import polars as pl
 
+from cs_assets.scoring.model_config import SEGMENT_MODEL
+
 POINT_SCALE = 10_000  # 4 decimal places
 DECIMAL = pl.Decimal(9, 4)
 DRAG_COUNT = 3
@@ -51,7 +53,7 @@ def apportion_points(weighted: pl.DataFrame) -> pl.DataFrame:
 def compute_composite(contributions: pl.DataFrame, subscores: pl.DataFrame) -> pl.DataFrame:
     """One row per account: health_score (sum of points), co/cx, and the top drags."""
     # the segment model that scored the account (one per account), when the frame says
-    segment = [pl.col("segment_model").first()] if "segment_model" in contributions.columns else []
+    segment = [pl.col(SEGMENT_MODEL).first()] if SEGMENT_MODEL in contributions.columns else []
     totals = contributions.group_by("account_id").agg(
         pl.col("points").sum().cast(DECIMAL).alias("health_score"), *segment
     )
@@ -80,8 +82,6 @@ def compute_composite(contributions: pl.DataFrame, subscores: pl.DataFrame) -> p
         totals.join(subscores, on="account_id", how="left")
         .join(drags, on="account_id", how="left")
         .with_columns(pl.col("co_score").round(2), pl.col("cx_score").round(2))
-        .select(
-            "account_id", "health_score", "co_score", "cx_score", *drag_cols, *(["segment_model"] if segment else [])
-        )
+        .select("account_id", "health_score", "co_score", "cx_score", *drag_cols, *([SEGMENT_MODEL] if segment else []))
         .sort("account_id")
     )

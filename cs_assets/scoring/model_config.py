@@ -37,6 +37,8 @@ LIFECYCLE_STAGES = ("onboarding", "adoption", "renewal_window")  # scored stages
 MODEL_FILE_VERSION = 1
 # the model of an account no segment's `when` matches (published in `segment_model`)
 DEFAULT_SEGMENT = "default"
+# the column that names the segment model of a row (scores, contributions, published health)
+SEGMENT_MODEL = "segment_model"
 # a segment's `when` may also test the lifecycle stage, derived before scoring from the contract
 DERIVED_SEGMENT_FIELDS = ("lifecycle_stage",)
 SEGMENT_NAME = r"^[a-z][a-z0-9_]{0,62}$"

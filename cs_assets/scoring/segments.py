@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from cs_assets.scoring.model_config import DEFAULT_SEGMENT, HealthModel
+from cs_assets.scoring.model_config import DEFAULT_SEGMENT, SEGMENT_MODEL, HealthModel
 
 if TYPE_CHECKING:
     from polars.expr.whenthen import ChainedThen, Then
@@ -32,9 +32,6 @@ def segment_band_expression(model: HealthModel, score: pl.Expr, segment: pl.Expr
         chain = pl.when(cond).then(band) if chain is None else chain.when(cond).then(band)
     assert chain is not None
     return chain.otherwise(band_expression(model, score))
-
-
-SEGMENT_MODEL = "segment_model"
 
 
 def with_segment_model(indicators: pl.DataFrame, model: HealthModel) -> pl.DataFrame:

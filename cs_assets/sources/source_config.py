@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -366,7 +367,7 @@ class GenericIncrementalDecl(ConfigModel):
 # --------------------------------------------------------------------------- one model per preset
 
 
-class _HttpDecl(ConfigModel):
+class _HttpDecl(ConfigModel, ABC):
     """The keys of every preset; a preset's model narrows `preset`, bounds `page_size` and adds its own."""
 
     FIELD_DEFAULT: ClassVar[str] = "{column}"  # the record field of a column `fields` does not map
@@ -405,13 +406,13 @@ class _HttpDecl(ConfigModel):
                 raise ConfigProblem(name, f"must be a string or a number, got {value!r}")
         return {name: str(value) for name, value in raw.items()}
 
+    @abstractmethod
     def endpoint(self) -> tuple[str, str, dict[str, str]]:
         """(scheme://host[:port][/prefix], path, query parameters of the URL)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def preset_parts(self, spec: SourceSpec) -> dict[str, Any]:
         """The `HttpSource` values the preset fixes or takes from its own keys."""
-        raise NotImplementedError
 
     def build(self, spec: SourceSpec) -> HttpSource:
         """The validated source; raises `ConfigProblem` for what the contract refuses."""
