@@ -22,7 +22,9 @@ from checks.gx_suites import INDICATORS, Expect, build_suites, row_ids
 from checks.gx_validation import Outcome, TableValidation, validate_tables
 from cs_assets.deployment import Deployment
 from cs_assets.indicators.compiler import as_of_end
+from resources.gx_record import GxRecordResource
 from resources.landing import LandingZoneResource
+from resources.staging import SNAPSHOT_COLUMN
 from resources.model import SnapshotResource
 
 GX_PREFIX = "gx_"
@@ -76,6 +78,7 @@ def check_result(table: str, outcome: Outcome, policy: CheckPolicy, validation: 
         "unexpected_percent": outcome.unexpected_percent,
         "sample_values": ", ".join(outcome.sample),
         "sample_rows": "; ".join(outcome.sample_rows),
+        "rows_unchanged_since_passed": outcome.rows_reused,
         "table_rows": validation.rows,
         "validation_seconds": validation.seconds,
     }
@@ -91,12 +94,29 @@ def check_result(table: str, outcome: Outcome, policy: CheckPolicy, validation: 
     )
 
 
-def _results(context, tables: dict[str, pl.LazyFrame], suites, ids, bound: dt.datetime | None, policy: CheckPolicy):
-    validated = validate_tables({t: (frame, suites[t]) for t, frame in tables.items()}, bound, ids)
+def _results(
+    context,
+    tables: dict[str, pl.LazyFrame],
+    suites,
+    ids,
+    bound: dt.datetime | None,
+    policy: CheckPolicy,
+    gx_record: GxRecordResource,
+    day_columns: dict[str, str],
+):
+    validated = validate_tables(
+        {t: (frame, suites[t]) for t, frame in tables.items()},
+        bound,
+        ids,
+        record=gx_record.record(),
+        day_columns=day_columns,
+    )
     for table, validation in validated.items():
         failed = [o.name for o in validation.outcomes if not o.success]
+        reused = sum(1 for o in validation.outcomes if o.success and o.rows == 0 and o.rows_reused)
         context.log.info(
             f"gx {table}: {validation.rows:,} rows, {len(validation.outcomes)} rules in {validation.seconds:.2f} s"
+            + (f" ({reused} rule(s) had no new rows to validate)" if reused else "")
             + (f"; failed: {', '.join(failed)}" if failed else "")
         )
         for outcome in validation.outcomes:
@@ -107,6 +127,8 @@ def build_gx_source_check(deployment: Deployment) -> dg.AssetChecksDefinition:
     policy = deployment.dq.checks[VALIDITY]
     suites, ids = build_suites(deployment), row_ids(deployment)
     sources = list(deployment.contract.sources)
+    # unchanged days of an export are not validated again (`checks.gx_incremental`)
+    day_columns = {name: spec.event_time for name, spec in deployment.contract.sources.items()}
     specs = [spec for source in sources for spec in _specs(source, suites[source], policy)]
 
     @dg.multi_asset_check(
@@ -119,10 +141,11 @@ def build_gx_source_check(deployment: Deployment) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext,
         snapshot: SnapshotResource,
         landing: LandingZoneResource,
+        gx_record: GxRecordResource,
         **frames: pl.LazyFrame,
     ):
         bound = latest_allowed(snapshot.as_of_date(landing.landing_dir, context.run.tags))
-        yield from _results(context, frames, suites, ids, bound, policy)
+        yield from _results(context, frames, suites, ids, bound, policy, gx_record, day_columns)
 
     return gx_source_validation
 
@@ -137,8 +160,12 @@ def build_gx_indicator_check(deployment: Deployment) -> dg.AssetChecksDefinition
         description="Great Expectations validity suite of the indicator table (keys, shares, counts, rating scales), for the run's snapshots.",
         ins={INDICATORS: dg.AssetIn(key=INDICATORS)},
     )
-    def gx_indicator_validation(context: dg.AssetCheckExecutionContext, account_indicators: pl.LazyFrame):
-        yield from _results(context, {INDICATORS: account_indicators}, suites, ids, None, policy)
+    def gx_indicator_validation(
+        context: dg.AssetCheckExecutionContext, gx_record: GxRecordResource, account_indicators: pl.LazyFrame
+    ):
+        yield from _results(
+            context, {INDICATORS: account_indicators}, suites, ids, None, policy, gx_record, {INDICATORS: SNAPSHOT_COLUMN}
+        )
 
     return gx_indicator_validation
 

@@ -6,7 +6,8 @@ inside the functions (it takes seconds to import, and must not load with the def
 call builds an ephemeral GX context, a pandas data source with one dataframe asset per table,
 validates each table's suite on whole-dataframe batches and turns every
 `ExpectationValidationResult` into an `Outcome`, matched back to its rule by the rule name kept
-in the expectation's `meta` (GX does not keep the suite's order).
+in the expectation's `meta` (GX does not keep the suite's order). Given a record of earlier
+passes (`checks.gx_incremental`), GX sees only the rows each rule has not passed on before.
 
 Memory: only the columns the rules need are converted to pandas, and a long table is validated
 in chunks of `CHUNK_ROWS` rows (uniqueness rules excepted: they need their key columns whole).
@@ -23,6 +24,16 @@ from typing import Any
 
 import polars as pl
 
+from checks.gx_incremental import (
+    RulePlan,
+    TableRecord,
+    ValidationRecord,
+    bucket_expr,
+    fingerprints,
+    plan_rules,
+    remember,
+    rows_to_validate,
+)
 from checks.gx_suites import BETWEEN, IN_SET, NOT_FUTURE, NOT_NULL, UNIQUE, Expect
 
 SAMPLE_SIZE = 5
@@ -40,13 +51,14 @@ class Outcome:
     column: str
     success: bool
     rule: str  # what the rule asserts, in words
-    rows: int  # rows the rule looked at (after `where`)
+    rows: int  # rows the rule looked at this time (after `where`)
     observed_value: str | None = None
     unexpected_count: int = 0
     unexpected_percent: float = 0.0
     sample: list[str] = field(default_factory=list)  # distinct unexpected values, as text
     sample_rows: list[str] = field(default_factory=list)  # "value (row id)" of some unexpected rows
     error: str | None = None  # GX could not evaluate the rule (missing column, type mismatch, ...)
+    rows_reused: int = 0  # rows not looked at again: unchanged since the rule last passed on them
 
     @property
     def description(self) -> str:
@@ -55,6 +67,11 @@ class Outcome:
         if self.error:
             return f"{where}: could not be validated ({self.rule}): {self.error}"
         if self.success:
+            if self.rows_reused:
+                return (
+                    f"{where}: {self.rule}: ok ({self.rows:,} row(s) validated now, "
+                    f"{self.rows_reused:,} unchanged since they last passed)"
+                )
             return f"{where}: {self.rule}: ok ({self.rows:,} row(s))"
         if self.unexpected_count:
             examples = self.sample_rows[:3] or self.sample
@@ -217,7 +234,7 @@ class _Tally:
             if isinstance(row, dict):
                 _add_distinct(self.rows, _row_text(row, rule, ids))
 
-    def outcome(self, table: str, rule: Expect, latest_allowed: dt.datetime | None) -> Outcome:
+    def outcome(self, table: str, rule: Expect, latest_allowed: dt.datetime | None, rows_reused: int = 0) -> Outcome:
         text = _rule_text(rule, latest_allowed)
         if not self.seen:
             return Outcome(table, rule.name, rule.column, False, text, 0, error="GX returned no result for this rule")
@@ -235,6 +252,7 @@ class _Tally:
             sample=self.values,
             sample_rows=self.rows,
             error=self.error,
+            rows_reused=rows_reused,
         )
 
 
@@ -255,11 +273,47 @@ def _pandas_chunks(frame: pl.DataFrame | pl.LazyFrame, columns: list[str], rows:
         yield part.to_pandas()
 
 
+def _gx_context(gx):
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context.data_sources.add_pandas("cs_health")
+
+
+@dataclass
+class _Group:
+    """Rules GX validates together on the same rows."""
+
+    rules: list[Expect]
+    frame: pl.LazyFrame
+    chunk_rows: int | None
+
+
+def _groups(
+    frame: pl.LazyFrame, plans: Sequence[RulePlan], bucket: pl.Expr, buckets: int, chunk_rows: int | None
+) -> list[_Group]:
+    """Row rules with the same new buckets share a (chunked) pass; each uniqueness key its own, whole."""
+    grouped: dict[tuple, _Group] = {}
+    for plan in plans:
+        if plan.reused:
+            continue
+        unique = plan.rule.kind == UNIQUE
+        key = (unique, plan.rule.columns if unique else (), tuple(plan.new_buckets))
+        if key not in grouped:
+            rows = rows_to_validate(frame, plan, bucket, buckets)
+            grouped[key] = _Group([], rows, None if unique else chunk_rows)
+        grouped[key].rules.append(plan.rule)
+    return list(grouped.values())
+
+
 def validate_tables(
     tables: Mapping[str, tuple[pl.DataFrame | pl.LazyFrame, Sequence[Expect]]],
     latest_allowed: dt.datetime | None = None,
     row_ids: Mapping[str, Sequence[str]] | None = None,
     chunk_rows: int | None = CHUNK_ROWS,
+    record: ValidationRecord | None = None,
+    day_columns: Mapping[str, str] | None = None,
 ) -> dict[str, TableValidation]:
     """Validate each table's frame against its rules in one ephemeral GX context.
 
@@ -267,49 +321,73 @@ def validate_tables(
     table, the columns that identify a row (shown beside sample bad values). Returns, per table,
     one `Outcome` per rule in the order of the rules.
 
+    With a `record` (`checks.gx_incremental`), GX sees only the rows each rule has not passed on
+    before, cut into buckets by the day of the table's `day_columns` entry; rules with nothing
+    new are reported from the record, and GX is not even imported when no rule has anything new.
+
     Memory: only the columns the rules and row ids need are converted to pandas. Row-by-row
     rules (nulls, categories, ranges, timestamps) see a table of more than `chunk_rows` rows in
     chunks and their counts are added up; uniqueness rules see their key columns whole.
     """
     if latest_allowed is not None and latest_allowed.tzinfo is None:
         raise ValueError("latest_allowed must be timezone-aware (the sources' timestamps are UTC)")
-    gx = _import_gx()
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("cs_health")
+    gx = source = None
     validated: dict[str, TableValidation] = {}
-    for table, (frame, rules) in tables.items():
+    for table, (given, rules) in tables.items():
         started = time.perf_counter()
-        schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-        rows = frame.select(pl.len()).collect().item() if isinstance(frame, pl.LazyFrame) else frame.height
+        frame = given.lazy()
+        schema = frame.collect_schema()
+        rows = frame.select(pl.len()).collect().item()
         ids = [c for c in (row_ids or {}).get(table, ()) if c in schema]
+        bucket = bucket_expr((day_columns or {}).get(table), schema)
+        remembered = TableRecord(table)
+        if record is not None and rows:
+            buckets = fingerprints(frame, _columns(rules, [], schema), bucket)
+            remembered = record.load(table)
+        else:  # nothing remembered, or an empty table: GX sees it whole, as it is
+            buckets = {"all": ("", rows)}
+            bucket = pl.lit("all")
+        plans = plan_rules(rules, schema, buckets, remembered, latest_allowed)
+        if record is None or not rows:
+            plans = [RulePlan(p.rule, p.key, ["all"]) for p in plans]
+
         result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
         if ids:
             result_format["unexpected_index_column_names"] = ids
-        batches = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe(table)
         by_name = {rule.name: rule for rule in rules}
         tallies = {rule.name: _Tally() for rule in rules}
-
-        # row rules in chunks; uniqueness rules see their key columns whole
-        row_rules = [r for r in rules if r.kind != UNIQUE]
-        whole_rules = [r for r in rules if r.kind == UNIQUE]
-        for subset, chunk in ((row_rules, chunk_rows), (whole_rules, None)):
-            if not subset:
-                continue
-            suite = gx.ExpectationSuite(name=f"{table}_validity")
-            for rule in subset:
+        seen: dict[str, int] = {}  # rows GX saw, per rule
+        groups = _groups(frame, plans, bucket, len(buckets), chunk_rows)
+        if groups and source is None:
+            gx = _import_gx()
+            source = _gx_context(gx)
+        for number, group in enumerate(groups):
+            subset_rows = group.frame.select(pl.len()).collect().item()
+            name = f"{table}_{number}"
+            batches = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe(name)
+            suite = gx.ExpectationSuite(name=f"{name}_validity")
+            for rule in group.rules:
                 suite.add_expectation(_to_gx(gx, rule, latest_allowed))
-            for df in _pandas_chunks(frame, _columns(subset, ids, schema), rows, chunk):
+                seen[rule.name] = subset_rows
+            for df in _pandas_chunks(group.frame, _columns(group.rules, ids, schema), subset_rows, group.chunk_rows):
                 result = batches.get_batch(batch_parameters={"dataframe": df}).validate(
                     suite, result_format=result_format
                 )
                 for found in result.results:  # GX's order is not the suite's: match by the rule name in meta
-                    name = found.expectation_config.meta.get(META_KEY)
-                    if name in tallies:
-                        tallies[name].add(by_name[name], found, ids)
-        outcomes = [tallies[rule.name].outcome(table, rule, latest_allowed) for rule in rules]
+                    rule_name = found.expectation_config.meta.get(META_KEY)
+                    if rule_name in tallies:
+                        tallies[rule_name].add(by_name[rule_name], found, ids)
+
+        outcomes = []
+        for plan in plans:
+            reused_rows = rows - seen.get(plan.rule.name, 0)
+            if plan.reused:
+                outcomes.append(_Tally(seen=True).outcome(table, plan.rule, latest_allowed, reused_rows))
+            else:
+                outcomes.append(tallies[plan.rule.name].outcome(table, plan.rule, latest_allowed, reused_rows))
+        if record is not None and rows:
+            remember(remembered, plans, {o.name: o.success for o in outcomes}, buckets, latest_allowed)
+            record.save(remembered)
         validated[table] = TableValidation(table, rows, round(time.perf_counter() - started, 3), outcomes)
     return validated
 

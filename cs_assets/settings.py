@@ -32,6 +32,11 @@ def staging_dir(home: Path | None = None) -> Path:
     return (home or home_dir()) / "staging"
 
 
+def gx_record_dir(home: Path | None = None) -> Path:
+    """Which rows passed which validity rule (so unchanged rows are not validated again)."""
+    return staging_dir(home) / "gx_passes"
+
+
 def warehouse_path(home: Path | None = None) -> Path:
     return (home or home_dir()) / "warehouse.duckdb"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from cs_assets import settings
 from cs_assets.deployment import ConfigPaths, config_paths
 from resources.action_rules import ActionRulesResource
+from resources.gx_record import GxRecordResource
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource, SnapshotResource
 from resources.notifier import NotifierResource
@@ -27,6 +28,7 @@ def build_resources(paths: ConfigPaths, home: Path, **notifier_options) -> dict:
         "snapshot": SnapshotResource(),
         "action_rules": ActionRulesResource(path=str(paths.actions), config_dir=config_dir),
         "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home)), **notifier_options),
+        "gx_record": GxRecordResource(directory=str(settings.gx_record_dir(home))),
         "validation": ValidationConfigResource(
             path=str(paths.validation), config_dir=config_dir, models_dir=str(settings.models_dir(home))
         ),

@@ -183,6 +183,16 @@ def test_glue_passes_clean_frames_and_validates_several_tables_in_one_context():
     assert validated["one"].outcomes[0].description == "one.id: id is never null: ok (2 row(s))"
 
 
+def test_a_rerun_on_unchanged_exports_validates_no_source_row_again_and_still_passes(home):
+    result = run_graph(home, DEMO_AS_OF)
+    assert result.success
+    sources = [e for (table, _), e in gx_evaluations(result).items() if table != INDICATORS]
+    assert sources and all(e.passed for e in sources)
+    for evaluation in sources:
+        meta = {k: v.value for k, v in evaluation.metadata.items()}
+        assert meta["rows_checked"] == 0 and meta["rows_unchanged_since_passed"] == meta["table_rows"] > 0
+
+
 # --- real runs with broken inputs -----------------------------------------------------------------
 
 
@@ -301,6 +311,8 @@ def test_an_invalid_value_fails_its_gx_check_and_blocks_the_publish(home, breake
     assert meta["unexpected_count"] >= 1 and meta["unexpected_percent"] > 0
     if check != "gx_account_id_not_null":  # a null's sample is the count itself
         assert bad_value in meta["sample_values"]
+    if table != INDICATORS:  # GX saw the edited days again, not the whole export
+        assert 0 < meta["rows_checked"] < meta["table_rows"] and meta["rows_unchanged_since_passed"] > 0
     lines = "\n".join(failure_reasons(result.all_events))
     assert f"check {table}:{check} [ERROR]: {table}." in lines
 

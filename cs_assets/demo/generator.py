@@ -878,8 +878,11 @@ def _comments(rng: Rng, sentiment: np.ndarray) -> np.ndarray:
 
 
 def _finish_surveys(rng: Rng, raw: pl.DataFrame) -> pl.DataFrame:
-    raw = raw.sort("submitted", "acc", "kind", maintain_order=True).with_columns(
-        rid=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    # two draws can land on the same user and second: one answer (the natural key must hold at any size)
+    raw = (
+        raw.sort("submitted", "acc", "kind", maintain_order=True)
+        .unique(subset=["acc", "user", "kind", "submitted"], keep="first", maintain_order=True)
+        .with_columns(rid=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
     )
     raw = _add_mess(rng, raw, DUPLICATE_SHARE)
     comments = COMMENTS_GOOD + COMMENTS_MIXED + COMMENTS_BAD
@@ -943,8 +946,11 @@ def _webinar_days(cal: _Calendar) -> np.ndarray:
 
 
 def _finish_engagement(rng: Rng, raw: pl.DataFrame) -> pl.DataFrame:
-    raw = raw.sort("occurred", "acc", "kind", maintain_order=True).with_columns(
-        eid=pl.int_range(1, pl.len() + 1, dtype=pl.Int64)
+    # two draws can land on the same user, content and second: one activity (see _finish_surveys)
+    raw = (
+        raw.sort("occurred", "acc", "kind", maintain_order=True)
+        .unique(subset=["acc", "user", "kind", "content", "occurred"], keep="first", maintain_order=True)
+        .with_columns(eid=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
     )
     raw = _add_mess(rng, raw, 0.0)
     occurred_date = _utc("occurred")
