@@ -24,8 +24,8 @@ from cs_assets.deployment import Deployment
 from cs_assets.indicators.compiler import as_of_end
 from resources.gx_record import GxRecordResource
 from resources.landing import LandingZoneResource
-from resources.staging import SNAPSHOT_COLUMN
 from resources.model import SnapshotResource
+from resources.staging import SNAPSHOT_COLUMN
 
 GX_PREFIX = "gx_"
 GX_SOURCE_VALIDATION = "gx_source_validation"
@@ -164,7 +164,14 @@ def build_gx_indicator_check(deployment: Deployment) -> dg.AssetChecksDefinition
         context: dg.AssetCheckExecutionContext, gx_record: GxRecordResource, account_indicators: pl.LazyFrame
     ):
         yield from _results(
-            context, {INDICATORS: account_indicators}, suites, ids, None, policy, gx_record, {INDICATORS: SNAPSHOT_COLUMN}
+            context,
+            {INDICATORS: account_indicators},
+            suites,
+            ids,
+            None,
+            policy,
+            gx_record,
+            {INDICATORS: SNAPSHOT_COLUMN},
         )
 
     return gx_indicator_validation

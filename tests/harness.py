@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -72,6 +73,12 @@ def published(home: Path, table: str = "account_health") -> pl.DataFrame:
         return con.sql(f"SELECT * FROM published.{table} ORDER BY ALL").pl()
     finally:
         con.close()
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    """A copy of a whole home (landing data, staging, warehouse, Dagster instance) to change freely."""
+    shutil.copytree(source, target)
+    return target
 
 
 def make_home(root: Path, name: str) -> Path:

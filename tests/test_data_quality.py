@@ -19,7 +19,7 @@ from cs_assets import settings
 from cs_assets.actions.assets import ACCOUNT_ACTIONS, ACTION_NOTIFICATIONS
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.publish.assets import ACCOUNT_HEALTH, ACCOUNT_HEALTH_CONTRIBUTIONS
-from tests.harness import default_definitions, make_home, published, run_graph
+from tests.harness import copy_home, default_definitions, make_home, published, run_graph
 
 defs = default_definitions()
 
@@ -27,10 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def good_home(tmp_path_factory) -> Path:
-    home = make_home(tmp_path_factory.mktemp("dq"), "good")
-    assert run_graph(home, DEMO_AS_OF).success
-    return home
+def good_home(published_demo_home, tmp_path_factory) -> Path:
+    return copy_home(published_demo_home, tmp_path_factory.mktemp("dq") / "good")
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 import checks.gx_validation as gx_validation
-from checks.gx_incremental import ValidationRecord, fingerprints, bucket_expr
+from checks.gx_incremental import ValidationRecord, bucket_expr, fingerprints
 from checks.gx_suites import in_set, not_future, not_null, unique
 from checks.gx_validation import validate_tables
 

@@ -19,15 +19,12 @@ from checks.score_checks import (
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.scoring.model_config import load_model
-from tests.harness import make_home, published, run_graph
+from tests.harness import copy_home, make_home, published, run_graph
 
 
 @pytest.fixture(scope="module")
-def scored_home(tmp_path_factory) -> Path:
-    home = make_home(tmp_path_factory.mktemp("e2e"), "home")
-    result = run_graph(home, DEMO_AS_OF)
-    assert result.success
-    return home
+def scored_home(published_demo_home, tmp_path_factory) -> Path:
+    return copy_home(published_demo_home, tmp_path_factory.mktemp("e2e") / "home")
 
 
 def expected_active_accounts(home: Path, as_of: dt.date) -> set[str]:

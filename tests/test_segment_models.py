@@ -18,7 +18,7 @@ from cs_assets.publish.queries import score_change
 from cs_assets.scoring.assets import contributions_for
 from cs_assets.scoring.attribution import MODEL_CHANGE, SEGMENT_CHANGE, attribute_change
 from cs_assets.scoring.model_config import DEFAULT_SEGMENT, ModelConfigError, parse_model
-from tests.harness import make_home, published, run_graph
+from tests.harness import copy_home, make_home, published, run_graph
 
 CATALOGUE = load_deployment().catalogue
 SMB = {
@@ -180,10 +180,8 @@ def test_segment_change_parts_add_up_between_model_and_segment():
 
 
 @pytest.fixture(scope="module")
-def default_home(tmp_path_factory) -> Path:
-    home = make_home(tmp_path_factory.mktemp("segments"), "default")
-    assert run_graph(home, DEMO_AS_OF).success
-    return home
+def default_home(published_demo_home, tmp_path_factory) -> Path:
+    return copy_home(published_demo_home, tmp_path_factory.mktemp("segments") / "default")
 
 
 def test_a_segment_override_changes_exactly_the_accounts_of_that_segment(default_home, tmp_path):

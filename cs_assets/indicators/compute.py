@@ -12,6 +12,8 @@ import polars as pl
 
 from cs_assets.indicators.catalogue import RATIO, VALUE, Catalogue, required
 from cs_assets.indicators.compiler import aggregate_source, as_of_end, prepare_source, presence_column
+from cs_assets.indicators.engines import SqlEngine
+from cs_assets.indicators.sql_compiler import source_sql, transpile
 from cs_assets.sources.contract import ACCOUNT_CONTEXT, ACCOUNT_ID, TYPES, Contract, DType
 from cs_assets.sources.normalise import accounts_as_of, latest_accounts
 
@@ -109,8 +111,28 @@ def _finish(frame: pl.LazyFrame, catalogue: Catalogue) -> pl.LazyFrame:
     return frame.with_columns(fills)
 
 
+def relation_name(source: str) -> str:
+    """The name a SQL engine knows a source's prepared records by."""
+    return f"events_{source}"
+
+
+def _engine_aggregate(
+    engine: SqlEngine, prepared: pl.LazyFrame, spec, indicators, as_of: dt.date, lookback: int | None
+) -> pl.LazyFrame:
+    """The source's per-account aggregates computed by a SQL engine, in the types polars gives."""
+    schema = aggregate_source(prepared.clear(), spec, indicators, as_of, lookback).collect_schema()
+    sql = transpile(source_sql(spec, indicators, as_of, lookback, relation_name(spec.name)), engine.dialect)
+    result = engine.query(sql)
+    return result.select([pl.col(c).cast(t) for c, t in schema.items()]).lazy()
+
+
 def account_indicator_frame(
-    prepared: dict[str, pl.LazyFrame], crm: pl.LazyFrame, contract: Contract, catalogue: Catalogue, as_of: dt.date
+    prepared: dict[str, pl.LazyFrame],
+    crm: pl.LazyFrame,
+    contract: Contract,
+    catalogue: Catalogue,
+    as_of: dt.date,
+    engine: SqlEngine | None = None,
 ) -> pl.LazyFrame:
     """One row per account that had started its contract by `as_of`, sorted by account_id.
 
@@ -122,7 +144,11 @@ def account_indicator_frame(
     flags = []
     for name, spec in contract.event_sources.items():
         indicators = catalogue.for_source(name)
-        per_account = aggregate_source(prepared[name], spec, indicators, as_of, catalogue.lookback_days.get(name))
+        lookback = catalogue.lookback_days.get(name)
+        if engine is None:
+            per_account = aggregate_source(prepared[name], spec, indicators, as_of, lookback)
+        else:
+            per_account = _engine_aggregate(engine, prepared[name], spec, indicators, as_of, lookback)
         frame = frame.join(per_account, on=ACCOUNT_ID, how="left")
         flags.append(pl.col(presence_column(name)).fill_null(False))
     frame = frame.with_columns(flags) if flags else frame
@@ -149,11 +175,14 @@ def compute_account_indicators(
     contract: Contract,
     catalogue: Catalogue,
     as_of: dt.date | list[dt.date],
+    engine: SqlEngine | None = None,
 ) -> pl.DataFrame:
     """Indicator rows for one snapshot date or several (stacked, oldest date first).
 
     Each source is read and prepared once; each snapshot's windows are cut from it in memory,
-    so a backfill costs one scan of the inputs plus one small query per source and date.
+    so a backfill costs one scan of the inputs plus one small query per source and date. With
+    a SQL `engine` (`engines.py`), the per-source aggregation runs there instead of in polars;
+    the CRM, the account columns and the finishing steps stay in polars (one row per account).
     """
     dates = sorted(as_of) if isinstance(as_of, list) else [as_of]
     lazy = {name: frame.lazy() for name, frame in sources.items()}  # frames or lazy frames
@@ -165,11 +194,16 @@ def compute_account_indicators(
         name: prepare_source(lazy[name], spec, catalogue.for_source(name), current, separators).collect().lazy()
         for name, spec in contract.event_sources.items()
     }
+    if engine is not None:
+        for name, frame in prepared.items():
+            engine.load(relation_name(name), frame.collect())
     frames: list[pl.DataFrame] = []
     # a few dates at a time: polars runs each batch in parallel, and memory stays bounded
     for i in range(0, len(dates), DATES_PER_BATCH):
         batch = dates[i : i + DATES_PER_BATCH]
-        frames.extend(pl.collect_all([account_indicator_frame(prepared, crm, contract, catalogue, d) for d in batch]))
+        frames.extend(
+            pl.collect_all([account_indicator_frame(prepared, crm, contract, catalogue, d, engine) for d in batch])
+        )
     return pl.concat(frames, how="vertical")
 
 
