@@ -14,6 +14,7 @@ from pathlib import Path
 
 HOME_ENV = "CS_HEALTH_HOME"
 AS_OF_ENV = "CS_HEALTH_AS_OF"
+ENGINE_ENV = "CS_HEALTH_INDICATOR_ENGINE"  # polars (default) | duckdb | spark
 DEFAULT_HOME = ".cs_health"
 DEMO_MANIFEST = "_demo_manifest.json"
 REPO_ROOT = Path(__file__).resolve().parent.parent

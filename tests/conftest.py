@@ -10,6 +10,7 @@ from cs_assets import settings
 # days the tests may score (every test passes its own home to what it runs).
 os.environ[settings.HOME_ENV] = tempfile.mkdtemp(prefix="cs-health-tests-home-")
 os.environ.pop(settings.AS_OF_ENV, None)
+os.environ.pop(settings.ENGINE_ENV, None)  # tests choose their indicator engine themselves
 
 
 import fcntl  # noqa: E402

@@ -26,6 +26,7 @@ def definitions(
     model_path: Path | None = None,
     actions_path: Path | None = None,
     validation_path: Path | None = None,
+    indicator_engine: str | None = None,
 ) -> dg.Definitions:
     """The project's definitions for one home and deployment, wired by `resources.build_resources`."""
     deployment = load_deployment(config_dir)
@@ -33,7 +34,7 @@ def definitions(
     paths = dataclasses.replace(deployment.paths, **{k: Path(v) for k, v in overrides.items() if v is not None})
     deployment = dataclasses.replace(deployment, paths=paths)
     # no webhook URL in tests unless a test sets one: notifications go to the home's outbox
-    return build_definitions(deployment, home, build_resources(paths, home, backoff_seconds=0.01))
+    return build_definitions(deployment, home, build_resources(paths, home, indicator_engine, backoff_seconds=0.01))
 
 
 def default_definitions() -> dg.Definitions:
@@ -48,10 +49,12 @@ def run_graph(
     model_path: Path | None = None,
     actions_path: Path | None = None,
     config_dir: Path | None = None,
+    indicator_engine: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One real run of health_score_job for a snapshot date, or for a range of dates in one run."""
     dates = as_of if isinstance(as_of, list) else [as_of]
-    job = definitions(home, config_dir, model_path, actions_path).resolve_job_def(HEALTH_SCORE_JOB)
+    defs = definitions(home, config_dir, model_path, actions_path, indicator_engine=indicator_engine)
+    job = defs.resolve_job_def(HEALTH_SCORE_JOB)
     return job.execute_in_process(instance=instance, tags=run_tags_for(dates), raise_on_error=False)
 
 

@@ -17,14 +17,19 @@ from cs_assets.indicators.compute import compute_account_indicators
 from cs_assets.indicators.engines import DuckDBEngine, SparkEngine
 from cs_assets.indicators.sql_compiler import source_sql, transpile
 from cs_assets.sources.normalise import clean
+from resources.indicator_engine import IndicatorEngineResource
 from resources.landing import LandingZoneResource
+from tests.harness import published, run_graph
 
 REPO = Path(__file__).resolve().parent.parent
 # a month of snapshots: windows, trends against the previous window, notes expiring
 DATES = [DEMO_AS_OF - dt.timedelta(days=d) for d in (30, 7, 1, 0)]
 PRODUCTS = {
     "demo": (None, lambda landing: generate_demo_data(landing, accounts=150, seed=5)),
-    "ledgerly": (REPO / "examples/ledgerly/config", lambda landing: generate_ledgerly_data(landing, accounts=150, seed=5)),
+    "ledgerly": (
+        REPO / "examples/ledgerly/config",
+        lambda landing: generate_ledgerly_data(landing, accounts=150, seed=5),
+    ),
 }
 
 
@@ -80,20 +85,41 @@ def _spark_available() -> str | None:
     return None
 
 
-@pytest.mark.slow
-def test_spark_sql_gives_the_polars_values(product):
+@pytest.fixture(scope="module")
+def spark():
     missing = _spark_available()
     if missing and os.environ.get("CS_HEALTH_REQUIRE_SPARK"):
         pytest.fail(f"Spark is required here: {missing}")
     if missing:
         pytest.skip(missing)
+    engine = SparkEngine("local[1]")  # one session for both products: it takes seconds to start
+    yield engine
+    engine.close()
+
+
+@pytest.mark.slow
+def test_spark_sql_gives_the_polars_values(product, spark):
     deployment, frames, expected = product
-    engine = SparkEngine("local[1]")
-    try:
-        got = compute_account_indicators(frames, deployment.contract, deployment.catalogue, DATES, engine=engine)
-    finally:
-        engine.close()
+    got = compute_account_indicators(frames, deployment.contract, deployment.catalogue, DATES, engine=spark)
     assert_same_values(expected, got)
+
+
+def test_a_run_on_duckdb_publishes_the_scores_of_the_polars_run(published_demo_home, tmp_path):
+    home = tmp_path / "duckdb"
+    shutil.copytree(settings.landing_dir(published_demo_home), settings.landing_dir(home))
+    result = run_graph(home, DEMO_AS_OF, indicator_engine="duckdb")
+    assert result.success
+    meta = next(iter(result.asset_materializations_for_node("account_indicators"))).metadata
+    assert meta["engine"].value == "duckdb"
+    for table in ("account_indicator_values", "account_health"):
+        expected, got = published(published_demo_home, table), published(home, table)
+        assert_same_values(expected.drop("computed_at", strict=False), got.drop("computed_at", strict=False))
+
+
+def test_an_unknown_engine_is_named():
+    with pytest.raises(ValueError, match="indicator engine 'snowflake'.*expected one of polars, duckdb, spark"):
+        with IndicatorEngineResource(engine="snowflake").open():
+            pass
 
 
 def test_the_sql_transpiles_for_the_documented_warehouses():

@@ -8,6 +8,7 @@ from cs_assets.indicators.compiler import presence_column
 from cs_assets.indicators.compute import compute_account_indicators
 from cs_assets.metadata import table_metadata
 from cs_assets.partitions import SINGLE_RUN_BACKFILL, snapshot_dates
+from resources.indicator_engine import IndicatorEngineResource
 
 OWNER = "team:customer-success-analytics"
 GROUP = "indicators"
@@ -43,15 +44,19 @@ def build_indicator_asset(deployment: Deployment, partitions: dg.PartitionsDefin
             "catalogue": catalogue.origin,
         },
     )
-    def account_indicators(context: dg.AssetExecutionContext, **frames: pl.LazyFrame) -> pl.DataFrame:
+    def account_indicators(
+        context: dg.AssetExecutionContext, indicator_engine: IndicatorEngineResource, **frames: pl.LazyFrame
+    ) -> pl.DataFrame:
         """Cleaned indicator table: one row per account with every catalogued indicator as of the snapshot."""
         dates = snapshot_dates(context)
-        frame = compute_account_indicators(frames, contract, catalogue, dates)
+        with indicator_engine.open() as engine:
+            frame = compute_account_indicators(frames, contract, catalogue, dates, engine=engine)
         latest = frame.filter(pl.col("snapshot_date") == dates[-1])
         active = latest.filter(pl.col("is_active"))
         context.add_output_metadata(
             {
                 "snapshots": len(dates),
+                "engine": indicator_engine.engine,
                 "latest_snapshot": dates[-1].isoformat(),
                 "accounts": latest.height,
                 "active_accounts": active.height,

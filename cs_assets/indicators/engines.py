@@ -54,7 +54,7 @@ class DuckDBEngine:
         self.con.register(relation, table)
 
     def query(self, sql: str) -> pl.DataFrame:
-        return self.con.execute(sql).pl()
+        return self.con.sql(sql).pl()
 
     def close(self) -> None:
         self.con.close()

@@ -140,7 +140,11 @@ def _indicator(ind: Indicator, spec: SourceSpec, end: dt.datetime, as_of: dt.dat
     previous = _aggregate(ind, spec, end, as_of, shift=1)
     if ind.change == "difference":
         return f"({current}) - ({previous})"
-    both = f" WHEN ({previous}) = 0 AND ({current}) = 0 THEN {float(ind.both_empty)!r}" if ind.both_empty is not None else ""
+    both = (
+        f" WHEN ({previous}) = 0 AND ({current}) = 0 THEN {float(ind.both_empty)!r}"
+        if ind.both_empty is not None
+        else ""
+    )
     return f"CAST(CASE WHEN ({previous}) > 0 THEN CAST({current} AS DOUBLE) / ({previous}) - 1.0{both} END AS DOUBLE)"
 
 
@@ -204,9 +208,24 @@ def source_sql(
 
 
 def transpile(sql: str, dialect: str) -> str:
-    """The same query in another engine's dialect (sqlglot); DuckDB's own text is returned as it is."""
+    """The same query in another engine's dialect (sqlglot); DuckDB's own text is returned as it is.
+
+    sqlglot writes DuckDB's exact quantile as `PERCENTILE_CONT(x, q)`, which Spark does not accept
+    as an aggregate: for Spark it becomes `PERCENTILE(x, q)` (exact, linearly interpolated, like
+    polars and DuckDB). BigQuery has no exact aggregate quantile at all (see docs/scale.md).
+    """
     if dialect == DIALECT:
         return sql
     import sqlglot
+    from sqlglot import exp
 
-    return sqlglot.transpile(sql, read=DIALECT, write=dialect)[0]
+    tree = sqlglot.parse_one(sql, read=DIALECT)
+    if dialect == "spark":
+
+        def exact_percentile(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.PercentileCont):
+                return exp.Anonymous(this="PERCENTILE", expressions=[node.this, node.expression])
+            return node
+
+        tree = tree.transform(exact_percentile)
+    return tree.sql(dialect=dialect)
