@@ -1,6 +1,10 @@
-"""What the HTTP source tests share: the test token, a demo-API sources config, and readers of
-what a sync stored or a run failed on."""
+"""What the HTTP tests share: the test token, a demo-API sources config, readers of what a sync
+stored or a run failed on, and a webhook server on 127.0.0.1."""
 
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -94,3 +98,42 @@ def failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
             head, _, rest = cause.message.strip().partition(": ")
             found[event.step_key] = rest if rest and "." in head and " " not in head else cause.message.strip()
     return found
+
+
+class Webhook:
+    """A Slack-like webhook on 127.0.0.1: answers from a script of status codes (then 200), after
+    `delay` seconds, and logs every request as (path, Idempotency-Key, body)."""
+
+    def __init__(self, script: list[int] | None = None, retry_after: str | None = None, delay: float = 0.0):
+        self.script, self.retry_after, self.delay = list(script or []), retry_after, delay
+        self.requests: list[tuple[str, str | None, dict]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                hook.requests.append((self.path, self.headers.get("Idempotency-Key"), body))
+                status = hook.script.pop(0) if hook.script else 200
+                time.sleep(hook.delay)
+                self.send_response(status)
+                if status == 429 and hook.retry_after is not None:
+                    self.send_header("Retry-After", hook.retry_after)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/SECRETTOKEN"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def posts(self) -> list[tuple[str | None, dict]]:
+        """(Idempotency-Key, body) of every request, in order."""
+        return [(key, body) for _, key, body in self.requests]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -3,8 +3,6 @@
 import datetime as dt
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import polars as pl
@@ -27,6 +25,7 @@ from cs_assets.deployment import load_deployment
 from cs_assets.scoring.model_config import load_model
 from resources.notifier import NotifierError, NotifierResource
 from tests.harness import make_home, published, run_graph
+from tests.http_harness import Webhook
 
 DAY0 = dt.date(2026, 3, 1)
 MODEL = load_model(settings.DEFAULT_MODEL_PATH, load_deployment().catalogue)
@@ -270,37 +269,6 @@ def test_a_blocked_publish_sends_nothing_and_keeps_the_actions(actions_home, tmp
 
 
 # --- the notifier against a real HTTP server --------------------------------------------------
-
-
-class Webhook:
-    """A Slack-like webhook on 127.0.0.1 that answers from a script of status codes."""
-
-    def __init__(self, script: list[int], retry_after: str | None = None):
-        self.script, self.retry_after, self.requests = list(script), retry_after, []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                hook.requests.append((self.path, self.headers.get("Idempotency-Key"), body))
-                status = hook.script.pop(0) if hook.script else 200
-                self.send_response(status)
-                if status == 429 and hook.retry_after is not None:
-                    self.send_header("Retry-After", hook.retry_after)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/SECRETTOKEN"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
@@ -19,6 +17,7 @@ import pytest
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF
 from tests.harness import copy_home, make_home, published, run_graph
+from tests.http_harness import Webhook
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -142,36 +141,6 @@ def test_a_reader_that_waits_too_long_names_the_writer(home, monkeypatch, capsys
 # --------------------------------------------------------------------------- a crash during delivery
 
 
-class SlowWebhook:
-    """A webhook on 127.0.0.1 that takes its time to answer, and logs every post."""
-
-    def __init__(self, delay: float):
-        self.posts: list[tuple[str, dict]] = []
-        self.delay = delay
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                hook.posts.append((self.headers.get("Idempotency-Key"), body))
-                time.sleep(hook.delay)
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T0/B0/SECRET"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def history_home(tmp_path_factory) -> Path:
     home = make_home(tmp_path_factory.mktemp("crash"), "home")
@@ -184,7 +153,7 @@ def history_home(tmp_path_factory) -> Path:
 def test_kill_9_during_delivery_then_a_rerun_posts_nothing_twice_without_its_key(history_home, tmp_path):
     home = tmp_path / "home"
     shutil.copytree(history_home, home)
-    hook = SlowWebhook(delay=0.4)
+    hook = Webhook(delay=0.4)
     try:
         config = tmp_path / "config"
         shutil.copytree(settings.REPO_ROOT / "config", config, ignore=shutil.ignore_patterns("schema"))

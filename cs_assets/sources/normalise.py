@@ -127,6 +127,27 @@ def conflict_error(spec: SourceSpec, frame: pl.DataFrame, identity: list[str], o
     )
 
 
+def _drop_exact_duplicates(frame: pl.LazyFrame, identity: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The frame without repeats of an earlier identical row, in its order; and the rows left
+    that still share an identity (they differ elsewhere: a conflict).
+
+    Identical rows share their identity (key and timestamp), so only the rows of an identity seen
+    more than once are compared whole: on a large export of unique events that is a group-by of
+    the identity and nothing else, instead of hashing every column of every row.
+    """
+    indexed = frame.with_row_index(ROW)
+    repeated = indexed.group_by(identity).agg(pl.len().alias("__n")).filter(pl.col("__n") > 1).drop("__n")
+    candidates = indexed.join(repeated, on=identity, how="semi", nulls_equal=True).sort(ROW).collect()
+    if candidates.is_empty():
+        return frame.collect(), candidates.drop(ROW)
+    columns = [c for c in candidates.columns if c != ROW]
+    first = pl.struct(columns).is_first_distinct()
+    repeats = candidates.filter(~first)[ROW]
+    kept = candidates.filter(first).drop(ROW)
+    exact = indexed.filter(~pl.col(ROW).is_in(repeats.implode())).drop(ROW).collect()
+    return exact, kept
+
+
 def clean(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.DataFrame:
     """Trim stray whitespace from ids, drop rows without a key and exact duplicate rows, and keep
     one row per key: the newest by the source's timestamp. The accounts source keeps every
@@ -139,9 +160,9 @@ def clean(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.DataFra
         [pl.col(c).str.strip_chars() for c in spec.columns if c.endswith("_id") and spec.columns[c] == pl.String]
     )
     frame = frame.filter(pl.all_horizontal([pl.col(k).is_not_null() for k in spec.key]))
-    exact = frame.unique(maintain_order=True).collect()
     identity = [*spec.key, spec.timestamp_column]
-    error = conflict_error(spec, exact, identity, origin or spec.path)
+    exact, repeated = _drop_exact_duplicates(frame, identity)
+    error = conflict_error(spec, repeated, identity, origin or spec.path)
     if error is not None:
         raise error
     if spec.is_accounts:
