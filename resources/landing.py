@@ -114,7 +114,9 @@ class LandingZoneResource(dg.ConfigurableResource):
         return digest.hexdigest()[:16]
 
     def read(self, spec: SourceSpec) -> pl.LazyFrame:
-        """The export as a typed frame (read once, into memory), before de-duplication."""
+        """The export as a typed frame, before de-duplication: text formats are parsed into memory
+        (a bad value is reported with its row); Parquet parts are checked against the contract's
+        types here and scanned lazily, so that they can be streamed."""
         files = self.files(spec)
         where = self.location(spec)
         if not files:
@@ -142,7 +144,7 @@ class LandingZoneResource(dg.ConfigurableResource):
             )
         return frame.lazy()
 
-    def _read(self, spec: SourceSpec, files: list[Path], where: str) -> pl.DataFrame:
+    def _read(self, spec: SourceSpec, files: list[Path], where: str) -> pl.DataFrame | pl.LazyFrame:
         if spec.file_format == "parquet":
             parts = []
             for path in files:
@@ -153,8 +155,8 @@ class LandingZoneResource(dg.ConfigurableResource):
                         f"source {spec.name} ({path}): not a complete Parquet file ({str(exc).strip().splitlines()[0]}); "
                         "it may have been cut off while it was written"
                     ) from None
-                typed = normalise_typed_source(spec, rename_exported(spec, pl.scan_parquet(path)), str(path))
-                parts.append(typed.collect())
+                # lazy: the source asset streams the parts into staging instead of holding them
+                parts.append(normalise_typed_source(spec, rename_exported(spec, pl.scan_parquet(path)), str(path)))
             return pl.concat(parts, how="vertical")
         if spec.file_format == "csv":
             frames = []

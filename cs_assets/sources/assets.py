@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
+import polars as pl
 
 from checks.dq_config import DUPLICATES, FRESHNESS, VOLUME, DataQualityConfig
 from checks.source_checks import duplicates_result, freshness_result, volume_result
@@ -17,7 +18,7 @@ from cs_assets.deployment import Deployment
 from cs_assets.frames import scalar
 from cs_assets.indicators.compiler import as_of_end
 from cs_assets.sources.contract import SourceSpec
-from cs_assets.sources.normalise import clean
+from cs_assets.sources.normalise import clean_lazy
 from resources.landing import LandingZoneResource
 from resources.model import SnapshotResource
 
@@ -64,12 +65,15 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         synced = landing.sync(spec)
         if synced is not None:
             context.log.info(synced.summary())
-        raw = landing.read(spec).collect()
-        cleaned = clean(spec, raw.lazy(), str(landing.location(spec)))
+        raw = landing.read(spec)
+        # lazy: a large export streams into staging (the IO manager sinks it) instead of being copied
+        cleaned = clean_lazy(spec, raw, str(landing.location(spec)))
         end = as_of_end(snapshot.as_of_date(landing.landing_dir, context.run.tags))
-        rows_in_export, rows_loaded = raw.height, cleaned.height
+        rows_in_export = raw.select(pl.len()).collect().item()
+        loaded = cleaned.select(pl.len().alias("rows"), pl.col(spec.timestamp_column).max().alias("newest")).collect()
+        rows_loaded = loaded["rows"].item()
         # the contract makes the timestamp column a UTC timestamp
-        newest = scalar(cleaned[spec.timestamp_column].max(), dt.datetime)
+        newest = scalar(loaded["newest"].item(), dt.datetime)
         limits = dq.sources[spec.name]
         yield dg.Output(
             cleaned,

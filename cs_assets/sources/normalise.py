@@ -127,9 +127,9 @@ def conflict_error(spec: SourceSpec, frame: pl.DataFrame, identity: list[str], o
     )
 
 
-def _drop_exact_duplicates(frame: pl.LazyFrame, identity: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The frame without repeats of an earlier identical row, in its order; and the rows left
-    that still share an identity (they differ elsewhere: a conflict).
+def _drop_exact_duplicates(frame: pl.LazyFrame, identity: list[str]) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """The frame without repeats of an earlier identical row, in its order (lazy); and the rows
+    left that still share an identity (they differ elsewhere: a conflict).
 
     Identical rows share their identity (key and timestamp), so only the rows of an identity seen
     more than once are compared whole: on a large export of unique events that is a group-by of
@@ -139,23 +139,16 @@ def _drop_exact_duplicates(frame: pl.LazyFrame, identity: list[str]) -> tuple[pl
     repeated = indexed.group_by(identity).agg(pl.len().alias("__n")).filter(pl.col("__n") > 1).drop("__n")
     candidates = indexed.join(repeated, on=identity, how="semi", nulls_equal=True).sort(ROW).collect()
     if candidates.is_empty():
-        return frame.collect(), candidates.drop(ROW)
+        return frame, candidates.drop(ROW)
     columns = [c for c in candidates.columns if c != ROW]
     first = pl.struct(columns).is_first_distinct()
     repeats = candidates.filter(~first)[ROW]
     kept = candidates.filter(first).drop(ROW)
-    exact = indexed.filter(~pl.col(ROW).is_in(repeats.implode())).drop(ROW).collect()
-    return exact, kept
+    return indexed.filter(~pl.col(ROW).is_in(repeats.implode())).drop(ROW), kept
 
 
-def clean(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.DataFrame:
-    """Trim stray whitespace from ids, drop rows without a key and exact duplicate rows, and keep
-    one row per key: the newest by the source's timestamp. The accounts source keeps every
-    version of an account (one per `updated_at`): each snapshot uses the version of its day.
-
-    Rows that share the key and the timestamp but differ in another column are an error that
-    names the key and the columns: no row silently wins.
-    """
+def clean_lazy(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.LazyFrame:
+    """`clean` as a lazy frame, to stream into staging; the checks that can fail run here, now."""
     frame = frame.with_columns(
         [pl.col(c).str.strip_chars() for c in spec.columns if c.endswith("_id") and spec.columns[c] == pl.String]
     )
@@ -168,12 +161,24 @@ def clean(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.DataFra
     if spec.is_accounts:
         return exact.sort(identity, nulls_last=False)
     key = list(spec.key)
-    if exact.select(pl.len()).item() == exact.select(key).n_unique():
+    versioned = exact.group_by(key).agg(pl.len().alias("__n")).filter(pl.col("__n") > 1).head(1).collect()
+    if versioned.is_empty():
         return exact
     # several versions of a record (a re-synced ticket): the newest is the record
     return exact.sort([*key, spec.timestamp_column], nulls_last=False, maintain_order=True).unique(
         subset=key, keep="last", maintain_order=True
     )
+
+
+def clean(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.DataFrame:
+    """Trim stray whitespace from ids, drop rows without a key and exact duplicate rows, and keep
+    one row per key: the newest by the source's timestamp. The accounts source keeps every
+    version of an account (one per `updated_at`): each snapshot uses the version of its day.
+
+    Rows that share the key and the timestamp but differ in another column are an error that
+    names the key and the columns: no row silently wins.
+    """
+    return clean_lazy(spec, frame, origin).collect()
 
 
 def accounts_as_of(accounts: pl.LazyFrame, spec: SourceSpec, end) -> pl.LazyFrame:
