@@ -2,7 +2,7 @@
 files; prints figures, asserts nothing.
 
     uv run python bench/scale.py [--accounts 2000,100000] [--workdir DIR] [--backfill-days N]
-                                 [--product demo|ledgerly] [--keep]
+                                 [--product demo|ledgerly] [--engine polars|duckdb|spark] [--keep]
 
 For each size, in a fresh home: the demo data is generated (`cs-health demo-data`, not timed in
 the figures), then each measured command runs in its own process, and its wall time and peak
@@ -16,6 +16,8 @@ resident memory are taken (`getrusage` of that process alone):
    `account_indicators` step read from the run's step stats in the home's Dagster instance;
 3. a second `cs-health run` on the same data (what a re-run or a retry costs);
 4. with `--backfill-days N`, `cs-health backfill --days N` on the same home.
+
+`--engine` sets `CS_HEALTH_INDICATOR_ENGINE` for the runs (where the indicator step aggregates).
 
 The load average (1 min) is printed next to every figure: on a busy machine the figures are
 not comparable.
@@ -88,12 +90,13 @@ print(json.dumps({"account_rows": rows}))
 """
 
 
-def _env(home: Path, config: str | None) -> dict[str, str]:
+def _env(home: Path, config: str | None, engine: str = "polars") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CS_HEALTH_") and k != "DAGSTER_HOME"}
     env.update(CS_HEALTH_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), DAGSTER_DISABLE_TELEMETRY="1")
     env.update(GX_ANALYTICS_ENABLED="false", PYTHONPATH=str(HERE))
     if config:
         env["CS_HEALTH_CONFIG"] = config
+    env["CS_HEALTH_INDICATOR_ENGINE"] = engine
     return env
 
 
@@ -125,10 +128,12 @@ def _indicator_step_seconds(home: Path) -> float | None:
     return next((v for k, v in steps.items() if k.startswith("account_indicators")), None)
 
 
-def bench(accounts: int, workdir: Path, product: str, backfill_days: int, config: str | None) -> list[tuple]:
-    home = workdir / f"{product}_{accounts}"
+def bench(
+    accounts: int, workdir: Path, product: str, backfill_days: int, config: str | None, engine: str
+) -> list[tuple]:
+    home = workdir / f"{product}_{accounts}_{engine}"
     shutil.rmtree(home, ignore_errors=True)
-    env = _env(home, config)
+    env = _env(home, config, engine)
     cli = [sys.executable, "-m", "cs_assets.cli"]
     t = time.perf_counter()
     subprocess.run(
@@ -172,15 +177,19 @@ def main() -> None:
     parser.add_argument(
         "--backfill-days", type=int, default=0, help="also time a backfill of this many days (default: none)"
     )
+    parser.add_argument(
+        "--engine", choices=("polars", "duckdb", "spark"), default="polars", help="indicator engine (default polars)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the homes afterwards")
     args = parser.parse_args()
     config = str(HERE / "examples" / "ledgerly" / "config") if args.product == "ledgerly" else None
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cs_health_scale_"))
     workdir.mkdir(parents=True, exist_ok=True)
+    print(f"engine: {args.engine}; product: {args.product}")
     print(f"{'accounts':>9}  {'what':<36} {'wall s':>8} {'peak MB':>8} {'x bare':>7} {'load':>5}  notes", flush=True)
     try:
         for accounts in (int(a) for a in args.accounts.split(",")):
-            rows = bench(accounts, workdir, args.product, args.backfill_days, config)
+            rows = bench(accounts, workdir, args.product, args.backfill_days, config, args.engine)
             bare = rows[0][2]["wall"]
             for size, what, f in rows:
                 ratio = f"{f['wall'] / bare:.1f}" if what != "bare polars query" else ""

@@ -25,6 +25,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -37,6 +38,7 @@ NO_DAY = "none"  # the bucket of rows whose day column is null
 FORMAT = 1
 
 
+@cache
 def _versions() -> str:
     return f"polars {pl.__version__}; great_expectations {metadata.version('great_expectations')}"
 

@@ -9,6 +9,7 @@ import polars as pl
 from cs_assets.sources.contract import DType, SourceSpec
 
 ROW = "__row"
+HASH = "__hash"
 
 
 class SourceDataError(ValueError):
@@ -127,19 +128,32 @@ def conflict_error(spec: SourceSpec, frame: pl.DataFrame, identity: list[str], o
     )
 
 
+def _repeating(frame: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
+    """The 64-bit hashes of `columns` that more than one row has (`HASH`): a superset of the
+    repeated values, small, found without holding the values themselves (streaming)."""
+    hashed = frame.select(pl.struct(columns).hash().alias(HASH))
+    return hashed.group_by(HASH).agg(pl.len().alias("__n")).filter(pl.col("__n") > 1).select(HASH)
+
+
 def _drop_exact_duplicates(frame: pl.LazyFrame, identity: list[str]) -> tuple[pl.LazyFrame, pl.DataFrame]:
     """The frame without repeats of an earlier identical row, in its order (lazy); and the rows
     left that still share an identity (they differ elsewhere: a conflict).
 
-    Identical rows share their identity (key and timestamp), so only the rows of an identity seen
-    more than once are compared whole: on a large export of unique events that is a group-by of
-    the identity and nothing else, instead of hashing every column of every row.
+    Identical rows share their identity (key and timestamp), so only the rows whose identity
+    repeats are compared whole. Repeats are found by a streaming group-by of the identity's
+    hash; a hash collision only adds a row to the comparison, never removes one from the data.
     """
     indexed = frame.with_row_index(ROW)
-    repeated = indexed.group_by(identity).agg(pl.len().alias("__n")).filter(pl.col("__n") > 1).drop("__n")
-    candidates = indexed.join(repeated, on=identity, how="semi", nulls_equal=True).sort(ROW).collect()
-    if candidates.is_empty():
-        return frame, candidates.drop(ROW)
+    repeated = _repeating(indexed, identity).collect(engine="streaming")
+    if repeated.is_empty():
+        return frame, frame.clear().collect()
+    candidates = (
+        indexed.with_columns(pl.struct(identity).hash().alias(HASH))
+        .join(repeated.lazy(), on=HASH, how="semi")
+        .drop(HASH)
+        .collect(engine="streaming")
+        .sort(ROW)
+    )
     columns = [c for c in candidates.columns if c != ROW]
     first = pl.struct(columns).is_first_distinct()
     repeats = candidates.filter(~first)[ROW]
@@ -161,8 +175,7 @@ def clean_lazy(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.La
     if spec.is_accounts:
         return exact.sort(identity, nulls_last=False)
     key = list(spec.key)
-    versioned = exact.group_by(key).agg(pl.len().alias("__n")).filter(pl.col("__n") > 1).head(1).collect()
-    if versioned.is_empty():
+    if _repeating(exact, key).head(1).collect(engine="streaming").is_empty():
         return exact
     # several versions of a record (a re-synced ticket): the newest is the record
     return exact.sort([*key, spec.timestamp_column], nulls_last=False, maintain_order=True).unique(
