@@ -15,6 +15,8 @@ class IndicatorEngineResource(dg.ConfigurableResource):
     engine: str = "polars"
     # Spark only: the master URL ("local[2]": Spark in this process' machine, 2 cores)
     spark_master: str = "local[2]"
+    # Spark only: the driver JVM's heap (in local mode every task runs in it)
+    spark_driver_memory: str = "4g"
 
     @contextmanager
     def open(self) -> Iterator[SqlEngine | None]:
@@ -22,7 +24,7 @@ class IndicatorEngineResource(dg.ConfigurableResource):
             raise ValueError(
                 f"indicator engine {self.engine!r} ($CS_HEALTH_INDICATOR_ENGINE): expected one of {', '.join(ENGINES)}"
             )
-        engine = open_engine(self.engine, self.spark_master)
+        engine = open_engine(self.engine, self.spark_master, self.spark_driver_memory)
         try:
             yield engine
         finally:

@@ -65,11 +65,14 @@ class SparkEngine:
     name = SPARK
     dialect = "spark"
 
-    def __init__(self, master: str = "local[2]", spark_conf: dict[str, str] | None = None):
+    def __init__(self, master: str = "local[2]", driver_memory: str = "4g", spark_conf: dict[str, str] | None = None):
         from pyspark.sql import SparkSession
 
         builder = (
             SparkSession.builder.master(master)
+            # local mode runs every task in the driver's JVM: its default 1 GB heap is too small
+            # for the 43M events of 100,000 accounts (applies when this starts the JVM)
+            .config("spark.driver.memory", driver_memory)
             .appName("cs-health indicators")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.shuffle.partitions", "4")
@@ -97,12 +100,12 @@ class SparkEngine:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def open_engine(name: str, spark_master: str = "local[2]") -> SqlEngine | None:
+def open_engine(name: str, spark_master: str = "local[2]", spark_driver_memory: str = "4g") -> SqlEngine | None:
     """The engine for `name` (None for polars, which needs none)."""
     if name == POLARS:
         return None
     if name == DUCKDB:
         return DuckDBEngine()
     if name == SPARK:
-        return SparkEngine(spark_master)
+        return SparkEngine(spark_master, spark_driver_memory)
     raise ValueError(f"indicator engine {name!r}: expected one of {', '.join(ENGINES)}")
