@@ -27,7 +27,6 @@ import polars as pl
 
 from checks.gx_incremental import (
     RulePlan,
-    TableRecord,
     ValidationRecord,
     bucket_expr,
     fingerprints,
@@ -100,8 +99,8 @@ def _import_gx():
     # GX imports pyspark whenever it is installed (the Spark engine's dependency), only for Spark
     # datasources we never use: seconds of import, and pyspark.sql.connect calls sys.exit(0) in a
     # process whose __main__ has no file (pytest-xdist workers, `python -c`). Hide it from GX.
-    hidden = [m for m in ("pyspark", "pyspark.sql.connect") if m not in sys.modules]
-    hidden = hidden[:1] if hidden and hidden[0] == "pyspark" else hidden
+    # (all of pyspark if it is not loaded yet; else only the module that exits)
+    hidden = next(([m] for m in ("pyspark", "pyspark.sql.connect") if m not in sys.modules), [])
     for name in hidden:
         sys.modules[name] = None  # an import of it raises ImportError, which GX expects
     try:
@@ -353,17 +352,14 @@ def validate_tables(
         schema = frame.collect_schema()
         rows = frame.select(pl.len()).collect().item()
         ids = [c for c in (row_ids or {}).get(table, ()) if c in schema]
-        bucket = bucket_expr((day_columns or {}).get(table), schema)
-        remembered = TableRecord(table)
-        if record is not None and rows:
+        remembered = record.load(table) if record is not None and rows else None
+        if remembered is not None:
+            bucket = bucket_expr((day_columns or {}).get(table), schema)
             buckets = fingerprints(frame, _columns(rules, [], schema), bucket)
-            remembered = record.load(table)
+            plans = plan_rules(rules, schema, buckets, remembered, latest_allowed)
         else:  # nothing remembered, or an empty table: GX sees it whole, as it is
-            buckets = {"all": ("", rows)}
-            bucket = pl.lit("all")
-        plans = plan_rules(rules, schema, buckets, remembered, latest_allowed)
-        if record is None or not rows:
-            plans = [RulePlan(p.rule, p.key, ["all"]) for p in plans]
+            bucket, buckets = pl.lit("all"), {"all": ("", rows)}
+            plans = [RulePlan(rule, "", ["all"]) for rule in rules]
 
         result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
         if ids:
@@ -392,14 +388,13 @@ def validate_tables(
                     if rule_name in tallies:
                         tallies[rule_name].add(by_name[rule_name], found, ids)
 
-        outcomes = []
         for plan in plans:
-            reused_rows = rows - seen.get(plan.rule.name, 0)
-            if plan.reused:
-                outcomes.append(_Tally(seen=True).outcome(table, plan.rule, latest_allowed, reused_rows))
-            else:
-                outcomes.append(tallies[plan.rule.name].outcome(table, plan.rule, latest_allowed, reused_rows))
-        if record is not None and rows:
+            if plan.reused:  # passed before on every row it reads: its result is the record's
+                tallies[plan.rule.name].seen = True
+        outcomes = [
+            tallies[p.rule.name].outcome(table, p.rule, latest_allowed, rows - seen.get(p.rule.name, 0)) for p in plans
+        ]
+        if record is not None and remembered is not None:
             remember(remembered, plans, {o.name: o.success for o in outcomes}, buckets, latest_allowed)
             record.save(remembered)
         validated[table] = TableValidation(table, rows, round(time.perf_counter() - started, 3), outcomes)
