@@ -138,8 +138,10 @@ def test_the_ui_runs_one_partition_and_shows_the_published_table(ui, page):
 
     # the asset graph: every group of the code location
     _open(page, f"{base}/asset-groups")
+    # the page renders the groups after its queries settle; on a loaded machine that is after
+    # "networkidle", so each group is waited for (the page's 60 s timeout) instead of sampled once
     for group in ("sources", "indicators", "scoring", "published", "actions", "validation"):
-        assert page.get_by_text(group, exact=True).first.is_visible(), group
+        page.get_by_text(group, exact=True).first.wait_for(state="visible")
 
     # "Materialize all" of the scoring job for the latest partition: the data's last day, not the clock's
     _open(page, f"{base}/locations/cs_assets.definitions/jobs/health_score_job")
