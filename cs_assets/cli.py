@@ -134,7 +134,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_demo_api(args: argparse.Namespace) -> int:
     """Serve the landing data over HTTP on 127.0.0.1 through the connector presets' protocols."""
-    from cs_assets.demo.api_server import TOKEN_ENV, DemoApi, demo_sources_config, new_token
+    from cs_assets.demo.api_server import TOKEN_ENV, DemoApi, demo_sources_config, demo_writeback_config, new_token
 
     ctx = _context(args)
     landing = _prepare_landing(ctx, args.accounts, args.seed)
@@ -156,17 +156,21 @@ def cmd_demo_api(args: argparse.Namespace) -> int:
         return 2
     config_path = out / "sources.yaml"
     config_path.write_text(demo_sources_config(api.url, TOKEN_ENV), encoding="utf-8")
+    writeback_path = out / "crm_writeback.yaml"
+    writeback_path.write_text(demo_writeback_config(api.url, TOKEN_ENV), encoding="utf-8")
     print(f"demo API serving {landing} on {api.url} (127.0.0.1 only; Ctrl-C stops it)")
     print("  HubSpot CRM v3 style:  GET/POST /crm/v3/objects/companies[/search]   (bearer token)")
     print("  Zendesk incremental:   GET /api/v2/incremental/tickets.json          (basic auth)")
     print("  CSV export:            GET /spreadsheets/d/demo-surveys/export?format=csv")
     print("  JSON REST:             GET /api/v1/<source>                          (bearer token)")
+    print("  CRM write-back:        POST /crm/v3/objects/companies/batch/update   (bearer token)")
     print(f"\nto pull every source through it, in another shell (from {Path.cwd()}):")
     if os.environ.get(TOKEN_ENV):
         print(f"  # {TOKEN_ENV} is already set in this shell: export the same value there")
     else:
         print(f'  export {TOKEN_ENV}="$(cat {token_path})"')
     print(f"  export CS_HEALTH_SOURCES_CONFIG={config_path}")
+    print(f"  export CS_HEALTH_WRITEBACK={writeback_path}   # scores back to the demo CRM")
     print(f"  cs-health --home {ctx.home} run", flush=True)
     try:
         while True:

@@ -12,6 +12,7 @@ from cs_assets.indicators.catalogue import CatalogueFile
 from cs_assets.scoring.model_config import ModelFile, load_model
 from cs_assets.sources.contract import SourcesFile
 from cs_assets.validation.config import ValidationFile, load_validation_config
+from cs_assets.writeback.config import WritebackFile, load_writeback
 
 MODELS: dict[str, type[BaseModel]] = {
     "sources": SourcesFile,
@@ -20,6 +21,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "data_quality": DataQualityFile,
     "actions": ActionsFile,
     "validation": ValidationFile,
+    "writeback": WritebackFile,
 }
 
 
@@ -87,6 +89,19 @@ def check_deployment(deployment: Deployment) -> list[str]:
     if rules.stages is not None:
         entered = ", ".join(f"{r.name} (after {r.enter_after})" for r in rules.stages.rules)
         lines.append(f"  stages: {entered}; otherwise {rules.stages.default}")
+    if paths.writeback.is_file():
+        writeback = load_writeback(paths.writeback)
+        where = (
+            f"{writeback.endpoint.format} {writeback.endpoint.url}"
+            if writeback.endpoint is not None
+            else "dry run (no endpoint): batches go to the outbox file"
+        )
+        lines.append(
+            f"\nCRM write-back ({paths.writeback}): {len(writeback.properties)} properties, "
+            f"batches of {writeback.batch_size}, {where}"
+        )
+    else:
+        lines.append(f"\nCRM write-back: none ({paths.writeback} does not exist)")
     if deployment.dq.ignored_sources:
         lines.append(
             f"\ndata quality ({paths.data_quality}): limits for undeclared source(s) ignored: "

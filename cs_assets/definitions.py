@@ -5,6 +5,7 @@ config); `defs`, which `dagster dev` / `dg` load lazily, builds it for the deplo
 `$CS_HEALTH_CONFIG` names (default: the repository's `config/`, the demo product).
 """
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +17,7 @@ from cs_assets import settings
 from cs_assets.actions.assets import account_actions, account_health_stages, action_notifications
 from cs_assets.automation import build_daily_schedule, build_landing_sensor, health_automation, notify_on_run_failure
 from cs_assets.code_version import with_code_versions
-from cs_assets.deployment import Deployment, current_deployment
+from cs_assets.deployment import FILE_ENVS, Deployment, current_deployment
 from cs_assets.indicators.assets import build_indicator_asset
 from cs_assets.partitions import build_snapshot_partitions
 from cs_assets.publish.assets import build_publish_asset
@@ -24,6 +25,8 @@ from cs_assets.scoring.assets import build_scoring_assets
 from cs_assets.sources.assets import build_source_assets
 from cs_assets.validation.assets import GROUP as VALIDATION_GROUP
 from cs_assets.validation.assets import build_validation_assets
+from cs_assets.writeback.assets import build_writeback_asset
+from cs_assets.writeback.config import deployment_writeback
 
 HEALTH_SCORE_JOB = "health_score_job"
 VALIDATION_JOB = "validation_job"
@@ -56,6 +59,7 @@ def build_definitions(deployment: Deployment, home: Path, resources: dict | None
         description="Validates the score against churn and renewals, calibrates a candidate model and estimates the CS contribution, from the published history.",
     )
     integrity = build_integrity_check(deployment)
+    writeback = deployment_writeback(deployment.paths.writeback, bool(os.environ.get(FILE_ENVS["writeback"])))
     assets = [
         *build_source_assets(deployment),
         build_indicator_asset(deployment, partitions),
@@ -64,6 +68,7 @@ def build_definitions(deployment: Deployment, home: Path, resources: dict | None
         account_health_stages,
         account_actions,
         action_notifications,
+        *([build_writeback_asset(writeback)] if writeback is not None else []),
         *build_validation_assets(deployment),
     ]
     return dg.Definitions(

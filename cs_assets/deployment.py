@@ -10,6 +10,7 @@ A config directory holds the reviewed files that make the platform fit one produ
 | `data_quality.yaml` | check severities, blocking, freshness and volume limits |
 | `actions.yaml` | what to do for which account |
 | `validation.yaml` | validation horizons and calibration settings |
+| `crm_writeback.yaml` | which published values go back to which CRM properties, and where (optional) |
 
 The directory is `$CS_HEALTH_CONFIG` (default: the repository's `config/`, the demo product);
 each file can be pointed elsewhere on its own with the variable in `FILE_ENVS`. The Dagster
@@ -41,6 +42,7 @@ FILES = {
     "data_quality": "data_quality.yaml",
     "actions": "actions.yaml",
     "validation": "validation.yaml",
+    "writeback": "crm_writeback.yaml",
 }
 FILE_ENVS = {
     "sources": "CS_HEALTH_SOURCES_CONFIG",
@@ -49,6 +51,7 @@ FILE_ENVS = {
     "data_quality": "CS_HEALTH_DQ_CONFIG",
     "actions": "CS_HEALTH_ACTIONS",
     "validation": "CS_HEALTH_VALIDATION",
+    "writeback": "CS_HEALTH_WRITEBACK",
 }
 
 
@@ -61,6 +64,7 @@ class ConfigPaths:
     data_quality: Path
     actions: Path
     validation: Path
+    writeback: Path  # optional: without the file there is no CRM write-back
 
 
 def config_dir(explicit: str | Path | None = None) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 from cs_assets import settings
 from cs_assets.deployment import ConfigPaths, config_paths
 from resources.action_rules import ActionRulesResource
+from resources.crm import CrmWritebackResource
 from resources.gx_record import GxRecordResource
 from resources.indicator_engine import IndicatorEngineResource
 from resources.landing import LandingZoneResource
@@ -32,6 +33,7 @@ def build_resources(paths: ConfigPaths, home: Path, indicator_engine: str | None
         "snapshot": SnapshotResource(),
         "action_rules": ActionRulesResource(path=str(paths.actions), config_dir=config_dir),
         "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home)), **notifier_options),
+        "crm": CrmWritebackResource(path=str(paths.writeback), outbox_dir=str(settings.outbox_dir(home))),
         "indicator_engine": IndicatorEngineResource(engine=engine),
         "gx_record": GxRecordResource(directory=str(settings.gx_record_dir(home))),
         "validation": ValidationConfigResource(

@@ -27,10 +27,16 @@ def definitions(
     actions_path: Path | None = None,
     validation_path: Path | None = None,
     indicator_engine: str | None = None,
+    writeback_path: Path | None = None,
 ) -> dg.Definitions:
     """The project's definitions for one home and deployment, wired by `resources.build_resources`."""
     deployment = load_deployment(config_dir)
-    overrides = {"model": model_path, "actions": actions_path, "validation": validation_path}
+    overrides = {
+        "model": model_path,
+        "actions": actions_path,
+        "validation": validation_path,
+        "writeback": writeback_path,
+    }
     paths = dataclasses.replace(deployment.paths, **{k: Path(v) for k, v in overrides.items() if v is not None})
     deployment = dataclasses.replace(deployment, paths=paths)
     # no webhook URL in tests unless a test sets one: notifications go to the home's outbox
@@ -50,10 +56,13 @@ def run_graph(
     actions_path: Path | None = None,
     config_dir: Path | None = None,
     indicator_engine: str | None = None,
+    writeback_path: Path | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One real run of health_score_job for a snapshot date, or for a range of dates in one run."""
     dates = as_of if isinstance(as_of, list) else [as_of]
-    defs = definitions(home, config_dir, model_path, actions_path, indicator_engine=indicator_engine)
+    defs = definitions(
+        home, config_dir, model_path, actions_path, indicator_engine=indicator_engine, writeback_path=writeback_path
+    )
     job = defs.resolve_job_def(HEALTH_SCORE_JOB)
     return job.execute_in_process(instance=instance, tags=run_tags_for(dates), raise_on_error=False)
 

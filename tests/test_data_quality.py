@@ -19,6 +19,7 @@ from cs_assets import settings
 from cs_assets.actions.assets import ACCOUNT_ACTIONS, ACTION_NOTIFICATIONS
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.publish.assets import ACCOUNT_HEALTH, ACCOUNT_HEALTH_CONTRIBUTIONS
+from cs_assets.writeback.assets import CRM_WRITEBACK
 from tests.harness import copy_home, default_definitions, make_home, published, run_graph
 
 defs = default_definitions()
@@ -223,6 +224,7 @@ def test_automation_does_not_publish_after_a_failed_blocking_check():
     assert dg.AssetKey("account_segments") in requested  # the chain below the scores does move on
     assert ACCOUNT_HEALTH not in requested and ACCOUNT_HEALTH_CONTRIBUTIONS not in requested
     assert ACCOUNT_ACTIONS not in requested and ACTION_NOTIFICATIONS not in requested  # nothing is sent
+    assert CRM_WRITEBACK not in requested  # nor written to the CRM
 
     allowed, requested = tick(None, blocked.cursor)
     # one step writes both tables; its health spec is what account_health_scores feeds
@@ -233,7 +235,7 @@ def test_automation_does_not_publish_after_a_failed_blocking_check():
     materialize(ACCOUNT_HEALTH)
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=allowed.cursor, evaluation_time=now)
     requested = {r.key for r in result.results if r.true_subset.size > 0}
-    assert {ACCOUNT_ACTIONS, ACTION_NOTIFICATIONS} <= requested
+    assert {ACCOUNT_ACTIONS, ACTION_NOTIFICATIONS, CRM_WRITEBACK} <= requested
 
 
 def test_dq_config_errors_name_the_key():

@@ -15,7 +15,9 @@ from cs_assets.publish.tables import (
     PARENT_TABLE,
     SCHEMA,
     TREND_VIEW,
+    create_table,
     table_columns,
+    table_exists,
 )
 
 ACTIONS_TABLE = f"{SCHEMA}.account_actions"
@@ -109,19 +111,6 @@ ORDER BY h.account_id, h.snapshot_date
 """
 
 
-def _create(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], extra: str = "") -> None:
-    ddl = ", ".join(f"{name} {decl}" for name, decl in columns.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({ddl}{extra})")
-
-
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, name = table.split(".")
-    rows = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-    ).fetchall()
-    return bool(rows[0][0])
-
-
 def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = None) -> pl.DataFrame:
     """Every published snapshot of every account, with trend and indicator values: the rules' input.
 
@@ -141,8 +130,8 @@ def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = 
     wanted = stored if indicators is None else list(indicators)
     sql = history_sql(
         [c for c in wanted if c in stored],
-        with_stages=_exists(con, STAGES_TABLE),
-        with_parents=_exists(con, PARENT_TABLE),
+        with_stages=table_exists(con, STAGES_TABLE),
+        with_parents=table_exists(con, PARENT_TABLE),
         trend_columns=table_columns(con, TREND_VIEW),
     )
     frame = con.sql(sql).pl()
@@ -154,7 +143,7 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]
     """Replace a table derived from the whole history as a whole, atomically."""
     con.execute("BEGIN TRANSACTION")
     try:
-        _create(con, table, columns)
+        create_table(con, table, columns)
         con.execute(f"DELETE FROM {table}")
         con.register("incoming_rows", frame.select(list(columns)).to_arrow())
         try:
@@ -176,19 +165,19 @@ def replace_stages(con: duckdb.DuckDBPyConnection, stages: pl.DataFrame, rules_v
 
 
 def read_actions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    _create(con, ACTIONS_TABLE, ACTION_COLUMNS)
+    create_table(con, ACTIONS_TABLE, ACTION_COLUMNS)
     return con.sql(f"SELECT * FROM {ACTIONS_TABLE} ORDER BY action_id").pl()
 
 
 def delivered_ids(con: duckdb.DuckDBPyConnection, channel: str) -> set[str]:
-    _create(con, DELIVERIES_TABLE, DELIVERY_COLUMNS, ", PRIMARY KEY (action_id, channel)")
+    create_table(con, DELIVERIES_TABLE, DELIVERY_COLUMNS, ", PRIMARY KEY (action_id, channel)")
     rows = con.execute(f"SELECT action_id FROM {DELIVERIES_TABLE} WHERE channel = ?", [channel]).fetchall()
     return {r[0] for r in rows}
 
 
 def queued_messages(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple[str, dict]]:
     """(action_id, message) queued for `channel` and never confirmed, oldest first."""
-    _create(con, OUTBOX_TABLE, OUTBOX_COLUMNS, ", PRIMARY KEY (action_id, channel)")
+    create_table(con, OUTBOX_TABLE, OUTBOX_COLUMNS, ", PRIMARY KEY (action_id, channel)")
     rows = con.execute(
         f"SELECT action_id, message FROM {OUTBOX_TABLE} WHERE channel = ? ORDER BY queued_at, action_id", [channel]
     ).fetchall()
@@ -217,7 +206,7 @@ def queue_messages(
     )
     con.execute("BEGIN TRANSACTION")
     try:
-        _create(con, OUTBOX_TABLE, OUTBOX_COLUMNS, ", PRIMARY KEY (action_id, channel)")
+        create_table(con, OUTBOX_TABLE, OUTBOX_COLUMNS, ", PRIMARY KEY (action_id, channel)")
         con.register("queued", frame.to_arrow())
         try:
             con.execute(f"INSERT INTO {OUTBOX_TABLE} BY NAME SELECT * FROM queued ON CONFLICT DO NOTHING")
@@ -236,7 +225,7 @@ def confirm_deliveries(con: duckdb.DuckDBPyConnection, deliveries: list[tuple]) 
         return
     con.execute("BEGIN TRANSACTION")
     try:
-        _create(con, DELIVERIES_TABLE, DELIVERY_COLUMNS, ", PRIMARY KEY (action_id, channel)")
+        create_table(con, DELIVERIES_TABLE, DELIVERY_COLUMNS, ", PRIMARY KEY (action_id, channel)")
         con.executemany(f"INSERT INTO {DELIVERIES_TABLE} VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", deliveries)
         con.executemany(f"DELETE FROM {OUTBOX_TABLE} WHERE action_id = ? AND channel = ?", [d[:2] for d in deliveries])
         con.execute("COMMIT")

@@ -15,6 +15,14 @@ path can run end to end without accounts anywhere:
   `cursor` or `offset`, and `updated_since` (ISO-8601): `data`, `next_cursor`, `links.next`.
   `updated_since` compares `received_at` for usage events, the source's timestamp otherwise.
 
+It also takes the CRM write-back, and keeps what it was sent in `crm_properties`:
+
+- HubSpot CRM v3 batch update (bearer token): `POST /crm/v3/objects/companies/batch/update`,
+  `{"inputs": [{"id", "idProperty", "properties"}]}`, at most 100 inputs; an id that is no CRM
+  account is an `OBJECT_NOT_FOUND` error of a 207 Multi-Status answer, the others are applied;
+- a generic JSON endpoint (bearer token): `POST /api/v1/crm_writeback`, `{"records": [{"id",
+  "properties"}]}`, answered with the same `errors` list.
+
 Each source is served from its cleaned landing frame (one record per key). Tests change the
 served data with `upsert` and inject faults with the `fault` hook: a function of the request
 (`DemoRequest`) returning a `Fault` (status, body, headers, delay, trickled body, a dropped
@@ -49,6 +57,9 @@ HUBSPOT_PATH = "/crm/v3/objects/companies"
 ZENDESK_PATH = "/api/v2/incremental/tickets.json"
 CSV_PATH = "/spreadsheets/d/demo-surveys/export"
 GENERIC_PREFIX = "/api/v1/"
+HUBSPOT_BATCH_PATH = HUBSPOT_PATH + "/batch/update"
+GENERIC_WRITEBACK_PATH = GENERIC_PREFIX + "crm_writeback"
+HUBSPOT_BATCH_LIMIT = 100
 HUBSPOT_SOURCE, ZENDESK_SOURCE, CSV_SOURCE = "crm_accounts", "support_tickets", "survey_responses"
 ZENDESK_USER = "demo@example.com/token"
 SINCE_FIELD = {"usage_events": "received_at"}
@@ -110,6 +121,7 @@ class DemoApi:
         self.port = port
         self.fault: Callable[[DemoRequest], Fault | None] | None = None
         self.requests: list[DemoRequest] = []
+        self.crm_properties: dict[str, dict[str, str]] = {}  # what the write-back set, per account
         self._lock = threading.Lock()
         self._data: dict[str, pl.DataFrame] = {}
         for source, frame in data.items():
@@ -190,6 +202,10 @@ class DemoApi:
             return self._hubspot(query, None) if self._bearer_ok(headers) else _unauthorized()
         if path == HUBSPOT_PATH + "/search" and method == "POST":
             return self._hubspot(query, body) if self._bearer_ok(headers) else _unauthorized()
+        if path == HUBSPOT_BATCH_PATH and method == "POST":
+            return self._writeback(body, "inputs") if self._bearer_ok(headers) else _unauthorized()
+        if path == GENERIC_WRITEBACK_PATH and method == "POST":
+            return self._writeback(body, "records") if self._bearer_ok(headers) else _unauthorized()
         if path == ZENDESK_PATH and method == "GET":
             return self._zendesk(query) if self._basic_ok(headers) else _unauthorized()
         if path == CSV_PATH and method == "GET":
@@ -199,6 +215,39 @@ class DemoApi:
                 self._generic(path[len(GENERIC_PREFIX) :], path, query) if self._bearer_ok(headers) else _unauthorized()
             )
         return 404, {}, {"error": "not found", "path": path}
+
+    def _writeback(self, body: object, key: str) -> tuple[int, dict, object]:
+        """Apply a batch of CRM property updates to the known accounts; report the unknown ids."""
+        inputs = body.get(key) if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or not inputs:
+            return 400, {}, {"status": "error", "category": "VALIDATION_ERROR", "message": f"`{key}` must be a list"}
+        if key == "inputs" and len(inputs) > HUBSPOT_BATCH_LIMIT:
+            return (
+                400,
+                {},
+                {"status": "error", "category": "VALIDATION_ERROR", "message": f"at most {HUBSPOT_BATCH_LIMIT} inputs"},
+            )
+        known = set(self.data(HUBSPOT_SOURCE)["account_id"].to_list())
+        results, missing = [], []
+        for item in inputs:
+            record_id = item.get("id") if isinstance(item, dict) else None
+            props = item.get("properties") if isinstance(item, dict) else None
+            id_property = item.get("idProperty", "account_id") if isinstance(item, dict) else None
+            if not isinstance(record_id, str) or not isinstance(props, dict) or id_property != "account_id":
+                missing.append(str(record_id))
+                continue
+            if record_id not in known:
+                missing.append(record_id)
+                continue
+            with self._lock:
+                self.crm_properties.setdefault(record_id, {}).update({str(k): str(v) for k, v in props.items()})
+            results.append({"id": record_id, "properties": props})
+        answer: dict = {"status": "COMPLETE", "results": results}
+        if not missing:
+            return 200, {}, answer
+        error = {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "could not find the objects"}
+        answer.update(numErrors=1, errors=[{**error, "context": {"ids": missing}}])
+        return 207, {}, answer
 
     def _hubspot(self, query: dict[str, str], search: object) -> tuple[int, dict, object]:
         frame = self.data(HUBSPOT_SOURCE).sort("account_id")
@@ -467,6 +516,23 @@ def demo_sources_config(base_url: str, token_env: str = TOKEN_ENV) -> str:
     header = (
         f"# Written by `cs-health demo-api`: every source pulled from the demo API at {base_url}.\n"
         f"# The contract of each source is the shipped one; the token is read from ${token_env}, never written here.\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False)
+
+
+def demo_writeback_config(base_url: str, token_env: str = TOKEN_ENV, config_dir: Path = DEFAULT_CONFIG_DIR) -> str:
+    """The deployment's crm_writeback.yaml with an endpoint: the demo API's HubSpot batch update."""
+    import yaml
+
+    document = yaml.safe_load((config_dir / FILES["writeback"]).read_text(encoding="utf-8"))
+    document["endpoint"] = {
+        "format": "hubspot_batch",
+        "base_url": base_url,
+        "auth": {"type": "bearer", "token_env": token_env},
+    }
+    header = (
+        f"# Written by `cs-health demo-api`: the write-back of {config_dir} to the demo API at {base_url}.\n"
+        f"# The token is read from ${token_env}, never written here.\n"
     )
     return header + yaml.safe_dump(document, sort_keys=False)
 

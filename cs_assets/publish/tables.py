@@ -323,6 +323,19 @@ def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> Any:
     return row[0]
 
 
+def create_table(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], extra: str = "") -> None:
+    ddl = ", ".join(f"{name} {decl}" for name, decl in columns.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({ddl}{extra})")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+    ).fetchall()
+    return bool(rows[0][0])
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     schema, name = table.split(".")
     return [

@@ -125,6 +125,10 @@ class HttpSource:
     def url(self) -> str:
         return self.base_url.rstrip("/") + self.path
 
+    @property
+    def label(self) -> str:
+        return f"source {self.source}"
+
     def identity(self) -> str:
         """Hash of what decides which records a cursor refers to; a change forces a full load."""
         parts = {

@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
 from cs_assets.sources.normalise import SourceDataError
-from cs_assets.sources.source_config import HttpSource
+from cs_assets.sources.source_config import Auth, Retry
 from resources.retry_after import retry_after_seconds
 
 USER_AGENT = "cs-health-connector/1"
@@ -37,7 +38,26 @@ REDACTED = "***"
 
 
 class ConnectorError(SourceDataError):
-    """An HTTP source could not be loaded; the message names the source and never a secret."""
+    """An HTTP request failed for good; the message names the source (or the write-back) and never a secret."""
+
+    attempts = 0  # how many requests were made before giving up
+
+
+class Endpoint(Protocol):
+    """What the client needs of a configured API: an HTTP source, or the CRM write-back."""
+
+    @property
+    def label(self) -> str: ...  # how errors name it: "source crm_accounts", "CRM write-back"
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def auth(self) -> Auth: ...
+    @property
+    def retry(self) -> Retry: ...
+    @property
+    def timeout_seconds(self) -> float: ...
+    @property
+    def max_response_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -66,7 +86,7 @@ def _status_text(status: int, reason: str | None) -> str:
 class HttpClient:
     def __init__(
         self,
-        config: HttpSource,
+        config: Endpoint,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -86,12 +106,10 @@ class HttpClient:
     def _env(self, name: str | None, what: str) -> str:
         if name is None:
             # the auth model of sources.yaml requires the variable of each secret its type uses
-            raise ConnectorError(f"source {self.config.source}: auth: no environment variable is named for the {what}")
+            raise ConnectorError(f"{self.config.label}: auth: no environment variable is named for the {what}")
         value = self.environ.get(name, "")
         if not value:
-            raise ConnectorError(
-                f"source {self.config.source}: auth: environment variable {name} ({what}) is not set or empty"
-            )
+            raise ConnectorError(f"{self.config.label}: auth: environment variable {name} ({what}) is not set or empty")
         return value
 
     def _auth_headers(self) -> dict[str, str]:
@@ -118,8 +136,10 @@ class HttpClient:
             text = text.replace(secret, REDACTED)
         return text
 
-    def fail(self, message: str) -> ConnectorError:
-        return ConnectorError(self.redact(f"source {self.config.source}: {message}"))
+    def fail(self, message: str, attempts: int = 0) -> ConnectorError:
+        error = ConnectorError(self.redact(f"{self.config.label}: {message}"))
+        error.attempts = attempts
+        return error
 
     # ------------------------------------------------------------------ URLs
 
@@ -158,9 +178,9 @@ class HttpClient:
             problem, retryable = outcome
             elapsed = self.clock() - started
             if not retryable:
-                raise self.fail(f"{what}: {problem}")
+                raise self.fail(f"{what}: {problem}", attempt)
             if attempt >= retry.max_attempts:
-                raise self.fail(f"{what}: {problem}; gave up after {attempt} attempt(s) in {elapsed:.1f} s")
+                raise self.fail(f"{what}: {problem}; gave up after {attempt} attempt(s) in {elapsed:.1f} s", attempt)
             backoff = min(retry.backoff_seconds * 2 ** (attempt - 1), retry.max_backoff_seconds)
             wait = max(backoff, wait_hint) if wait_hint is not None else backoff
             if elapsed + wait > retry.max_total_seconds:
@@ -171,7 +191,8 @@ class HttpClient:
                 )
                 raise self.fail(
                     f"{what}: {problem}; gave up after {attempt} attempt(s) in {elapsed:.1f} s: {asked}"
-                    f"waiting {wait:g} s more would exceed the retry budget of {retry.max_total_seconds:g} s"
+                    f"waiting {wait:g} s more would exceed the retry budget of {retry.max_total_seconds:g} s",
+                    attempt,
                 )
             self.sleep(wait)
 

@@ -1,0 +1,1 @@
+"""The CRM write-back (reverse ETL): published scores on each CRM account."""
