@@ -583,6 +583,29 @@ def cmd_actions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The health report of a published snapshot, as one HTML file (what the health_report asset writes)."""
+    from cs_assets.report.assets import write_report
+    from cs_assets.report.data import read_report_data
+    from cs_assets.scoring.model_config import load_model
+
+    ctx = _context(args)
+    model = load_model(ctx.deployment.paths.model, ctx.deployment.catalogue)
+    snapshot = dt.date.fromisoformat(args.snapshot) if args.snapshot else None
+    con = _connect(ctx.home)
+    try:
+        data = read_report_data(con, [(b.name, b.min_score) for b in model.bands], snapshot)
+    except LookupError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    directory = Path(args.out).resolve() if args.out else settings.reports_dir(ctx.home)
+    path = write_report(data, directory, str(ctx.deployment.paths.config_dir))
+    print(path)
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import dagster as dg
 
@@ -978,6 +1001,13 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_argument("--owner", help="only this CSM's actions")
     actions.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
     actions.set_defaults(func=cmd_actions)
+
+    report = sub.add_parser(
+        "report", help="write the HTML health report of a published snapshot (default: the newest) and print its path"
+    )
+    report.add_argument("--snapshot", help="the published snapshot date (YYYY-MM-DD; default: the newest)")
+    report.add_argument("--out", help="directory to write it to (default $CS_HEALTH_HOME/reports)")
+    report.set_defaults(func=cmd_report)
 
     calibrate = sub.add_parser(
         "calibrate",

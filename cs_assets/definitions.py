@@ -21,6 +21,7 @@ from cs_assets.deployment import FILE_ENVS, Deployment, current_deployment
 from cs_assets.indicators.assets import build_indicator_asset
 from cs_assets.partitions import build_snapshot_partitions
 from cs_assets.publish.assets import build_publish_asset
+from cs_assets.report.assets import health_report
 from cs_assets.scoring.assets import build_scoring_assets
 from cs_assets.sources.assets import build_source_assets
 from cs_assets.validation.assets import GROUP as VALIDATION_GROUP
@@ -68,6 +69,7 @@ def build_definitions(deployment: Deployment, home: Path, resources: dict | None
         account_health_stages,
         account_actions,
         action_notifications,
+        health_report,
         *([build_writeback_asset(writeback)] if writeback is not None else []),
         *build_validation_assets(deployment),
     ]

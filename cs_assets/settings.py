@@ -47,6 +47,11 @@ def outbox_dir(home: Path | None = None) -> Path:
     return (home or home_dir()) / "outbox"
 
 
+def reports_dir(home: Path | None = None) -> Path:
+    """Where the HTML health reports are written, one file per snapshot."""
+    return (home or home_dir()) / "reports"
+
+
 def models_dir(home: Path | None = None) -> Path:
     """Where calibration writes candidate models and their reports (never the repository)."""
     return (home or home_dir()) / "models"

@@ -13,6 +13,7 @@ from resources.indicator_engine import IndicatorEngineResource
 from resources.landing import LandingZoneResource
 from resources.model import HealthModelResource, SnapshotResource
 from resources.notifier import NotifierResource
+from resources.report import HealthReportResource
 from resources.staging import StagingParquetIOManager
 from resources.validation import ValidationConfigResource
 from resources.warehouse import WarehouseResource
@@ -33,6 +34,7 @@ def build_resources(paths: ConfigPaths, home: Path, indicator_engine: str | None
         "snapshot": SnapshotResource(),
         "action_rules": ActionRulesResource(path=str(paths.actions), config_dir=config_dir),
         "notifier": NotifierResource(outbox_dir=str(settings.outbox_dir(home)), **notifier_options),
+        "report": HealthReportResource(directory=str(settings.reports_dir(home)), deployment=config_dir),
         "crm": CrmWritebackResource(path=str(paths.writeback), outbox_dir=str(settings.outbox_dir(home))),
         "indicator_engine": IndicatorEngineResource(engine=engine),
         "gx_record": GxRecordResource(directory=str(settings.gx_record_dir(home))),

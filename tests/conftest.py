@@ -19,7 +19,19 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-SHARED_HOME = "published_demo_home"
+
+def _shared_home(tmp_path_factory, worker_id, name: str, build) -> Path:
+    """A home built once for every xdist worker of the session by `build(root, name)`."""
+    # the workers' base temp dirs share a parent unique to this session (xdist's documented way)
+    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    home, done = root / name, root / f"{name}.complete"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker builds it, the others wait for it
+        if not done.exists():
+            shutil.rmtree(home, ignore_errors=True)
+            build(root, name)
+            done.touch()
+    return home
 
 
 @pytest.fixture(scope="session")
@@ -29,14 +41,23 @@ def published_demo_home(tmp_path_factory, worker_id) -> Path:
     from cs_assets.demo.generator import DEMO_AS_OF
     from tests.harness import make_home, run_graph
 
-    # the workers' base temp dirs share a parent unique to this session (xdist's documented way)
-    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    home, done = root / SHARED_HOME, root / f"{SHARED_HOME}.complete"
-    with open(root / f"{SHARED_HOME}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker builds it, the others wait for it
-        if not done.exists():
-            shutil.rmtree(home, ignore_errors=True)
-            make_home(root, SHARED_HOME)
-            assert run_graph(home, DEMO_AS_OF).success
-            done.touch()
-    return home
+    def build(root: Path, name: str) -> None:
+        assert run_graph(make_home(root, name), DEMO_AS_OF).success
+
+    return _shared_home(tmp_path_factory, worker_id, "published_demo_home", build)
+
+
+@pytest.fixture(scope="session")
+def history_home(tmp_path_factory, worker_id) -> Path:
+    """The test demo with 150 daily snapshots up to DEMO_AS_OF (enough outcomes at 30 and 60
+    days for a validation run), built once per session. Copy it; never write to it."""
+    import datetime as dt
+
+    from cs_assets.demo.generator import DEMO_AS_OF
+    from tests.harness import make_home, run_graph
+
+    def build(root: Path, name: str) -> None:
+        dates = [DEMO_AS_OF - dt.timedelta(days=i) for i in range(149, -1, -1)]
+        assert run_graph(make_home(root, name), dates).success
+
+    return _shared_home(tmp_path_factory, worker_id, "history_home", build)

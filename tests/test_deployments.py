@@ -3,6 +3,7 @@ and the first run on a new customer base. Real runs, real DuckDB files under tmp
 
 import datetime as dt
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -222,6 +223,24 @@ def test_the_second_product_runs_from_its_config_files_only(ledgerly_home):
     assert (
         actions.join(first, on="account_id")["first_snapshot"] > actions.join(first, on="account_id")["first"]
     ).all()
+    # its own CRM properties go back (a dry run: no endpoint), whole points as its file says
+    dry_run = [json.loads(line) for line in (settings.outbox_dir(ledgerly_home) / "crm_writeback.jsonl").open()]
+    inputs = [i for batch in dry_run for i in batch["body"]["inputs"]]
+    assert len(dry_run) == -(-latest.height // 50) and len(inputs) == latest.height  # batches of 50
+    assert {k for i in inputs for k in i["properties"]} == {
+        "health_score",
+        "health_band",
+        "health_stage",
+        "health_change_4w",
+        "health_biggest_drag",
+    }
+    scores = dict(zip(latest["account_id"], latest["health_score"].cast(pl.Float64), strict=True))
+    assert all(i["properties"]["health_score"] == str(math.floor(scores[i["id"]] + 0.5)) for i in inputs)
+    assert "idProperty" not in inputs[0]  # account_id is the record id in Ledgerly's CRM
+    # and its manager's page, for the newest snapshot, compared with five days before (none a week before)
+    page = (settings.reports_dir(ledgerly_home) / f"health_report_{DEMO_AS_OF}.html").read_text()
+    assert f'data-metric="accounts">{latest.height:,}<' in page
+    assert "No snapshot was published on or before" in page
 
 
 @pytest.mark.slow

@@ -12,36 +12,19 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF, generate_demo_data
+from tests.browser_harness import browser_page, require_browser
 
 pytestmark = pytest.mark.slow  # a real dagster dev and a real browser
+require_browser()  # before dagster dev starts: without Chromium the module is skipped (or fails in CI)
 
-CHROMIUM = Path(os.environ.get("CS_HEALTH_CHROMIUM", "/usr/bin/chromium"))
-# as root in a container, and on a machine with no network beyond the package registries
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STARTUP_SECONDS = 180
 RUN_SECONDS = 300
-
-if not CHROMIUM.exists():
-    if os.environ.get("CS_HEALTH_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"the browser test needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)", allow_module_level=True)
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 def _free_port() -> int:
@@ -110,12 +93,8 @@ def ui(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(ui):
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.set_default_timeout(60_000)
+    with browser_page() as page:
         yield page
-        browser.close()
 
 
 def _open(page, url: str) -> None:

@@ -25,7 +25,7 @@ from cs_assets.validation.contribution import cs_contribution
 from cs_assets.validation.metrics import horizon_metrics, with_deciles
 from cs_assets.validation.outcomes import OutcomesError, outcomes_from_crm, read_outcomes_file, scores_before_outcomes
 from tests.calibration_harness import TRUTH_MODEL, calibration_settings, truth_rows
-from tests.harness import make_home, published, run_graph, run_validation
+from tests.harness import copy_home, published, run_validation
 
 BANDS = ["red", "yellow", "green"]
 D = dt.date(2026, 6, 1)
@@ -301,12 +301,9 @@ def test_migrations_are_counted():
 
 
 @pytest.fixture(scope="module")
-def validated_home(tmp_path_factory):
-    """120 demo accounts, 150 daily snapshots: enough outcomes at 30/60 days for a real run."""
-    home = make_home(tmp_path_factory.mktemp("validation"), "home")
-    dates = [DEMO_AS_OF - dt.timedelta(days=i) for i in range(149, -1, -1)]
-    assert run_graph(home, dates).success
-    return home
+def validated_home(history_home, tmp_path_factory):
+    """A copy of the session's 150-snapshot demo home, for this module's validation runs to write to."""
+    return copy_home(history_home, tmp_path_factory.mktemp("validation") / "home")
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import polars as pl
 from cs_assets.metadata import table_metadata
 from cs_assets.partitions import SINGLE_RUN_BACKFILL
 from cs_assets.publish.lineage import SCORE_COLUMN_LINEAGE
-from cs_assets.scoring.charts import score_histogram_markdown
+from cs_assets.scoring.charts import figure_markdown, score_histogram
 from cs_assets.scoring.composite import apportion_points, compute_composite
 from cs_assets.scoring.indicator_scores import score_indicators
 from cs_assets.scoring.model_config import HealthModel
@@ -141,8 +141,13 @@ def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
                 "mean_score": round(float(cast(float, values.mean())), 2) if latest.height else 0.0,
                 "median_score": round(float(cast(float, values.median())), 2) if latest.height else 0.0,
                 "score_distribution": dg.MetadataValue.md(
-                    score_histogram_markdown(
-                        values, [(b.name, b.min_score) for b in model.bands], f"Health scores (model {model.version})"
+                    figure_markdown(
+                        score_histogram(
+                            values,
+                            [(b.name, b.min_score) for b in model.bands],
+                            f"Health scores (model {model.version})",
+                        ),
+                        "score distribution",
                     )
                 ),
             }

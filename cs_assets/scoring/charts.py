@@ -6,7 +6,8 @@ import io
 import polars as pl
 
 
-def score_histogram_markdown(scores: pl.Series, bands: list[tuple[str, float]], title: str) -> str:
+def score_histogram(scores: pl.Series, bands: list[tuple[str, float]], title: str):
+    """Accounts per 5-point bucket of the score, with the band cut points (a matplotlib figure)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,16 +30,20 @@ def score_histogram_markdown(scores: pl.Series, bands: list[tuple[str, float]], 
     ax.set_xlabel("health score")
     ax.set_ylabel("accounts")
     ax.set_title(title, fontsize=10)
-    return figure_markdown(fig, "score distribution")
+    return fig
 
 
-def figure_markdown(fig, alt: str) -> str:
-    """A matplotlib figure as a markdown image (PNG, no timestamp in it: same data, same bytes)."""
+def figure_data_uri(fig) -> str:
+    """A matplotlib figure as a PNG data: URI (no timestamp in it: same data, same bytes)."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
-    encoded = base64.b64encode(buf.getvalue()).decode()
-    return f"![{alt}](data:image/png;base64,{encoded})"
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def figure_markdown(fig, alt: str) -> str:
+    """A matplotlib figure as a markdown image, which the Dagster UI renders in metadata."""
+    return f"![{alt}]({figure_data_uri(fig)})"

@@ -23,6 +23,7 @@ from cs_assets.metadata import table_metadata
 from cs_assets.partitions import snapshot_on_or_before, step_days
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.publish.tables import SCHEMA
+from cs_assets.scoring.charts import figure_markdown
 from cs_assets.scoring.model_config import HealthModel
 from cs_assets.sources.normalise import latest_accounts
 from cs_assets.validation.calibration import calibrate
@@ -47,6 +48,18 @@ GROUPS_TABLE = f"{SCHEMA}.score_validation_groups"
 REPORT_FILE = "calibration_report.json"
 TARGET_TIERS = "target_tiers"
 TIERS_TABLE = f"{SCHEMA}.target_tiers"
+# each outcome of the main horizon with the score it had then: what the report's plots draw
+ROWS_TABLE = f"{SCHEMA}.score_validation_rows"
+VALIDATION_ROW_SCHEMA = {
+    "account_id": pl.String,
+    "snapshot_date": pl.Date,
+    "outcome_date": pl.Date,
+    "health_score": pl.Float64,
+    "band": pl.String,
+    "tenure_days": pl.Int64,
+    "churned": pl.Boolean,
+    "horizon_days": pl.Int64,
+}
 
 
 class _AssetArgs(TypedDict):
@@ -145,6 +158,7 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
         history, outcomes, newest, source, later = _inputs(warehouse, landing, crm, cfg)
         _later_note(context, later, newest)
         summary_rows, group_frames, metadata, problems = [], [], {}, []
+        validated_rows = pl.DataFrame(schema=VALIDATION_ROW_SCHEMA)
         for days in cfg.horizons_days:
             rows = scores_before_outcomes(history, outcomes, days, step_days())
             m = horizon_metrics(rows, bands, red)
@@ -194,15 +208,24 @@ def build_validation_assets(deployment: Deployment) -> list[dg.AssetsDefinition]
             metadata[f"deciles_{days}d_verdict"] = m["decile_verdict"].text
             if days == cfg.horizon_days and rows.height:
                 metadata["score_by_tenure"] = dg.MetadataValue.md(
-                    score_by_tenure_boxplot(rows, f"score {days} days before the outcome, by tenure")
+                    figure_markdown(
+                        score_by_tenure_boxplot(rows, f"score {days} days before the outcome, by tenure"),
+                        "score by tenure, retained vs churned",
+                    )
                 )
                 metadata["churn_per_band"] = dg.MetadataValue.md(
-                    churn_per_band_chart(m["per_band"], f"churn per band, score {days} days before")
+                    figure_markdown(
+                        churn_per_band_chart(m["per_band"], f"churn per band, score {days} days before"),
+                        "churn rate per band",
+                    )
+                )
+                validated_rows = rows.with_columns(horizon_days=pl.lit(days)).select(
+                    [pl.col(c).cast(t) for c, t in VALIDATION_ROW_SCHEMA.items()]
                 )
         summary = pl.DataFrame(summary_rows)
         groups = pl.concat(group_frames) if group_frames else pl.DataFrame()
         with warehouse.connect() as con:
-            _write_tables(con, {SUMMARY_TABLE: summary, GROUPS_TABLE: groups})
+            _write_tables(con, {SUMMARY_TABLE: summary, GROUPS_TABLE: groups, ROWS_TABLE: validated_rows})
         yield dg.MaterializeResult(
             metadata={
                 "outcomes_source": source,

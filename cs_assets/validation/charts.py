@@ -1,8 +1,7 @@
-"""Validation charts for asset metadata: score by tenure for retained vs churned, churn per band."""
+"""Validation charts (matplotlib figures, for asset metadata and the report): score by tenure for
+retained vs churned, churn per band."""
 
 import polars as pl
-
-from cs_assets.scoring.charts import figure_markdown
 
 TENURE_BUCKETS = [0, 6, 12, 24, 36]  # months; the last bucket is open-ended
 
@@ -12,7 +11,7 @@ def tenure_bucket(months: pl.Expr) -> pl.Expr:
     return months.cut(TENURE_BUCKETS[1:], labels=labels, left_closed=True).cast(pl.String)
 
 
-def score_by_tenure_boxplot(rows: pl.DataFrame, title: str) -> str:
+def score_by_tenure_boxplot(rows: pl.DataFrame, title: str):
     """Box plots of the score per tenure bucket (months at the scoring snapshot), retained vs churned."""
     import matplotlib
 
@@ -39,10 +38,11 @@ def score_by_tenure_boxplot(rows: pl.DataFrame, title: str) -> str:
     ax.set_ylabel("health score")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
-    return figure_markdown(fig, "score by tenure, retained vs churned")
+    return fig
 
 
-def churn_per_band_chart(per_band: pl.DataFrame, title: str) -> str:
+def churn_per_band_chart(per_band: pl.DataFrame, title: str):
+    """The churn rate of each band (`band`, `churn_rate`), a bar per band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,4 +56,4 @@ def churn_per_band_chart(per_band: pl.DataFrame, title: str) -> str:
         ax.text(i, r * 100, f"{r:.1%}", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("churn rate (%)")
     ax.set_title(title, fontsize=10)
-    return figure_markdown(fig, "churn rate per band")
+    return fig

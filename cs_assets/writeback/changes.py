@@ -31,7 +31,9 @@ def _as_text(field: str, decimals: int) -> pl.Expr:
         # rounded as people (and SQL's round) do, half away from zero; a rounded -0.0 is 0.0,
         # so that the same score is the same text on every run
         rounded = column.cast(pl.Float64).round(decimals, mode="half_away_from_zero")
-        text = pl.when(rounded == 0).then(pl.lit(0.0)).otherwise(rounded).cast(pl.String)
+        rounded = pl.when(rounded == 0).then(pl.lit(0.0)).otherwise(rounded)
+        # whole numbers as "64", not "64.0", when the file asks for no decimals
+        text = (rounded.cast(pl.Int64) if decimals == 0 else rounded).cast(pl.String)
     elif kind == "date":
         text = column.cast(pl.Date).dt.strftime("%Y-%m-%d")
     else:

@@ -1,0 +1,1 @@
+"""The health report: one static HTML page per snapshot for a CS manager."""
