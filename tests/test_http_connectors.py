@@ -29,6 +29,7 @@ from cs_assets.sources.source_config import (
     load_sources_config,
     parse_sources_config,
 )
+from cs_assets.writeback.config import load_writeback
 from resources.connectors import ConnectorError
 from tests.harness import ACCOUNTS, SEED, published, run_graph
 from tests.http_harness import (
@@ -551,6 +552,26 @@ def test_demo_api_command_serves_the_protocols(tmp_path):
             f"{url}/crm/v3/objects/companies?limit=5", headers={"Authorization": f"Bearer {token}"}, timeout=5
         ).json()
         assert len(page["results"]) == 5 and page["paging"]["next"]["after"] == "5"
+        # the write-back: a ready crm_writeback.yaml for this server, and its batch update endpoint
+        writeback = load_writeback(tmp_path / "home" / "demo_api" / "crm_writeback.yaml")
+        assert (
+            writeback.endpoint is not None and writeback.endpoint.url == f"{url}/crm/v3/objects/companies/batch/update"
+        )
+        assert f"export CS_HEALTH_WRITEBACK={tmp_path / 'home' / 'demo_api' / 'crm_writeback.yaml'}" in output
+        known = page["results"][0]["id"]  # the demo CRM's record id is the account_id
+        body = {
+            "inputs": [
+                {"id": i, "idProperty": "account_id", "properties": {"cs_health_band": "red"}}
+                for i in (known, "ACC-NOPE")
+            ]
+        }
+        answer = requests.post(
+            writeback.endpoint.url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        assert answer.status_code == 207
+        assert [e["context"]["ids"] for e in answer.json()["errors"]] == [["ACC-NOPE"]]
+        assert [r["id"] for r in answer.json()["results"]] == [known]
+        assert requests.post(writeback.endpoint.url, json=body, timeout=5).status_code == 401
     finally:
         # SIGKILL: after in-process Dagster runs, this pytest worker's children can inherit a
         # SIGTERM that is ignored (the server then outlives the test); stopping is not tested here

@@ -39,6 +39,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .plots { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; }
 img { max-width: 100%; }
 .nowrap { white-space: nowrap; }
+details { margin: 6px 0; } summary { cursor: pointer; font-size: 14px; padding: 3px 0; }
 """
 
 
@@ -152,19 +153,27 @@ def _actions(data: ReportData) -> str:
         f"for {_num(data.actions['account_id'].n_unique(), 'action_accounts', 0)} account(s).</p>{overview}"
     ]
     for owner, frame in groups:
-        parts.append(f"<h3>{escape(owner)}</h3>")
+        urgent = frame.filter(pl.col("priority") == priorities[0]).height
+        # one native <details> per owner: the page stays short, and needs no script to open
+        parts.append(
+            f"<details><summary><b>{escape(owner)}</b>: {frame.height} action(s), "
+            f"{urgent} {escape(priorities[0])}</summary>"
+        )
         rows = [
             [
                 escape(r["priority"]),
                 f"<span class=nowrap>{escape(r['account_id'])}</span>",
                 escape(r["reason"]),
                 f"<span class=note>{escape(r['action'])}</span>",
-                (f"{r['health_score']:.1f} " if r["health_score"] is not None else "") + _band(r["band"]),
+                "<span class=nowrap>"
+                + (f"{r['health_score']:.1f} " if r["health_score"] is not None else "")
+                + _band(r["band"])
+                + "</span>",
                 f"<span class=nowrap>{r['first_snapshot'].isoformat()}</span>",
             ]
             for r in frame.iter_rows(named=True)
         ]
-        parts.append(_table(["priority", "account", "why", "what to do", "score", "since"], rows, {4}))
+        parts.append(_table(["priority", "account", "why", "what to do", "score", "since"], rows, {4}) + "</details>")
     parts.append("</section>")
     return "".join(parts)
 
