@@ -11,6 +11,9 @@ from cs_assets import settings
 os.environ[settings.HOME_ENV] = tempfile.mkdtemp(prefix="cs-health-tests-home-")
 os.environ.pop(settings.AS_OF_ENV, None)
 os.environ.pop(settings.ENGINE_ENV, None)  # tests choose their indicator engine themselves
+# one GX record of passes for the whole session (tests/harness.py says why): the controller sets
+# it before the xdist workers start, and they inherit it
+os.environ.setdefault("CS_HEALTH_TESTS_GX_RECORD", tempfile.mkdtemp(prefix="cs-health-tests-gx-record-"))
 
 
 import fcntl  # noqa: E402
@@ -48,7 +51,7 @@ def published_demo_home(tmp_path_factory, worker_id) -> Path:
 
 
 @pytest.fixture(scope="session")
-def history_home(tmp_path_factory, worker_id) -> Path:
+def long_history_home(tmp_path_factory, worker_id) -> Path:
     """The test demo with 150 daily snapshots up to DEMO_AS_OF (enough outcomes at 30 and 60
     days for a validation run), built once per session. Copy it; never write to it."""
     import datetime as dt
@@ -60,4 +63,4 @@ def history_home(tmp_path_factory, worker_id) -> Path:
         dates = [DEMO_AS_OF - dt.timedelta(days=i) for i in range(149, -1, -1)]
         assert run_graph(make_home(root, name), dates).success
 
-    return _shared_home(tmp_path_factory, worker_id, "history_home", build)
+    return _shared_home(tmp_path_factory, worker_id, "long_history_home", build)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -15,9 +16,16 @@ from cs_assets.demo.generator import generate_demo_data
 from cs_assets.deployment import load_deployment
 from cs_assets.partitions import run_tags_for
 from resources import build_resources
+from resources.gx_record import GxRecordResource
 
 ACCOUNTS = 120
 SEED = 11
+# The validity checks' record of passes (checks/gx_incremental.py), shared by the in-process runs
+# of a test session (tests/conftest.py sets it): most tests score the same generated data, whose
+# days GX then validates once per session instead of once per home. A day whose rows a test
+# changed has another fingerprint and is validated again, so a broken value still fails its
+# check; tests of the record itself (tests/test_gx_checks.py) keep one per home.
+SHARED_GX_RECORD_ENV = "CS_HEALTH_TESTS_GX_RECORD"
 
 
 def definitions(
@@ -28,6 +36,7 @@ def definitions(
     validation_path: Path | None = None,
     indicator_engine: str | None = None,
     writeback_path: Path | None = None,
+    shared_gx_record: bool = True,
 ) -> dg.Definitions:
     """The project's definitions for one home and deployment, wired by `resources.build_resources`."""
     deployment = load_deployment(config_dir)
@@ -40,7 +49,10 @@ def definitions(
     paths = dataclasses.replace(deployment.paths, **{k: Path(v) for k, v in overrides.items() if v is not None})
     deployment = dataclasses.replace(deployment, paths=paths)
     # no webhook URL in tests unless a test sets one: notifications go to the home's outbox
-    return build_definitions(deployment, home, build_resources(paths, home, indicator_engine, backoff_seconds=0.01))
+    resources = build_resources(paths, home, indicator_engine, backoff_seconds=0.01)
+    if shared_gx_record and os.environ.get(SHARED_GX_RECORD_ENV):
+        resources["gx_record"] = GxRecordResource(directory=os.environ[SHARED_GX_RECORD_ENV])
+    return build_definitions(deployment, home, resources)
 
 
 def default_definitions() -> dg.Definitions:
@@ -57,11 +69,18 @@ def run_graph(
     config_dir: Path | None = None,
     indicator_engine: str | None = None,
     writeback_path: Path | None = None,
+    shared_gx_record: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """One real run of health_score_job for a snapshot date, or for a range of dates in one run."""
     dates = as_of if isinstance(as_of, list) else [as_of]
     defs = definitions(
-        home, config_dir, model_path, actions_path, indicator_engine=indicator_engine, writeback_path=writeback_path
+        home,
+        config_dir,
+        model_path,
+        actions_path,
+        indicator_engine=indicator_engine,
+        writeback_path=writeback_path,
+        shared_gx_record=shared_gx_record,
     )
     job = defs.resolve_job_def(HEALTH_SCORE_JOB)
     return job.execute_in_process(instance=instance, tags=run_tags_for(dates), raise_on_error=False)

@@ -42,7 +42,7 @@ def gx_evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], d
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory) -> tuple[Path, dict]:
     home = make_home(tmp_path_factory.mktemp("gx"), "good")
-    result = run_graph(home, DEMO_AS_OF)
+    result = run_graph(home, DEMO_AS_OF, shared_gx_record=False)  # what GX saw is asserted here
     assert result.success
     return home, gx_evaluations(result)
 
@@ -184,7 +184,7 @@ def test_glue_passes_clean_frames_and_validates_several_tables_in_one_context():
 
 
 def test_a_rerun_on_unchanged_exports_validates_no_source_row_again_and_still_passes(home):
-    result = run_graph(home, DEMO_AS_OF)
+    result = run_graph(home, DEMO_AS_OF, shared_gx_record=False)
     assert result.success
     sources = [e for (table, _), e in gx_evaluations(result).items() if table != INDICATORS]
     assert sources and all(e.passed for e in sources)
@@ -299,7 +299,7 @@ def test_an_invalid_value_fails_its_gx_check_and_blocks_the_publish(home, breake
 
     table, check, bad_value = breaker(home)
     before = (published(home), published(home, "account_health_contributions"))
-    result = run_graph(home, DEMO_AS_OF)
+    result = run_graph(home, DEMO_AS_OF, shared_gx_record=False)
 
     assert not result.success
     evaluation = gx_evaluations(result)[(table, check)]

@@ -79,6 +79,17 @@ def test_actions_are_grouped_by_owner_the_owner_of_the_most_urgent_first():
     assert groups[0][1]["account_id"].to_list() == ["A"]
 
 
+def test_an_owners_list_shows_the_most_urgent_and_says_how_to_see_the_rest(monkeypatch):
+    import cs_assets.report.html as page
+
+    monkeypatch.setattr(page, "ACTIONS_PER_OWNER", 1)
+    many = _data().actions.with_columns(owner=pl.lit("ann"))
+    text = render_report(_data(actions=many), "config")
+    assert "... and 2 more: <code>cs-health actions --owner ann --limit 3</code>" in text
+    # the P1 first: the P2 and P3 wait behind the command
+    assert text.count("<td>P1</td>") == 1 and "<td>P2</td>" not in text and "<td>P3</td>" not in text
+
+
 def test_the_page_is_the_same_bytes_for_the_same_data_and_escapes_what_it_shows():
     first, second = render_report(_data(), "config"), render_report(_data(), "config")
     assert first == second
@@ -112,8 +123,8 @@ def _sql(home, sql: str, params: list | None = None) -> list[tuple]:
 
 
 @pytest.mark.slow
-def test_the_report_in_a_browser_shows_the_warehouse_numbers(history_home, tmp_path, capsys):
-    home = copy_home(history_home, tmp_path / "home")
+def test_the_report_in_a_browser_shows_the_warehouse_numbers(long_history_home, tmp_path, capsys):
+    home = copy_home(long_history_home, tmp_path / "home")
     config = yaml.safe_load(DEFAULT_VALIDATION_PATH.read_text())
     # 120 accounts: few churns, so a short horizon (as the validation tests)
     config["calibration"].update(horizon_days=30, min_outcomes_per_class=3, min_accounts_per_bin=5, max_bins=4)

@@ -301,9 +301,9 @@ def test_migrations_are_counted():
 
 
 @pytest.fixture(scope="module")
-def validated_home(history_home, tmp_path_factory):
+def validated_home(long_history_home, tmp_path_factory):
     """A copy of the session's 150-snapshot demo home, for this module's validation runs to write to."""
-    return copy_home(history_home, tmp_path_factory.mktemp("validation") / "home")
+    return copy_home(long_history_home, tmp_path_factory.mktemp("validation") / "home")
 
 
 @pytest.mark.slow

@@ -142,7 +142,8 @@ def actions_by_owner(data: ReportData) -> list[tuple[str, pl.DataFrame]]:
         _p=pl.col("priority").replace_strict(PRIORITY_ORDER, default=9, return_dtype=pl.Int8)
     )
     owners = ranked.group_by("owner").agg(_best=pl.col("_p").min()).sort("_best", "owner")["owner"].to_list()
-    parts = ranked.drop("_p").partition_by("owner", as_dict=True, maintain_order=True)
+    ordered = ranked.sort("_p", "account_id", "rule", maintain_order=True).drop("_p")
+    parts = ordered.partition_by("owner", as_dict=True, maintain_order=True)
     return [(owner, parts[(owner,)]) for owner in owners]
 
 

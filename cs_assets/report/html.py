@@ -16,6 +16,9 @@ from cs_assets.validation.charts import churn_per_band_chart, score_by_tenure_bo
 
 BAND_COLOURS = {"red": "#c44e52", "yellow": "#dd8452", "green": "#55a868"}
 TOP_DRAGS = 10
+# a manager reads the most urgent of an owner's list; the rest is one command away (the page of a
+# 100,000-account base would otherwise weigh tens of megabytes)
+ACTIONS_PER_OWNER = 100
 
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; color: #1f2933; background: #f5f7fa; }
@@ -171,9 +174,16 @@ def _actions(data: ReportData) -> str:
                 + "</span>",
                 f"<span class=nowrap>{r['first_snapshot'].isoformat()}</span>",
             ]
-            for r in frame.iter_rows(named=True)
+            for r in frame.head(ACTIONS_PER_OWNER).iter_rows(named=True)
         ]
-        parts.append(_table(["priority", "account", "why", "what to do", "score", "since"], rows, {4}) + "</details>")
+        more = (
+            f"<p class=note>... and {frame.height - ACTIONS_PER_OWNER} more: "
+            f"<code>cs-health actions --owner {escape(owner)} --limit {frame.height}</code></p>"
+            if frame.height > ACTIONS_PER_OWNER
+            else ""
+        )
+        table = _table(["priority", "account", "why", "what to do", "score", "since"], rows, {4})
+        parts.append(f"{table}{more}</details>")
     parts.append("</section>")
     return "".join(parts)
 
