@@ -99,11 +99,18 @@ def test_a_partial_answer_is_a_rejected_batch_naming_the_ids():
     }
     assert batch_problems("hubspot_batch", 207, partial) == ["OBJECT_NOT_FOUND: gone (ids: X)"]
     assert batch_problems("hubspot_batch", 200, {"status": "COMPLETE", "results": []}) == []
-    assert batch_problems("hubspot_batch", 207, {}) == ["HTTP 207 Multi-Status without the errors it reports"]
+    assert batch_problems("hubspot_batch", 207, {"status": "COMPLETE"}) == [
+        "HTTP 207 Multi-Status without the errors it reports"
+    ]
     assert batch_problems("generic_json", 200, {"errors": [{"id": "Y", "message": "locked"}]}) == [
         "error: locked (ids: Y)"
     ]
     assert batch_problems("generic_json", 204, None) == []
+    # a 200 that is not HubSpot's answer (a proxy's page) proves nothing was applied
+    assert batch_problems("hubspot_batch", 200, None) == [
+        "HTTP 200 without the batch's JSON answer (a proxy or login page?)"
+    ]
+    assert batch_problems("hubspot_batch", 200, {"status": "PENDING"}) == ["batch status 'PENDING', not COMPLETE"]
 
 
 def test_an_undelivered_batch_stops_the_run_and_the_budget_leaves_the_rest_for_the_next():

@@ -120,6 +120,11 @@ def batch_problems(format: str, status: int, payload: object) -> list[str]:  # n
             problems.append(f"{what}: {message} (ids: {', '.join(map(str, ids[:10])) or 'not given'})")
     if status == 207 and not problems:
         problems.append("HTTP 207 Multi-Status without the errors it reports")
-    if format == HUBSPOT_BATCH and isinstance(payload, dict) and payload.get("status") not in (None, "COMPLETE"):
-        problems.append(f"batch status {payload.get('status')!r}, not COMPLETE")
+    if format == HUBSPOT_BATCH:
+        # HubSpot always answers a batch with JSON; anything else (a proxy's or a login page) is
+        # no proof that the CRM applied it
+        if not isinstance(payload, dict):
+            problems.append(f"HTTP {status} without the batch's JSON answer (a proxy or login page?)")
+        elif payload.get("status") != "COMPLETE":
+            problems.append(f"batch status {payload.get('status')!r}, not COMPLETE")
     return problems
