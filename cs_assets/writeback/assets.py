@@ -6,6 +6,7 @@ check stopped writes nothing to the CRM.
 """
 
 import datetime as dt
+import time
 
 import dagster as dg
 
@@ -21,6 +22,7 @@ from resources.crm import CrmWritebackResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 CRM_WRITEBACK = dg.AssetKey("crm_writeback")
+RECORD_EVERY, RECORD_SECONDS = 50, 1.0  # answers bookkept per warehouse connection, at least each second
 
 
 def build_writeback_asset(writeback: Writeback) -> dg.AssetsDefinition:
@@ -53,22 +55,41 @@ def build_writeback_asset(writeback: Writeback) -> dg.AssetsDefinition:
         batches = plan_batches(changed, config)
         sender = crm.sender(config)
 
-        def record(batch: Batch, answer: Answer) -> None:
-            assert snapshot is not None
-            with warehouse.connect() as con:
-                record_batch(
-                    con,
-                    destination,
-                    snapshot,
-                    batch,
-                    answer.status,
-                    answer.attempts,
-                    answer.http_status,
-                    answer.detail,
-                    dt.datetime.now(dt.UTC),
-                )
+        answered: list[tuple[Batch, Answer, dt.datetime]] = []
+        last_flush = time.monotonic()
 
-        delivered = send_batches(batches, sender, record, config.max_run_seconds)
+        def flush() -> None:
+            # each batch in its own transaction (all or nothing per batch), a few batches per
+            # connection: readers wait for the file only briefly, and a crash before a flush
+            # re-sends at most those batches, which set the values the CRM already holds
+            nonlocal last_flush
+            assert snapshot is not None
+            if answered:
+                with warehouse.connect() as con:
+                    for batch, answer, at in answered:
+                        record_batch(
+                            con,
+                            destination,
+                            snapshot,
+                            batch,
+                            answer.status,
+                            answer.attempts,
+                            answer.http_status,
+                            answer.detail,
+                            at,
+                        )
+            answered.clear()
+            last_flush = time.monotonic()
+
+        def record(batch: Batch, answer: Answer) -> None:
+            answered.append((batch, answer, dt.datetime.now(dt.UTC)))
+            if len(answered) >= RECORD_EVERY or time.monotonic() - last_flush > RECORD_SECONDS:
+                flush()
+
+        try:
+            delivered = send_batches(batches, sender, record, config.max_run_seconds)
+        finally:
+            flush()
         changed_accounts = changed["account_id"].n_unique()
         context.log.info(
             f"snapshot {snapshot}: {changed.height} changed value(s) of {changed_accounts} account(s) "
