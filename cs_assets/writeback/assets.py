@@ -17,7 +17,7 @@ from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.writeback.changes import Batch, changed_values, crm_values, plan_batches
 from cs_assets.writeback.config import HUBSPOT_BATCH, Writeback
 from cs_assets.writeback.deliver import Answer, send_batches
-from cs_assets.writeback.store import BATCHES_TABLE, STATE_TABLE, newest_values, record_batch, written_values
+from cs_assets.writeback.store import BATCHES_TABLE, STATE_TABLE, newest_values, record_batches, written_values
 from resources.crm import CrmWritebackResource
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -59,25 +59,19 @@ def build_writeback_asset(writeback: Writeback) -> dg.AssetsDefinition:
         last_flush = time.monotonic()
 
         def flush() -> None:
-            # each batch in its own transaction (all or nothing per batch), a few batches per
-            # connection: readers wait for the file only briefly, and a crash before a flush
-            # re-sends at most those batches, which set the values the CRM already holds
+            # a few answered batches per transaction, each whole or not at all: readers wait for
+            # the file only briefly, and a crash before a flush re-sends at most those batches,
+            # which set the values the CRM already holds
             nonlocal last_flush
             assert snapshot is not None
             if answered:
                 with warehouse.connect() as con:
-                    for batch, answer, at in answered:
-                        record_batch(
-                            con,
-                            destination,
-                            snapshot,
-                            batch,
-                            answer.status,
-                            answer.attempts,
-                            answer.http_status,
-                            answer.detail,
-                            at,
-                        )
+                    record_batches(
+                        con,
+                        destination,
+                        snapshot,
+                        [(b, a.status, a.attempts, a.http_status, a.detail, at) for b, a, at in answered],
+                    )
             answered.clear()
             last_flush = time.monotonic()
 

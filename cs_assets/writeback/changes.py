@@ -64,17 +64,8 @@ def changed_values(values: pl.DataFrame, written: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def request_body(values: pl.DataFrame, writeback: Writeback) -> dict:
+def _body(records: list[tuple[str, dict[str, str]]], writeback: Writeback) -> dict:
     """The JSON of one batch in the endpoint's format (dry runs write the HubSpot shape)."""
-    per_account = (
-        values.group_by("account_id", maintain_order=True)
-        .agg(pl.struct("property", "value").alias("properties"))
-        .sort("account_id")
-    )
-    records = [
-        (row["account_id"], {p["property"]: p["value"] for p in row["properties"]})
-        for row in per_account.iter_rows(named=True)
-    ]
     endpoint = writeback.endpoint
     if endpoint is not None and endpoint.format != HUBSPOT_BATCH:
         return {"records": [{"id": account, "properties": props} for account, props in records]}
@@ -87,15 +78,21 @@ def plan_batches(changed: pl.DataFrame, writeback: Writeback) -> list[Batch]:
     if changed.is_empty():
         return []
     numbered = changed.sort("account_id", "property").with_columns(
-        batch=(pl.col("account_id").rank("dense") - 1) // writeback.batch_size
+        batch=((pl.col("account_id").rank("dense") - 1) // writeback.batch_size).cast(pl.Int64)
     )
+    # one pass from polars to the JSON's Python objects: a record per account, not per value
+    per_account = numbered.group_by("batch", "account_id", maintain_order=True).agg("property", "value")
+    records: dict[int, list[tuple[str, dict[str, str]]]] = {}
+    for batch, account, properties, texts in per_account.iter_rows():
+        records.setdefault(batch, []).append((account, dict(zip(properties, texts, strict=True))))
+    parts = numbered.partition_by("batch", as_dict=True, maintain_order=True, include_key=False)
     batches = []
-    for part in numbered.partition_by("batch", maintain_order=True, include_key=False):
-        body = request_body(part, writeback)
+    for number, accounts in records.items():
+        body = _body(accounts, writeback)
         digest = hashlib.sha256(
             json.dumps([writeback.destination, body], sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()[:16]
-        batches.append(Batch(batch_id=digest, accounts=part["account_id"].n_unique(), values=part, body=body))
+        batches.append(Batch(batch_id=digest, accounts=len(accounts), values=parts[(number,)], body=body))
     return batches
 
 

@@ -2,7 +2,7 @@
 
 `crm_writeback_state` holds, per destination, account and property, the value the last
 accepted batch wrote: a value is sent again only when it differs. A batch's values are recorded
-in one transaction with its log row, only when the CRM accepted the whole batch.
+in the same transaction as its log row, only when the CRM accepted the whole batch.
 """
 
 import datetime as dt
@@ -73,47 +73,53 @@ def written_values(con: duckdb.DuckDBPyConnection, destination: str) -> pl.DataF
     return frame.cast(VALUES_SCHEMA) if frame.height else pl.DataFrame(schema=VALUES_SCHEMA)
 
 
-def record_batch(
+def record_batches(
     con: duckdb.DuckDBPyConnection,
     destination: str,
     snapshot: dt.date,
-    batch: Batch,
-    status: str,
-    attempts: int,
-    http_status: int | None,
-    detail: str | None,
-    at: dt.datetime,
+    answered: list[tuple[Batch, str, int, int | None, str | None, dt.datetime]],
 ) -> None:
-    """The batch's log row and, when the CRM accepted all of it, its values: one transaction."""
+    """Each answered batch's log row and, for each one the CRM accepted whole, its values: one
+    transaction, so that a batch is never recorded in part. `answered` holds (batch, status,
+    attempts, HTTP status, detail, when)."""
+    if not answered:
+        return
+    accepted = [
+        batch.values.with_columns(
+            destination=pl.lit(destination),
+            snapshot_date=pl.lit(snapshot, dtype=pl.Date),
+            batch_id=pl.lit(batch.batch_id),
+            written_at=pl.lit(at, dtype=pl.Datetime("us", "UTC")),
+        ).select(list(STATE_COLUMNS))
+        for batch, status, _, _, _, at in answered
+        if status == ACCEPTED
+    ]
     con.execute("BEGIN TRANSACTION")
     try:
         create_table(con, STATE_TABLE, STATE_COLUMNS, ", PRIMARY KEY (destination, account_id, property)")
         create_table(con, BATCHES_TABLE, BATCH_COLUMNS)
-        if status == ACCEPTED:
-            rows = batch.values.with_columns(
-                destination=pl.lit(destination),
-                snapshot_date=pl.lit(snapshot, dtype=pl.Date),
-                batch_id=pl.lit(batch.batch_id),
-                written_at=pl.lit(at, dtype=pl.Datetime("us", "UTC")),
-            ).select(list(STATE_COLUMNS))
-            con.register("accepted_values", rows.to_arrow())
+        if accepted:
+            con.register("accepted_values", pl.concat(accepted).to_arrow())
             try:
                 con.execute(f"INSERT OR REPLACE INTO {STATE_TABLE} BY NAME SELECT * FROM accepted_values")
             finally:
                 con.unregister("accepted_values")
-        con.execute(
+        con.executemany(
             f"INSERT INTO {BATCHES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                batch.batch_id,
-                destination,
-                snapshot,
-                batch.accounts,
-                batch.values.height,
-                status,
-                attempts,
-                http_status,
-                detail,
-                at,
+                [
+                    batch.batch_id,
+                    destination,
+                    snapshot,
+                    batch.accounts,
+                    batch.values.height,
+                    status,
+                    attempts,
+                    code,
+                    detail,
+                    at,
+                ]
+                for batch, status, attempts, code, detail, at in answered
             ],
         )
         con.execute("COMMIT")
