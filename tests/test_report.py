@@ -73,6 +73,18 @@ def test_every_band_is_summarised_riskiest_first_even_an_empty_one():
     assert summary["share"].to_list() == pytest.approx([1 / 3, 0, 2 / 3])
 
 
+def test_a_band_the_model_no_longer_has_is_still_counted_after_its_own():
+    # the snapshot a week before was scored by a model whose riskiest band was "critical"
+    data = _data(previous_bands=pl.DataFrame({"account_id": ["A", "B"], "band": ["critical", "yellow"]}))
+    text = render_report(data, "config")
+    assert 'data-metric="moved:critical-&gt;red">1<' in text and 'data-metric="moved_from:(new)">2<' in text
+    # its order among the bands is unknown: neither riskier nor healthier
+    assert 'data-metric="moved_down">0<' in text and 'data-metric="moved_up">0<' in text
+    renamed = _data(accounts=_data().accounts.with_columns(pl.col("band").replace({"red": "critical"})))
+    assert band_summary(renamed)["band"].to_list() == ["red", "yellow", "green", "critical"]
+    assert render_report(renamed, "config").count('data-metric="band_accounts:critical">1<') == 1
+
+
 def test_actions_are_grouped_by_owner_the_owner_of_the_most_urgent_first():
     groups = actions_by_owner(_data())
     assert [owner for owner, _ in groups] == ["ann", "unassigned", "bob"]

@@ -110,7 +110,9 @@ def read_report_data(
 def band_summary(data: ReportData) -> pl.DataFrame:
     """Accounts, share and ARR per band, riskiest first (every band, also an empty one)."""
     counts = data.accounts.group_by("band").agg(accounts=pl.len(), arr_usd=pl.col("arr_usd").sum())
-    order = pl.DataFrame({"band": data.band_names, "_o": range(len(data.bands))})
+    # a band of an older model (the snapshot was scored before a rename) follows the model's own
+    names = [*data.band_names, *sorted(set(counts["band"].to_list()) - set(data.band_names))]
+    order = pl.DataFrame({"band": names, "_o": range(len(names))})
     total = max(data.accounts.height, 1)
     return (
         order.join(counts, on="band", how="left")

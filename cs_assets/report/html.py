@@ -10,7 +10,7 @@ from html import escape
 
 import polars as pl
 
-from cs_assets.report.data import ReportData, actions_by_owner, band_movements, band_summary, churn_per_band
+from cs_assets.report.data import NEW, ReportData, actions_by_owner, band_movements, band_summary, churn_per_band
 from cs_assets.scoring.charts import figure_data_uri, score_histogram
 from cs_assets.validation.charts import churn_per_band_chart, score_by_tenure_boxplot
 
@@ -113,8 +113,11 @@ def _movements(data: ReportData) -> str:
             "nothing to compare with yet (backfill history: cs-health backfill --days 8).</p></section>"
         )
     moves = band_movements(data)
-    names = data.band_names
-    from_bands = [b for b in [*names, "(new)"] if b in set(moves["from_band"].to_list())]
+    # the model's bands, riskiest first; a band of an older model (a snapshot scored before the
+    # bands were renamed) follows them, so no account drops out of the table
+    seen = set(moves["from_band"].to_list()) | set(moves["to_band"].to_list())
+    names = [*data.band_names, *sorted(seen - {*data.band_names, NEW})]
+    from_bands = [b for b in [*names, NEW] if b in set(moves["from_band"].to_list())]
     counts = {(r["from_band"], r["to_band"]): r["accounts"] for r in moves.iter_rows(named=True)}
     rows = [
         [_band(f) if f in names else escape(f)]
@@ -122,8 +125,11 @@ def _movements(data: ReportData) -> str:
         + [_num(sum(counts.get((f, t), 0) for t in names), f"moved_from:{f}", 0)]
         for f in from_bands
     ]
-    worse = sum(n for (f, t), n in counts.items() if f in names and names.index(t) < names.index(f))
-    better = sum(n for (f, t), n in counts.items() if f in names and names.index(t) > names.index(f))
+    # riskier or healthier only between the model's own bands, whose order is known
+    rank = {name: i for i, name in enumerate(data.band_names)}
+    known = [(rank[f], rank[t], n) for (f, t), n in counts.items() if f in rank and t in rank]
+    worse = sum(n for f, t, n in known if t < f)
+    better = sum(n for f, t, n in known if t > f)
     return (
         "<section><h2>Band movements since last week</h2>"
         f"<p>From {data.previous} to {data.snapshot}: {_num(worse, 'moved_down', 0)} account(s) moved to a riskier "
