@@ -2,6 +2,7 @@
 server on 127.0.0.1 (the demo API speaking HubSpot's batch update), with the faults of the HTTP
 sources: 429 with Retry-After, 5xx, timeouts, a batch refused in part, a wrong token."""
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -178,15 +179,11 @@ def test_config_errors_name_the_file_and_key(tmp_path, change, message):
 # --------------------------------------------------------------------------- against a server
 
 
-def _config(tmp_path: Path, url: str, **changes) -> Path:
+def _config(tmp_path: Path, url: str) -> Path:
+    """The demo API's write-back file, in batches of 40 (the test demo's 96 accounts: three)."""
     raw = yaml.safe_load(demo_writeback_config(url, TOKEN_ENV))
-    raw["batch_size"] = 40  # the test demo's 96 accounts: three batches
+    raw["batch_size"] = 40
     raw["endpoint"].update(timeout_seconds=1, retry=dict(FAST_RETRY))
-    for key, value in changes.items():
-        if key == "endpoint":
-            raw["endpoint"].update(value)
-        else:
-            raw[key] = value
     path = tmp_path / "crm_writeback.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -194,7 +191,7 @@ def _config(tmp_path: Path, url: str, **changes) -> Path:
 
 def _materialize(home: Path, config: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     deployment = load_deployment()
-    paths = deployment.paths.__class__(**{**deployment.paths.__dict__, "writeback": config})
+    paths = dataclasses.replace(deployment.paths, writeback=config)
     asset = build_writeback_asset(load_writeback(config))
     resources = build_resources(paths, home)
     return dg.materialize(
@@ -360,7 +357,8 @@ def test_a_batch_refused_in_part_is_not_recorded_and_the_next_run_sends_only_it(
     "fault, words",
     [
         (lambda r: Fault(status=500), ["HTTP 500", "gave up after 3 attempt(s)"]),
-        (lambda r: Fault(delay=5), ["no response within the timeout of 1 s", "gave up after 3 attempt(s)"]),
+        # on a loaded machine the retry budget may end it after the second attempt: either way it gave up
+        (lambda r: Fault(delay=5), ["no response within the timeout of 1 s", "gave up after"]),
         (lambda r: Fault(status=429, headers={"Retry-After": "3600"}), ["retry after 3600 s", "retry budget"]),
     ],
     ids=["http_500", "timeout", "retry_after_beyond_budget"],
