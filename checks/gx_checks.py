@@ -79,6 +79,7 @@ def check_result(table: str, outcome: Outcome, policy: CheckPolicy, validation: 
         "sample_values": ", ".join(outcome.sample),
         "sample_rows": "; ".join(outcome.sample_rows),
         "rows_unchanged_since_passed": outcome.rows_reused,
+        "rows_key_of_their_own": outcome.rows_key_of_their_own,  # uniqueness: rows no duplicate can involve
         "table_rows": validation.rows,
         "validation_seconds": validation.seconds,
     }

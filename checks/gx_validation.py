@@ -59,6 +59,7 @@ class Outcome:
     sample_rows: list[str] = field(default_factory=list)  # "value (row id)" of some unexpected rows
     error: str | None = None  # GX could not evaluate the rule (missing column, type mismatch, ...)
     rows_reused: int = 0  # rows not looked at again: unchanged since the rule last passed on them
+    rows_key_of_their_own: int = 0  # uniqueness: new rows GX did not need, no other row has their key
 
     @property
     def description(self) -> str:
@@ -67,12 +68,12 @@ class Outcome:
         if self.error:
             return f"{where}: could not be validated ({self.rule}): {self.error}"
         if self.success:
+            parts = [f"{self.rows:,} row(s) validated now"] if self.rows_reused or self.rows_key_of_their_own else []
             if self.rows_reused:
-                return (
-                    f"{where}: {self.rule}: ok ({self.rows:,} row(s) validated now, "
-                    f"{self.rows_reused:,} unchanged since they last passed)"
-                )
-            return f"{where}: {self.rule}: ok ({self.rows:,} row(s))"
+                parts.append(f"{self.rows_reused:,} unchanged since they last passed")
+            if self.rows_key_of_their_own:
+                parts.append(f"{self.rows_key_of_their_own:,} with a key no other row has")
+            return f"{where}: {self.rule}: ok ({', '.join(parts) if parts else f'{self.rows:,} row(s)'})"
         if self.unexpected_count:
             examples = self.sample_rows[:3] or self.sample
             sample = f", e.g. {'; '.join(examples)}" if examples else ""
@@ -246,7 +247,9 @@ class _Tally:
             if isinstance(row, dict):
                 _add_distinct(self.rows, _row_text(row, rule, ids))
 
-    def outcome(self, table: str, rule: Expect, latest_allowed: dt.datetime | None, rows_reused: int = 0) -> Outcome:
+    def outcome(
+        self, table: str, rule: Expect, latest_allowed: dt.datetime | None, rows_reused: int = 0, own_keys: int = 0
+    ) -> Outcome:
         text = _rule_text(rule, latest_allowed)
         if not self.seen:
             return Outcome(table, rule.name, rule.column, False, text, 0, error="GX returned no result for this rule")
@@ -265,6 +268,7 @@ class _Tally:
             sample_rows=self.rows,
             error=self.error,
             rows_reused=rows_reused,
+            rows_key_of_their_own=own_keys,
         )
 
 
@@ -300,6 +304,7 @@ class _Group:
     rules: list[Expect]
     frame: pl.LazyFrame
     chunk_rows: int | None
+    unique_plan: RulePlan | None = None  # a uniqueness group's plan (one key, its new buckets)
 
 
 def _groups(
@@ -314,9 +319,22 @@ def _groups(
         key = (unique, plan.rule.columns if unique else (), tuple(plan.new_buckets))
         if key not in grouped:
             rows = rows_to_validate(frame, plan, bucket, buckets)
-            grouped[key] = _Group([], rows, None if unique else chunk_rows)
+            grouped[key] = _Group([], rows, None if unique else chunk_rows, plan if unique else None)
         grouped[key].rules.append(plan.rule)
     return list(grouped.values())
+
+
+def _not_seen(
+    plan: RulePlan, rows: int, seen: Mapping[str, int], seen_old: Mapping[str, int], buckets: Mapping[str, tuple]
+) -> tuple[int, int]:
+    """(rows unchanged since the rule last passed, new rows with a key no other row has) of the
+    rows GX did not see for this rule."""
+    not_seen = rows - seen.get(plan.rule.name, 0)
+    if plan.rule.kind != UNIQUE:
+        return not_seen, 0
+    new_rows = sum(buckets[name][1] for name in plan.new_buckets)
+    reused = (rows - new_rows) - seen_old.get(plan.rule.name, 0)
+    return reused, not_seen - reused
 
 
 def validate_tables(
@@ -367,6 +385,7 @@ def validate_tables(
         by_name = {rule.name: rule for rule in rules}
         tallies = {rule.name: _Tally() for rule in rules}
         seen: dict[str, int] = {}  # rows GX saw, per rule
+        seen_old: dict[str, int] = {}  # of them, rows of unchanged buckets (uniqueness rules)
         groups = _groups(frame, plans, bucket, len(buckets), chunk_rows)
         if groups and source is None:
             gx = _import_gx()
@@ -376,9 +395,14 @@ def validate_tables(
             name = f"{table}_{number}"
             batches = source.add_dataframe_asset(name=name).add_batch_definition_whole_dataframe(name)
             suite = gx.ExpectationSuite(name=f"{name}_validity")
+            old_rows = 0
+            if group.unique_plan is not None and len(group.unique_plan.new_buckets) < len(buckets):
+                # of the repeated keys GX sees, how many rows are from unchanged buckets
+                old = group.frame.filter(~bucket.is_in(group.unique_plan.new_buckets))
+                old_rows = old.select(pl.len()).collect().item()
             for rule in group.rules:
                 suite.add_expectation(_to_gx(gx, rule, latest_allowed))
-                seen[rule.name] = subset_rows
+                seen[rule.name], seen_old[rule.name] = subset_rows, old_rows
             for df in _pandas_chunks(group.frame, _columns(group.rules, ids, schema), subset_rows, group.chunk_rows):
                 result = batches.get_batch(batch_parameters={"dataframe": df}).validate(
                     suite, result_format=result_format
@@ -392,7 +416,8 @@ def validate_tables(
             if plan.reused:  # passed before on every row it reads: its result is the record's
                 tallies[plan.rule.name].seen = True
         outcomes = [
-            tallies[p.rule.name].outcome(table, p.rule, latest_allowed, rows - seen.get(p.rule.name, 0)) for p in plans
+            tallies[p.rule.name].outcome(table, p.rule, latest_allowed, *_not_seen(p, rows, seen, seen_old, buckets))
+            for p in plans
         ]
         if record is not None and remembered is not None:
             remember(remembered, plans, {o.name: o.success for o in outcomes}, buckets, latest_allowed)

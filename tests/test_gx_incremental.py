@@ -48,7 +48,14 @@ def record(tmp_path) -> ValidationRecord:
 def test_unchanged_rows_are_not_validated_again_and_gx_is_not_even_imported(record, monkeypatch):
     frame = events(days=4)
     first = validate(frame, record)
-    assert all(o.success and o.rows == 12 and o.rows_reused == 0 for o in first.values())
+    assert all(o.success and o.rows == 12 and o.rows_reused == 0 for k, o in first.items() if k != "event_id_unique")
+    # no id repeats: no row can break uniqueness, so GX is handed none of them
+    unique = first["event_id_unique"]
+    assert unique.success and (unique.rows, unique.rows_reused, unique.rows_key_of_their_own) == (0, 0, 12)
+    assert (
+        unique.description
+        == "events.event_id: event_id is unique: ok (0 row(s) validated now, 12 with a key no other row has)"
+    )
 
     def no_gx():
         raise AssertionError("GX was used although no row is new")
@@ -70,6 +77,11 @@ def test_a_new_day_is_validated_alone_and_its_bad_value_fails_every_time(record)
         kind = outcomes["kind_allowed"]
         assert not kind.success and kind.rows == 3 and kind.rows_reused == 12
         assert kind.sample == ["'logout'"] and kind.sample_rows == ["'logout' (event_id='E-101')"]
+        unique = outcomes["event_id_unique"]  # the new day's ids are new: nothing for GX to compare
+        assert unique.success
+        assert (unique.rows, unique.rows_reused, unique.rows_key_of_their_own) == (
+            (0, 12, 3) if attempt == 0 else (0, 15, 0)  # then it passed on all five days
+        )
         nulls = outcomes["account_id_not_null"]
         assert nulls.success and (nulls.rows, nulls.rows_reused) == ((3, 12) if attempt == 0 else (0, 15))
 
@@ -89,6 +101,7 @@ def test_a_new_row_repeating_an_old_key_fails_uniqueness(record):
     outcome = validate(pl.concat([events(days=4), repeat]), record)["event_id_unique"]
     # GX sees the new day and the three old rows sharing its keys, not the other nine
     assert not outcome.success and outcome.rows == 6 and outcome.rows_reused == 9
+    assert outcome.rows_key_of_their_own == 0  # every new id repeats an old one
     assert outcome.unexpected_count == 6 and set(outcome.sample) == {"'E-0'", "'E-1'", "'E-2'"}
 
 
@@ -111,7 +124,17 @@ def test_a_changed_rule_and_an_unreadable_record_validate_everything(record):
     validate(frame, record)
     (record.directory / "events.json").write_text("{ not json")
     outcomes = validate(frame, record)
-    assert all(o.success and o.rows == 12 for o in outcomes.values())
+    assert all(o.success and o.rows == 12 for k, o in outcomes.items() if k != "event_id_unique")
+    assert outcomes["event_id_unique"].rows_reused == 0 and outcomes["event_id_unique"].rows_key_of_their_own == 12
+
+
+def test_uniqueness_hands_gx_only_the_rows_whose_key_repeats(record):
+    frame = events(days=4)
+    twice = pl.concat([frame, frame.filter(pl.col("event_id") == "E-7")])
+    outcome = validate(twice, record)["event_id_unique"]
+    # 13 rows, one id twice: GX sees that pair and fails on both of its rows
+    assert not outcome.success and outcome.rows == 2 and outcome.unexpected_count == 2
+    assert outcome.sample == ["'E-7'"] and outcome.rows_key_of_their_own == 11
 
 
 def test_fingerprints_see_every_column_and_ignore_row_order():
