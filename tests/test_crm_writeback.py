@@ -45,16 +45,18 @@ def test_values_are_text_rounded_once_and_a_missing_value_clears_the_property():
             "band": ["green", None, "red"],
             "health_stage": ["growth", "rescue", None],
             "stage_since": [dt.date(2026, 10, 1), None, None],
+            "days_to_renewal": [45, None, 0],
         }
     )
-    writeback = _writeback(properties={**PROPERTIES, "since": "stage_since"}, decimals=1)
+    writeback = _writeback(properties={**PROPERTIES, "since": "stage_since", "renewal": "days_to_renewal"}, decimals=1)
     values = crm_values(latest, writeback)
     got = {(r["account_id"], r["property"]): r["value"] for r in values.iter_rows(named=True)}
     assert got[("A", "cs_health_score")] == "71.3"  # half away from zero, like SQL's round
     assert got[("B", "cs_health_score")] == "0.0"  # never "-0.0": the same score is the same text
     assert got[("C", "cs_health_score")] == "" and got[("B", "cs_health_band")] == ""
     assert got[("A", "since")] == "2026-10-01" and got[("B", "since")] == ""
-    assert values.height == 3 * 4
+    assert [got[(a, "renewal")] for a in "ABC"] == ["45", "", "0"]  # days are whole: no "45.0"
+    assert values.height == 3 * 5
 
 
 def test_only_values_the_crm_does_not_hold_are_sent_in_batches_of_accounts():

@@ -34,6 +34,8 @@ def _as_text(field: str, decimals: int) -> pl.Expr:
         rounded = pl.when(rounded == 0).then(pl.lit(0.0)).otherwise(rounded)
         # whole numbers as "64", not "64.0", when the file asks for no decimals
         text = (rounded.cast(pl.Int64) if decimals == 0 else rounded).cast(pl.String)
+    elif kind == "integer":
+        text = column.cast(pl.Int64).cast(pl.String)
     elif kind == "date":
         text = column.cast(pl.Date).dt.strftime("%Y-%m-%d")
     else:

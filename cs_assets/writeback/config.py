@@ -29,7 +29,7 @@ HUBSPOT_MAX_BATCH = 100  # HubSpot's limit on inputs per batch request
 MAX_BATCH = 1000
 
 # the published field -> its type, for how a value is written: numbers rounded to `decimals`,
-# dates as ISO text, a missing value as "" (which clears the property)
+# integers as they are, dates as ISO text, a missing value as "" (which clears the property)
 FIELDS: dict[str, str] = {
     "health_score": "number",
     "co_score": "number",
@@ -52,7 +52,7 @@ FIELDS: dict[str, str] = {
     "drag_2_points_lost": "number",
     "drag_3_indicator": "text",
     "drag_3_points_lost": "number",
-    "days_to_renewal": "number",
+    "days_to_renewal": "integer",
     "snapshot_date": "date",
     "model_version": "text",
 }
