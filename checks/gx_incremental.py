@@ -35,9 +35,9 @@ from pathlib import Path
 import polars as pl
 
 from checks.gx_suites import NOT_FUTURE, UNIQUE, Expect
+from cs_assets.sources.normalise import HASH, repeated_hashes
 
 BUCKET = "__gx_bucket"
-KEY_HASH = "__gx_key_hash"
 NO_DAY = "none"  # the bucket of rows whose day column is null
 FORMAT = 1
 
@@ -177,9 +177,8 @@ def rows_to_validate(frame: pl.LazyFrame, plan: RulePlan, bucket: pl.Expr, all_b
 
 def repeating_keys(rows: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     """The rows whose key another row has too (and the rare row whose key's hash collides)."""
-    hashed = rows.with_columns(pl.struct(keys).hash().alias(KEY_HASH))
-    repeated = hashed.group_by(KEY_HASH).agg(pl.len().alias("__n")).filter(pl.col("__n") > 1).select(KEY_HASH)
-    return hashed.join(repeated, on=KEY_HASH, how="semi").drop(KEY_HASH)
+    hashed = rows.with_columns(pl.struct(keys).hash().alias(HASH))
+    return hashed.join(repeated_hashes(rows, keys), on=HASH, how="semi").drop(HASH)
 
 
 def remember(

@@ -5,7 +5,6 @@ that failed) runs neither: a blocked publish sends nothing.
 """
 
 import datetime as dt
-import time
 
 import dagster as dg
 import polars as pl
@@ -24,6 +23,7 @@ from cs_assets.actions.store import (
     replace_stages,
 )
 from cs_assets.frames import scalar
+from cs_assets.grouped_writes import GroupedWrites
 from cs_assets.metadata import table_metadata
 from cs_assets.partitions import step_days
 from cs_assets.publish.assets import ACCOUNT_HEALTH
@@ -178,30 +178,22 @@ def action_notifications(
     with warehouse.connect() as con:
         queue_messages(con, channel, queued, dt.datetime.now(dt.UTC))
     sent = 0
-    confirmed: list[tuple] = []
-    last_flush = time.monotonic()
 
-    def flush() -> None:
-        nonlocal last_flush
-        # confirmations in small batches: readers wait for the file only briefly, and a crash
-        # between a post and its confirmation re-sends at most these few, with the same key
+    def confirm(deliveries: list[tuple]) -> None:
         with warehouse.connect() as con:
-            confirm_deliveries(con, confirmed)
-        confirmed.clear()
-        last_flush = time.monotonic()
+            confirm_deliveries(con, deliveries)
 
+    # a crash between a post and its confirmation re-sends at most the last few, with the same key
+    confirmed = GroupedWrites(confirm, CONFIRM_EVERY, CONFIRM_SECONDS)
     try:
         for action_id, message in [*left_over, *queued]:
             delivery = notifier.send(action_id, message)
-            confirmed.append(
+            confirmed.add(
                 (action_id, delivery.channel, dt.datetime.now(dt.UTC), delivery.attempts, delivery.http_status)
             )
             sent += 1
-            if len(confirmed) >= CONFIRM_EVERY or time.monotonic() - last_flush > CONFIRM_SECONDS:
-                flush()
     finally:
-        if confirmed:
-            flush()
+        confirmed.flush()
     where = str(notifier.outbox_path()) if channel == "file" else f"webhook (${notifier.webhook_url_env})"
     summary = held_back_summary(held)
     context.log.info(

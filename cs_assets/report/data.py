@@ -91,11 +91,7 @@ def read_report_data(
             WHERE a.first_snapshot <= $day AND a.last_snapshot >= $day
             """,
             params=params,
-        )
-        .pl()
-        .with_columns(_p=pl.col("priority").replace_strict(PRIORITY_ORDER, default=9, return_dtype=pl.Int8))
-        .sort("_p", "owner", "account_id", "rule")
-        .drop("_p")
+        ).pl()  # in the order actions_by_owner gives them
         if table_exists(con, ACTIONS_TABLE)
         else pl.DataFrame()
     )

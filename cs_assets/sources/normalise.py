@@ -128,7 +128,7 @@ def conflict_error(spec: SourceSpec, frame: pl.DataFrame, identity: list[str], o
     )
 
 
-def _repeating(frame: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
+def repeated_hashes(frame: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
     """The 64-bit hashes of `columns` that more than one row has (`HASH`): a superset of the
     repeated values, small, found without holding the values themselves (streaming)."""
     hashed = frame.select(pl.struct(columns).hash().alias(HASH))
@@ -144,7 +144,7 @@ def _drop_exact_duplicates(frame: pl.LazyFrame, identity: list[str]) -> tuple[pl
     hash; a hash collision only adds a row to the comparison, never removes one from the data.
     """
     indexed = frame.with_row_index(ROW)
-    repeated = _repeating(indexed, identity).collect(engine="streaming")
+    repeated = repeated_hashes(indexed, identity).collect(engine="streaming")
     if repeated.is_empty():
         return frame, frame.clear().collect()
     candidates = (
@@ -175,7 +175,7 @@ def clean_lazy(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.La
     if spec.is_accounts:
         return exact.sort(identity, nulls_last=False)
     key = list(spec.key)
-    if _repeating(exact, key).head(1).collect(engine="streaming").is_empty():
+    if repeated_hashes(exact, key).head(1).collect(engine="streaming").is_empty():
         return exact
     # several versions of a record (a re-synced ticket): the newest is the record
     return exact.sort([*key, spec.timestamp_column], nulls_last=False, maintain_order=True).unique(

@@ -6,12 +6,12 @@ check stopped writes nothing to the CRM.
 """
 
 import datetime as dt
-import time
 
 import dagster as dg
 
 from cs_assets.actions.assets import ACCOUNT_STAGES, ACTIONS_CONDITION, OWNER
 from cs_assets.frames import scalar
+from cs_assets.grouped_writes import GroupedWrites
 from cs_assets.metadata import table_metadata
 from cs_assets.publish.assets import ACCOUNT_HEALTH
 from cs_assets.writeback.changes import Batch, changed_values, crm_values, plan_batches
@@ -55,35 +55,25 @@ def build_writeback_asset(writeback: Writeback) -> dg.AssetsDefinition:
         batches = plan_batches(changed, config)
         sender = crm.sender(config)
 
-        answered: list[tuple[Batch, Answer, dt.datetime]] = []
-        last_flush = time.monotonic()
-
-        def flush() -> None:
-            # a few answered batches per transaction, each whole or not at all: readers wait for
-            # the file only briefly, and a crash before a flush re-sends at most those batches,
-            # which set the values the CRM already holds
-            nonlocal last_flush
+        def write(answered: list[tuple[Batch, Answer, dt.datetime]]) -> None:
             assert snapshot is not None
-            if answered:
-                with warehouse.connect() as con:
-                    record_batches(
-                        con,
-                        destination,
-                        snapshot,
-                        [(b, a.status, a.attempts, a.http_status, a.detail, at) for b, a, at in answered],
-                    )
-            answered.clear()
-            last_flush = time.monotonic()
+            with warehouse.connect() as con:
+                record_batches(
+                    con,
+                    destination,
+                    snapshot,
+                    [(b, a.status, a.attempts, a.http_status, a.detail, at) for b, a, at in answered],
+                )
 
-        def record(batch: Batch, answer: Answer) -> None:
-            answered.append((batch, answer, dt.datetime.now(dt.UTC)))
-            if len(answered) >= RECORD_EVERY or time.monotonic() - last_flush > RECORD_SECONDS:
-                flush()
-
+        # a few answered batches per transaction, each whole or not at all; a crash before a
+        # group is written re-sends at most its batches, which set values the CRM already holds
+        answers = GroupedWrites(write, RECORD_EVERY, RECORD_SECONDS)
         try:
-            delivered = send_batches(batches, sender, record, config.max_run_seconds)
+            delivered = send_batches(
+                batches, sender, lambda b, a: answers.add((b, a, dt.datetime.now(dt.UTC))), config.max_run_seconds
+            )
         finally:
-            flush()
+            answers.flush()
         changed_accounts = changed["account_id"].n_unique()
         context.log.info(
             f"snapshot {snapshot}: {changed.height} changed value(s) of {changed_accounts} account(s) "

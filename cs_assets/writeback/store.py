@@ -44,14 +44,13 @@ def newest_values(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Every account of the newest published snapshot, with its trend and its health stage."""
     if not table_exists(con, HEALTH_TABLE):
         raise LookupError(f"{HEALTH_TABLE} has not been published yet: publish a snapshot first (cs-health run)")
-    stages = (
-        "s.health_stage, s.stage_since"
-        if table_exists(con, STAGES_TABLE)
-        else "CAST(NULL AS VARCHAR) AS health_stage, CAST(NULL AS DATE) AS stage_since"
-    )
-    stage_join = (
-        f"LEFT JOIN {STAGES_TABLE} s USING (account_id, snapshot_date)" if table_exists(con, STAGES_TABLE) else ""
-    )
+    if table_exists(con, STAGES_TABLE):
+        stages, stage_join = (
+            "s.health_stage, s.stage_since",
+            f"LEFT JOIN {STAGES_TABLE} s USING (account_id, snapshot_date)",
+        )
+    else:
+        stages, stage_join = "CAST(NULL AS VARCHAR) AS health_stage, CAST(NULL AS DATE) AS stage_since", ""
     return con.sql(f"""
         SELECT h.*, t.change_7d, t.change_30d, t.change_4w, t.change_since_previous, t.band_transition, {stages}
         FROM {HEALTH_TABLE} h
