@@ -67,6 +67,20 @@ def _writing(ctx: Context, args: argparse.Namespace):
         yield
 
 
+def instance_yaml(dagster_home: Path) -> str:
+    """A new home's instance: deploy/dagster.yaml, with the event log in Dagster's usual place
+    (`history/runs`) kept by `PooledSqliteEventLogStorage` (resources/event_log_storage.py says why)."""
+    runs = dagster_home / "history" / "runs"
+    return INSTANCE_YAML.read_text(encoding="utf-8") + (
+        "\n# Written by cs-health for this home: Dagster's SQLite event log, its engines kept between events.\n"
+        "event_log_storage:\n"
+        "  module: resources.event_log_storage\n"
+        "  class: PooledSqliteEventLogStorage\n"
+        "  config:\n"
+        f"    base_dir: {json.dumps(str(runs))}\n"
+    )
+
+
 def _instance(home: Path):
     """The home's Dagster instance, created (and its SQLite schema migrated) by one process at a
     time: two processes creating it at once can leave it unreadable (two alembic heads)."""
@@ -82,7 +96,7 @@ def _instance(home: Path):
         try:
             config = dagster_home / "dagster.yaml"
             if not config.exists():
-                config.write_text(INSTANCE_YAML.read_text(encoding="utf-8"), encoding="utf-8")
+                config.write_text(instance_yaml(dagster_home), encoding="utf-8")
             instance = dg.DagsterInstance.from_config(str(dagster_home))
             # touch every storage now, under the lock, so none is created later by two processes
             instance.get_runs(limit=1)
