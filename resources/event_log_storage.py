@@ -42,10 +42,15 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def config_type(cls) -> dict[str, Any]:
-        return {"base_dir": dg.StringSource, "engines_kept": dg.Field(int, is_required=False, default_value=ENGINES_KEPT)}
+        return {
+            "base_dir": dg.StringSource,
+            "engines_kept": dg.Field(int, is_required=False, default_value=ENGINES_KEPT),
+        }
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> "PooledSqliteEventLogStorage":
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Any
+    ) -> "PooledSqliteEventLogStorage":
         return cls(inst_data=inst_data, **config_value)
 
     def _engine(self, shard: str) -> Engine:
