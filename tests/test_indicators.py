@@ -398,3 +398,42 @@ def test_the_contract_refuses_what_cannot_work():
         lambda s: s["events"].update(key=["event_id"])
     )
     assert "unknown key(s): preset" in error(lambda s: s["events"].update(preset="generic_json"))
+
+
+# --------------------------------------------------------------------------- large sources
+
+
+def test_only_the_records_a_window_reads_stay_in_memory_and_the_values_do_not_change():
+    from cs_assets.indicators.compiler import windowed_records
+
+    cat = catalogue(
+        {
+            "logins_30d": ind(aggregate="count", window_days=30, where={"kind": "login"}),
+            "trend": ind(aggregate="count", window_days=10, compare="previous_window", change="difference"),
+            "idle_days": ind(aggregate="days_since_newest"),
+            "first_seen": ind(aggregate="days_since_oldest", where={"kind": "export"}),
+        }
+    )
+    rows = [
+        ("A", "u1", "login", at(1), at(1), None),
+        ("A", "u1", "export", at(15), at(15), None),  # in the trend's previous window only
+        ("A", "u1", "export", at(35), at(35), None),  # in no window: days since only
+        ("B", "u2", "error", at(200), at(200), None),  # in no window; B has data all the same
+    ]
+    spec, indicators = contract().event_sources["events"], cat.for_source("events")
+    kept = events(rows).filter(windowed_records(spec, indicators, [AS_OF]))
+    assert kept["at"].to_list() == [at(1), at(15)]
+    got = compute_account_indicators(
+        {"crm": CRM.lazy(), "events": events(rows).lazy(), "tickets": NO_TICKETS.lazy()}, contract(), cat, AS_OF
+    )
+    a, b, c = got.iter_rows(named=True)
+    assert (a["logins_30d"], a["trend"], a["idle_days"], a["first_seen"]) == (1, 0, 0, 34)
+    # B: a record in the lookback, none in a window: counts over no records, not no data
+    assert (b["has_events_data"], b["logins_30d"], b["trend"], b["idle_days"], b["first_seen"]) == (
+        True,
+        0,
+        0,
+        199,
+        None,
+    )
+    assert (c["has_events_data"], c["logins_30d"], c["idle_days"]) == (False, None, None)

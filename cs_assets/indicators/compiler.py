@@ -224,10 +224,8 @@ def presence_column(source: str) -> str:
     return f"has_{source}_data"
 
 
-def aggregate_source(
-    prepared: pl.LazyFrame, spec: SourceSpec, indicators: list[Indicator], as_of: dt.date, lookback_days: int | None
-) -> pl.LazyFrame:
-    """One row per account with a record of `spec` within its lookback: the source's indicators."""
+def seen_expr(spec: SourceSpec, as_of: dt.date, lookback_days: int | None) -> pl.Expr:
+    """True on the records a snapshot sees: happened and arrived by its end, within the lookback."""
     end = as_of_end(as_of)
     ts = pl.col(spec.event_time)
     seen = ts.is_not_null() & (ts < end)
@@ -235,12 +233,128 @@ def aggregate_source(
         seen = seen & pl.col(spec.received_column).is_not_null() & (pl.col(spec.received_column) < end)
     if lookback_days is not None:
         seen = seen & (ts >= end - dt.timedelta(days=lookback_days))
+    return seen
+
+
+def _aggregations(spec: SourceSpec, indicators: list[Indicator], as_of: dt.date) -> list[pl.Expr]:
+    end = as_of_end(as_of)
+    return [
+        *[indicator_expr(i, spec, end, as_of) for i in indicators],
+        *[note_expr(i, spec, end) for i in indicators if i.note_column is not None],
+    ]
+
+
+def aggregate_source(
+    prepared: pl.LazyFrame, spec: SourceSpec, indicators: list[Indicator], as_of: dt.date, lookback_days: int | None
+) -> pl.LazyFrame:
+    """One row per account with a record of `spec` within its lookback: the source's indicators."""
     return (
-        prepared.filter(seen)
+        prepared.filter(seen_expr(spec, as_of, lookback_days))
         .group_by(ACCOUNT_ID)
-        .agg(
-            pl.lit(True).alias(presence_column(spec.name)),
-            *[indicator_expr(i, spec, end, as_of) for i in indicators],
-            *[note_expr(i, spec, end) for i in indicators if i.note_column is not None],
-        )
+        .agg(pl.lit(True).alias(presence_column(spec.name)), *_aggregations(spec, indicators, as_of))
     )
+
+
+# --------------------------------------------------------------------------- large sources
+# `aggregate_source` over every record of a year of events holds them all in memory. Most
+# indicators read a window of days; only "days since the newest (oldest)" record over the whole
+# lookback, and whether an account has a record at all, read every record, and both are a max or
+# an any per account, which polars streams. So a large source is aggregated in two parts with the
+# same values: a streaming pass for those (`lookback_aggregates`), and in memory only the records
+# some windowed indicator reads (`windowed_records`, `aggregate_windowed`).
+
+
+def reads_whole_lookback(ind: Indicator) -> bool:
+    """A days-since aggregate without a window: computed by the streaming pass."""
+    return ind.aggregate in (NEWEST, OLDEST) and ind.window_days is None
+
+
+def split_by_reach(indicators: list[Indicator]) -> tuple[list[Indicator], list[Indicator]]:
+    """(the whole-lookback indicators, the windowed ones)."""
+    whole = [i for i in indicators if reads_whole_lookback(i)]
+    return whole, [i for i in indicators if not reads_whole_lookback(i)]
+
+
+def _present(k: int) -> str:
+    return f"__present_{k}"
+
+
+def _stamp(ind: Indicator, k: int) -> str:
+    return f"__{ind.name}_stamp_{k}"
+
+
+def lookback_aggregates(
+    prepared: pl.LazyFrame, spec: SourceSpec, indicators: list[Indicator], dates: list[dt.date], lookback: int | None
+) -> pl.LazyFrame:
+    """Per account and snapshot `k`: whether it has a record within the lookback (`__present_k`) and
+    the newest (oldest) time of each whole-lookback indicator's records, in one pass."""
+    aggs = []
+    for k, as_of in enumerate(dates):
+        seen = seen_expr(spec, as_of, lookback)
+        aggs.append(seen.any().alias(_present(k)))
+        for ind in filter(reads_whole_lookback, indicators):
+            time = pl.col(ind.time_column or spec.event_time)
+            stamp = time.filter(seen & _window(time, as_of_end(as_of), None) & filter_expr(ind.where))
+            aggs.append((stamp.max() if ind.aggregate == NEWEST else stamp.min()).alias(_stamp(ind, k)))
+    return (
+        prepared.filter(pl.any_horizontal(seen_expr(spec, d, lookback) for d in dates)).group_by(ACCOUNT_ID).agg(aggs)
+    )
+
+
+def windowed_records(spec: SourceSpec, indicators: list[Indicator], dates: list[dt.date]) -> pl.Expr:
+    """True on the records a windowed indicator reads for some snapshot in `dates` (a superset:
+    each snapshot filters them again exactly)."""
+    first, last = as_of_end(min(dates)), as_of_end(max(dates))
+    parts = []
+    for ind in indicators:
+        if reads_whole_lookback(ind):
+            continue
+        time = pl.col(ind.time_column or spec.event_time)
+        inside = time.is_not_null() & (time < last)
+        if ind.window_days is not None:  # the previous window too, for a trend
+            inside = inside & (time >= first - dt.timedelta(days=ind.window_days * (2 if ind.compare else 1)))
+        # a share's base is the window and `of`; its `where` only selects within that base
+        parts.append(inside & filter_expr(ind.of or () if ind.aggregate == SHARE else ind.where))
+    return pl.any_horizontal(parts) if parts else pl.lit(False)
+
+
+def aggregate_windowed(
+    records: pl.LazyFrame,
+    lookback: pl.LazyFrame,
+    spec: SourceSpec,
+    indicators: list[Indicator],
+    dates: list[dt.date],
+    k: int,
+    lookback_days: int | None,
+) -> pl.LazyFrame:
+    """What `aggregate_source` gives for snapshot `dates[k]`, from the windowed `records` and the
+    streaming pass's `lookback` frame. An account with a record in the lookback but none a window
+    reads gets what the aggregations give over no records (a count 0, a mean null, ...)."""
+    as_of = dates[k]
+    windowed = [i for i in indicators if not reads_whole_lookback(i)]
+    aggs = _aggregations(spec, windowed, as_of)
+    names = [e.meta.output_name() for e in aggs]
+    grouped = (
+        records.filter(seen_expr(spec, as_of, lookback_days))
+        .group_by(ACCOUNT_ID)
+        .agg(pl.lit(True).alias("__grouped"), *aggs)
+    )
+    over_nothing = records.clear().select(aggs).rename({n: f"{n}__none" for n in names})
+    since = [
+        (pl.lit(as_of) - pl.col(_stamp(i, k)).dt.date()).dt.total_days().cast(pl.Int64).alias(i.name)
+        for i in indicators
+        if reads_whole_lookback(i)
+    ]
+    # the columns and types of `aggregate_source`; a days-since count is a whole number of days
+    types = aggregate_source(records.clear(), spec, windowed, as_of, lookback_days).collect_schema()
+    types.update({i.name: pl.Int64 for i in indicators if reads_whole_lookback(i)})
+    order = [ACCOUNT_ID, presence_column(spec.name), *(i.name for i in indicators)]
+    schema = {c: types[c] for c in [*order, *(c for c in types if c not in order)]}
+    frame = lookback.filter(pl.col(_present(k))).join(grouped, on=ACCOUNT_ID, how="left")
+    if names:  # (a cross join with no columns has no rows)
+        frame = frame.join(over_nothing, how="cross")
+    return frame.with_columns(
+        pl.lit(True).alias(presence_column(spec.name)),
+        *since,
+        *[pl.when(pl.col("__grouped")).then(pl.col(n)).otherwise(pl.col(f"{n}__none")).alias(n) for n in names],
+    ).select([pl.col(c).cast(t) for c, t in schema.items()])

@@ -7,11 +7,21 @@ and by arrival when it declares `received_at`, so a snapshot only sees what had 
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import polars as pl
 
 from cs_assets.indicators.catalogue import RATIO, VALUE, Catalogue, required
-from cs_assets.indicators.compiler import aggregate_source, as_of_end, prepare_source, presence_column
+from cs_assets.indicators.compiler import (
+    aggregate_source,
+    aggregate_windowed,
+    as_of_end,
+    lookback_aggregates,
+    prepare_source,
+    presence_column,
+    split_by_reach,
+    windowed_records,
+)
 from cs_assets.indicators.engines import SqlEngine
 from cs_assets.indicators.sql_compiler import source_sql, transpile
 from cs_assets.sources.contract import ACCOUNT_CONTEXT, ACCOUNT_ID, TYPES, Contract, DType
@@ -126,8 +136,18 @@ def _engine_aggregate(
     return result.select([pl.col(c).cast(t) for c, t in schema.items()]).lazy()
 
 
+@dataclass(frozen=True)
+class PreparedSource:
+    """A source ready for the polars aggregation of some snapshots (`compiler.lookback_aggregates`):
+    in memory only the records a windowed indicator reads, and the per-account lookback pass."""
+
+    records: pl.LazyFrame
+    lookback: pl.LazyFrame
+    dates: list[dt.date]
+
+
 def account_indicator_frame(
-    prepared: dict[str, pl.LazyFrame],
+    prepared: Mapping[str, pl.LazyFrame | PreparedSource],
     crm: pl.LazyFrame,
     contract: Contract,
     catalogue: Catalogue,
@@ -145,10 +165,16 @@ def account_indicator_frame(
     for name, spec in contract.event_sources.items():
         indicators = catalogue.for_source(name)
         lookback = catalogue.lookback_days.get(name)
-        if engine is None:
-            per_account = aggregate_source(prepared[name], spec, indicators, as_of, lookback)
+        source = prepared[name]
+        if isinstance(source, PreparedSource):
+            k = source.dates.index(as_of)
+            per_account = aggregate_windowed(
+                source.records, source.lookback, spec, indicators, source.dates, k, lookback
+            )
+        elif engine is None:
+            per_account = aggregate_source(source, spec, indicators, as_of, lookback)
         else:
-            per_account = _engine_aggregate(engine, prepared[name], spec, indicators, as_of, lookback)
+            per_account = _engine_aggregate(engine, source, spec, indicators, as_of, lookback)
         frame = frame.join(per_account, on=ACCOUNT_ID, how="left")
         flags.append(pl.col(presence_column(name)).fill_null(False))
     frame = frame.with_columns(flags) if flags else frame
@@ -190,13 +216,25 @@ def compute_account_indicators(
     separators = contract.accounts.list_separators
     # account lists (champions) as the CRM holds them now
     current = latest_accounts(crm, contract.accounts)
-    prepared = {
-        name: prepare_source(lazy[name], spec, catalogue.for_source(name), current, separators).collect().lazy()
-        for name, spec in contract.event_sources.items()
-    }
-    if engine is not None:
-        for name, frame in prepared.items():
-            engine.load(relation_name(name), frame.collect())
+    prepared: dict[str, pl.LazyFrame | PreparedSource] = {}
+    for name, spec in contract.event_sources.items():
+        indicators = catalogue.for_source(name)
+        if engine is not None:
+            records = prepare_source(lazy[name], spec, indicators, current, separators).collect()
+            engine.load(relation_name(name), records)
+            prepared[name] = records.lazy()
+            continue
+        # two streaming passes over the source, each preparing only what its indicators read (an
+        # account-list join costs a pass); in memory only the records a window reads
+        lookback = catalogue.lookback_days.get(name)
+        whole, windowed = split_by_reach(indicators)
+        records = prepare_source(lazy[name], spec, windowed, current, separators)
+        everything = prepare_source(lazy[name], spec, whole, current, separators)
+        prepared[name] = PreparedSource(
+            records=records.filter(windowed_records(spec, windowed, dates)).collect(engine="streaming").lazy(),
+            lookback=lookback_aggregates(everything, spec, whole, dates, lookback).collect(engine="streaming").lazy(),
+            dates=dates,
+        )
     frames: list[pl.DataFrame] = []
     # a few dates at a time: polars runs each batch in parallel, and memory stays bounded
     for i in range(0, len(dates), DATES_PER_BATCH):
