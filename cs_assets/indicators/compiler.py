@@ -347,7 +347,7 @@ def aggregate_windowed(
     ]
     # the columns and types of `aggregate_source`; a days-since count is a whole number of days
     types = aggregate_source(records.clear(), spec, windowed, as_of, lookback_days).collect_schema()
-    types.update({i.name: pl.Int64 for i in indicators if reads_whole_lookback(i)})
+    types.update({i.name: pl.Int64() for i in indicators if reads_whole_lookback(i)})
     order = [ACCOUNT_ID, presence_column(spec.name), *(i.name for i in indicators)]
     schema = {c: types[c] for c in [*order, *(c for c in types if c not in order)]}
     frame = lookback.filter(pl.col(_present(k))).join(grouped, on=ACCOUNT_ID, how="left")

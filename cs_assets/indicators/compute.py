@@ -220,9 +220,9 @@ def compute_account_indicators(
     for name, spec in contract.event_sources.items():
         indicators = catalogue.for_source(name)
         if engine is not None:
-            records = prepare_source(lazy[name], spec, indicators, current, separators).collect()
-            engine.load(relation_name(name), records)
-            prepared[name] = records.lazy()
+            loaded = prepare_source(lazy[name], spec, indicators, current, separators).collect()
+            engine.load(relation_name(name), loaded)
+            prepared[name] = loaded.lazy()
             continue
         # two streaming passes over the source, each preparing only what its indicators read (an
         # account-list join costs a pass); in memory only the records a window reads
