@@ -49,7 +49,7 @@ def test_a_new_home_stores_its_events_pooled_and_dagster_reads_them(tmp_path):
 def test_only_the_recently_used_shards_keep_an_engine(tmp_path):
     dagster_dir = tmp_path / "dagster"
     dagster_dir.mkdir()
-    config = instance_yaml(dagster_dir).replace("    base_dir:", "    engines_kept: 2\n    base_dir:")
+    config = instance_yaml(dagster_dir).replace("\n  config:\n", "\n  config:\n    engines_kept: 2\n")
     (dagster_dir / "dagster.yaml").write_text(config)
     instance = dg.DagsterInstance.from_config(str(dagster_dir))
     storage = instance.event_log_storage
