@@ -111,7 +111,8 @@ def prepare_source(
         )
         prepared = (
             prepared.with_columns(pl.col(column).cast(pl.String))
-            .join(members, on=[ACCOUNT_ID, column], how="left")
+            # the records' order kept (streamed too): a float sum adds them in that order
+            .join(members, on=[ACCOUNT_ID, column], how="left", maintain_order="left")
             .with_columns(pl.col(flag).fill_null(False))
         )
     # the prepared records stay in memory for every snapshot of the run: text columns with a
