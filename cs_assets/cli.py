@@ -358,6 +358,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     ctx = _context(args)
     if args.days < 1:
         raise ValueError(f"--days must be at least 1, got {args.days}")
+    if args.snapshots_per_run is not None and args.snapshots_per_run < 1:
+        raise ValueError(f"--snapshots-per-run must be at least 1, got {args.snapshots_per_run}")
     started = time.perf_counter()
     with _writing(ctx, args):
         landing = _prepare_landing(ctx, args.accounts, args.seed)
@@ -367,7 +369,17 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         # the snapshots of the last --days days: every day, or every Sunday when weekly
         step = step_days()
         dates = [end - dt.timedelta(days=i * step) for i in range((args.days - 1) // step, -1, -1)]
-        return _score(ctx, dates, f"{len(dates)} snapshot(s) {dates[0]}..{dates[-1]}", started)
+        # one run holds every snapshot's rows at once (the per-indicator points are accounts x
+        # indicators x snapshots): runs of fewer snapshots, oldest first, bound the memory
+        size = args.snapshots_per_run or len(dates)
+        for i in range(0, len(dates), size):
+            part = dates[i : i + size]
+            code = _score(ctx, part, f"{len(part)} snapshot(s) {part[0]}..{part[-1]}", started)
+            if code != 0:
+                if i + size < len(dates):
+                    print(f"  not scored: {dates[i + size]}..{dates[-1]} (after the failed run)", file=sys.stderr)
+                return code
+        return 0
 
 
 def failure_reasons(events) -> list[str]:
@@ -951,7 +963,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     backfill = sub.add_parser(
-        "backfill", help="score and publish the last N snapshot dates in one run (re-running a date replaces it)"
+        "backfill",
+        help="score and publish the last N snapshot dates in one run, or runs of --snapshots-per-run (re-running a date replaces it)",
     )
     backfill.add_argument(
         "--days",
@@ -960,6 +973,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="days of history to score, ending with --end: a snapshot per day (per Sunday with CS_HEALTH_CADENCE=weekly)",
     )
     backfill.add_argument("--end", help="last snapshot date YYYY-MM-DD (default as for `run --as-of`)")
+    backfill.add_argument(
+        "--snapshots-per-run",
+        type=int,
+        help="score the snapshots in runs of at most N, oldest first (default: all in one run); "
+        "bounds the memory of a long backfill of a large customer base",
+    )
     backfill.add_argument(
         "--accounts",
         type=int,

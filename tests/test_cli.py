@@ -125,3 +125,16 @@ def test_the_shipped_json_schemas_match_the_config_models(tmp_path):
     for path in write_schemas(tmp_path):
         shipped = REPO_ROOT / "config" / "schema" / path.name
         assert shipped.read_text() == path.read_text(), f"{shipped} is out of date: run `cs-health config schema`"
+
+
+def test_a_backfill_in_runs_of_two_snapshots_publishes_what_one_run_does(tmp_path, capsys):
+    one, parts = tmp_path / "one", tmp_path / "parts"
+    common = ["backfill", "--days", "3", "--end", "2026-10-31", "--accounts", "30", "--seed", "4"]
+    assert main(["--home", str(one), *common]) == 0
+    assert main(["--home", str(parts), *common, "--snapshots-per-run", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 snapshot(s) 2026-10-29..2026-10-30" in out and "1 snapshot(s) 2026-10-31..2026-10-31" in out
+    for table in ("account_health", "account_health_contributions"):
+        assert published(parts, table).drop("computed_at").equals(published(one, table).drop("computed_at")), table
+    assert main(["--home", str(parts), *common, "--snapshots-per-run", "0"]) == 2
+    assert "--snapshots-per-run must be at least 1, got 0" in capsys.readouterr().err
