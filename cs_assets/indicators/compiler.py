@@ -289,17 +289,16 @@ def lookback_aggregates(
 ) -> pl.LazyFrame:
     """Per account and snapshot `k`: whether it has a record within the lookback (`__present_k`) and
     the newest (oldest) time of each whole-lookback indicator's records, in one pass."""
-    aggs = []
+    aggs, seen_by_date = [], []
     for k, as_of in enumerate(dates):
         seen = seen_expr(spec, as_of, lookback)
+        seen_by_date.append(seen)
         aggs.append(seen.any().alias(_present(k)))
         for ind in filter(reads_whole_lookback, indicators):
             time = pl.col(ind.time_column or spec.event_time)
             stamp = time.filter(seen & _window(time, as_of_end(as_of), None) & filter_expr(ind.where))
             aggs.append((stamp.max() if ind.aggregate == NEWEST else stamp.min()).alias(_stamp(ind, k)))
-    return (
-        prepared.filter(pl.any_horizontal(seen_expr(spec, d, lookback) for d in dates)).group_by(ACCOUNT_ID).agg(aggs)
-    )
+    return prepared.filter(pl.any_horizontal(seen_by_date)).group_by(ACCOUNT_ID).agg(aggs)
 
 
 def windowed_records(spec: SourceSpec, indicators: list[Indicator], dates: list[dt.date]) -> pl.Expr:
@@ -315,7 +314,7 @@ def windowed_records(spec: SourceSpec, indicators: list[Indicator], dates: list[
         if ind.window_days is not None:  # the previous window too, for a trend
             inside = inside & (time >= first - dt.timedelta(days=ind.window_days * (2 if ind.compare else 1)))
         # a share's base is the window and `of`; its `where` only selects within that base
-        parts.append(inside & filter_expr(ind.of or () if ind.aggregate == SHARE else ind.where))
+        parts.append(inside & filter_expr((ind.of or ()) if ind.aggregate == SHARE else ind.where))
     return pl.any_horizontal(parts) if parts else pl.lit(False)
 
 
