@@ -67,10 +67,10 @@ def health_score_in_range(account_health_scores: pl.DataFrame) -> dg.AssetCheckR
     description="Every account active on each snapshot date has exactly one score for it, and nothing else is scored.",
 )
 def every_active_account_scored_once(
-    account_health_scores: pl.DataFrame, account_indicators: pl.DataFrame
+    account_health_scores: pl.DataFrame, account_indicators: pl.LazyFrame
 ) -> dg.AssetCheckResult:
     key = ["snapshot_date", "account_id"]
-    active = account_indicators.filter(pl.col("is_active")).select(key)
+    active = account_indicators.lazy().filter(pl.col("is_active")).select(key).collect()
     counts = account_health_scores.group_by(key).len()
     duplicated = counts.filter(pl.col("len") > 1)["account_id"]
     unscored = active.join(counts, on=key, how="anti")["account_id"]
@@ -98,10 +98,11 @@ def every_active_account_scored_once(
     description="The per-indicator points of every account add up to its health score exactly.",
 )
 def points_sum_to_score(
-    account_health_scores: pl.DataFrame, indicator_contributions: pl.DataFrame
+    account_health_scores: pl.DataFrame, indicator_contributions: pl.LazyFrame
 ) -> dg.AssetCheckResult:
     key = ["snapshot_date", "account_id"]
-    sums = indicator_contributions.group_by(key).agg(points=pl.col("points").sum())
+    # streamed: a backfill's per-indicator rows need not fit in memory, their sums do
+    sums = indicator_contributions.lazy().group_by(key).agg(points=pl.col("points").sum()).collect(engine="streaming")
     joined = account_health_scores.select(*key, "health_score").join(sums, on=key, how="full", coalesce=True)
     mismatched = joined.filter(
         pl.col("points").is_null() | pl.col("health_score").is_null() | (pl.col("points") != pl.col("health_score"))

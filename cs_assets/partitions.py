@@ -3,7 +3,8 @@
 A partition `D` is the health of every account as of the end of day `D` (UTC), computed only
 from what had happened and arrived by then. A run covers one partition or, for a backfill, a
 contiguous range of them in a single run (`BackfillPolicy.single_run()`), which is what keeps
-a 180-day backfill to minutes: each step loads its inputs once and loops over dates in memory.
+a 180-day backfill to minutes: one step run per asset, which reads its staged inputs date by
+date (one file per snapshot), so a long range never has to fit in memory at once.
 
 Unpartitioned steps of the same run (the source extracts and their checks) take the run's
 latest snapshot date as their "as of" time, from the run's partition tags.

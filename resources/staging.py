@@ -5,8 +5,12 @@ steps cannot fight over its single-writer lock; only the publish step writes Duc
 written to a temporary name and renamed, so a failed step leaves the previous file intact.
 """
 
+import datetime as dt
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -34,14 +38,57 @@ def _write_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class SnapshotParts:
+    """A snapshot-partitioned result made one snapshot date at a time, as it is stored.
+
+    A backfill's long frames (accounts x indicators x dates) need not fit in memory at once: a
+    step returns this instead of one frame, and the IO manager computes, writes and drops each
+    date's part in turn. `compute(date)` returns that date's rows (with or without the
+    `snapshot_date` column), an empty frame of the same columns when the date has none.
+    `describe` gets every stored part as one LazyFrame and returns the step's output metadata.
+    """
+
+    compute: Callable[[dt.date], pl.DataFrame]
+    describe: Callable[[pl.LazyFrame], Mapping[str, Any]] | None = None
+
+    def part(self, date: dt.date, asset: str) -> pl.DataFrame:
+        """`date`'s rows of `asset`, with the date as the first column."""
+        frame = self.compute(date)
+        if SNAPSHOT_COLUMN in frame.columns:
+            stray = frame.filter(pl.col(SNAPSHOT_COLUMN) != date)[SNAPSHOT_COLUMN].unique().sort()
+            if stray.len():
+                raise ValueError(f"{asset}: the part of snapshot {date} holds rows of {', '.join(map(str, stray[:5]))}")
+            return frame
+        return frame.select(pl.lit(date, dtype=pl.Date).alias(SNAPSHOT_COLUMN), pl.all())
+
+
+def snapshot_rows(frame: pl.DataFrame | pl.LazyFrame, date: dt.date) -> pl.DataFrame:
+    """The rows of one snapshot date of a staged frame, without the date column.
+
+    On a staged LazyFrame only that date's file has rows to read (the others' column statistics
+    rule them out), so a step that works date by date holds one date in memory at a time.
+    """
+    return frame.lazy().filter(pl.col(SNAPSHOT_COLUMN) == date).drop(SNAPSHOT_COLUMN).collect()
+
+
+def snapshot_dates_in(*frames: pl.DataFrame | pl.LazyFrame) -> list[dt.date]:
+    """Every snapshot date that has rows in any of the frames, oldest first."""
+    dates: set[dt.date] = set()
+    for frame in frames:
+        dates.update(frame.lazy().select(pl.col(SNAPSHOT_COLUMN).unique()).collect()[SNAPSHOT_COLUMN].to_list())
+    return sorted(dates)
+
+
 class StagingParquetIOManager(dg.ConfigurableIOManager):
     """Stores polars DataFrames and LazyFrames as Parquet; hands back a DataFrame to an input
     typed `pl.DataFrame` and a LazyFrame otherwise.
 
     A snapshot-partitioned asset is stored one file per snapshot date
     (`<asset>/<YYYY-MM-DD>.parquet`). Its frames carry a `snapshot_date` column, so a step that
-    computes a range of dates returns one frame and it is split here; loading a range
-    concatenates the files back, oldest first.
+    computes a range of dates returns one frame and it is split here, or a `SnapshotParts` whose
+    dates are computed and written one at a time; loading a range concatenates the files back,
+    oldest first.
     """
 
     base_dir: str
@@ -51,14 +98,28 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
             return Path(self.base_dir, *key.path).with_suffix(".parquet")
         return Path(self.base_dir, *key.path, f"{partition}.parquet")
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | None) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | SnapshotParts | None) -> None:
         if obj is None:
             return
-        if not context.has_asset_partitions:
+        described: Mapping[str, Any] = {}
+        paths: list[Path] = []
+        if isinstance(obj, SnapshotParts):
+            if not context.has_asset_partitions:
+                raise ValueError(
+                    f"{context.asset_key.to_user_string()}: snapshot parts need a snapshot-partitioned asset"
+                )
+            for key in sorted(context.asset_partition_keys):
+                path = self._path(context.asset_key, key)
+                _write_atomic(obj.part(dt.date.fromisoformat(key), context.asset_key.to_user_string()), path)
+                paths.append(path)
+            stored = pl.scan_parquet(paths)
+            if obj.describe is not None:
+                described = obj.describe(stored)
+        elif not context.has_asset_partitions:
             path = self._path(context.asset_key)
             _write_atomic(obj, path)
             stored = pl.scan_parquet(path)
-            paths: list[Path] = [path]
+            paths = [path]
         else:
             frame = obj.collect() if isinstance(obj, pl.LazyFrame) else obj
             if SNAPSHOT_COLUMN not in frame.columns:
@@ -87,6 +148,7 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
         rows = stored.select(pl.len()).collect().item()
         context.add_output_metadata(
             {
+                **described,
                 "dagster/row_count": rows,
                 "dagster/column_schema": table_schema(stored.collect_schema()),
                 "staging_path": dg.MetadataValue.path(str(paths[0] if len(paths) == 1 else paths[0].parent)),

@@ -171,7 +171,7 @@ def test_score_checks_fail_on_broken_scores():
     points = pl.DataFrame({"account_id": ["A", "A"], "points": [25.0, 24.9999]}).with_columns(
         pl.col("points").cast(pl.Decimal(9, 4)), snapshot_date=pl.lit(day)
     )
-    result = points_sum_to_score(scores.head(1), points)
+    result = points_sum_to_score(scores.head(1), points.lazy())
     assert not result.passed and result.metadata["sample_account_ids"].value == "A"
 
 

@@ -191,12 +191,14 @@ def _publish_asset(
         scores: pl.DataFrame,
         segments: pl.DataFrame,
         indicators: pl.DataFrame,
-        contributions: pl.DataFrame,
+        contributions: pl.LazyFrame,
     ):
         """Writes every published table for the run's snapshots in one DuckDB transaction."""
         dates = snapshot_dates(context)
         model = health_model.for_run(context)
-        model_version = contributions["model_version"][0] if contributions.height else model.version
+        # one step run scored every date with one model: the first row says which
+        first = contributions.select("model_version").head(1).collect()["model_version"]
+        model_version = first[0] if first.len() else model.version
         if model_version != model.version:
             # the JSON stored under a version must be the model that scored the rows
             raise PublishError(
@@ -274,7 +276,7 @@ def _publish_asset(
         yield dg.MaterializeResult(
             asset_key=ACCOUNT_HEALTH_CONTRIBUTIONS,
             metadata={
-                **({"dagster/row_count": points.height} if len(dates) == 1 else {}),
+                **({"dagster/row_count": points.select(pl.len()).collect().item()} if len(dates) == 1 else {}),
                 "warehouse": dg.MetadataValue.path(warehouse.database),
                 "snapshots": len(dates),
                 "latest_snapshot": dates[-1].isoformat(),

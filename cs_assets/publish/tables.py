@@ -291,7 +291,8 @@ def build_indicator_value_rows(indicators: pl.DataFrame, names: list[str]) -> pl
     return active.select("account_id", "snapshot_date", *[pl.col(c).cast(pl.Float64) for c in names]).sort(KEY)
 
 
-def build_contribution_rows(contributions: pl.DataFrame, computed_at: dt.datetime) -> pl.DataFrame:
+def build_contribution_rows(contributions: pl.LazyFrame, computed_at: dt.datetime) -> pl.LazyFrame:
+    """Contribution rows, lazily: a backfill's are read and written one snapshot at a time."""
     frame = contributions.rename({"composite_share": "effective_weight"}).with_columns(
         computed_at=pl.lit(computed_at, dtype=pl.Datetime("us", "UTC")),
     )
@@ -413,7 +414,7 @@ def publish_snapshots(
     con: duckdb.DuckDBPyConnection,
     snapshot_dates: list[dt.date],
     health: pl.DataFrame,
-    contributions: pl.DataFrame,
+    contributions: pl.DataFrame | pl.LazyFrame,
     indicator_values: pl.DataFrame,
     lineage: pl.DataFrame,
     model_version: str,
@@ -426,7 +427,8 @@ def publish_snapshots(
     """Replace the given snapshots in every published table atomically.
 
     Re-running a snapshot replaces it, never duplicates it; readers see the old rows or the new
-    ones, never a mix, and a failure leaves every table as it was.
+    ones, never a mix, and a failure leaves every table as it was. A LazyFrame is inserted one
+    snapshot date at a time (inside the same transaction), so it need not fit in memory.
     """
     con.execute("BEGIN TRANSACTION")
     try:
@@ -450,11 +452,17 @@ def publish_snapshots(
             )
             for table, frame in tables:
                 con.execute(f"DELETE FROM {table} WHERE snapshot_date IN (SELECT snapshot_date FROM run_dates)")
-                con.register("incoming", frame.to_arrow())
-                try:
-                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                finally:
-                    con.unregister("incoming")
+                parts = (
+                    (frame.filter(pl.col("snapshot_date") == day).collect() for day in snapshot_dates)
+                    if isinstance(frame, pl.LazyFrame)
+                    else [frame]
+                )
+                for part in parts:
+                    con.register("incoming", part.to_arrow())
+                    try:
+                        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                    finally:
+                        con.unregister("incoming")
         finally:
             con.unregister("run_dates")
         con.execute(

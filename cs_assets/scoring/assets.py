@@ -20,6 +20,7 @@ from cs_assets.scoring.model_config import HealthModel
 from cs_assets.scoring.segments import SEGMENT_MODEL, assign_segments, with_segment_model
 from cs_assets.scoring.subscores import compute_subscores, with_effective_weights
 from resources.model import HealthModelResource
+from resources.staging import SnapshotParts, snapshot_dates_in, snapshot_rows
 
 OWNER = "team:customer-success-analytics"
 GROUP = "scoring"
@@ -35,27 +36,22 @@ class _AssetArgs(TypedDict):
     automation_condition: dg.AutomationCondition
 
 
-def per_snapshot(compute: Callable[..., pl.DataFrame], *frames: pl.DataFrame) -> pl.DataFrame:
+def per_snapshot(compute: Callable[..., pl.DataFrame], *frames: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Apply `compute` to each snapshot date's slice of the frames; stack the results by date.
 
     The scoring maths works on one snapshot (it groups by account); the frames of a backfill
-    hold many. Each result gets its `snapshot_date` back as the first column.
+    hold many, and staged inputs come lazily, so only one date's rows are read at a time. Each
+    result gets its `snapshot_date` back as the first column.
     """
-    slices = [
-        {
-            key[0]: part.drop(SNAPSHOT)
-            for key, part in f.partition_by(SNAPSHOT, as_dict=True, maintain_order=True).items()
-        }
-        for f in frames
+    dates = snapshot_dates_in(*frames)
+    results = [
+        compute(*(snapshot_rows(f, date) for f in frames)).select(
+            pl.lit(date).alias(SNAPSHOT), pl.all().exclude(SNAPSHOT)
+        )
+        for date in dates
     ]
-    dates = sorted(set().union(*(s.keys() for s in slices)))
-    empty = [f.clear().drop(SNAPSHOT) for f in frames]
-    results = []
-    for date in dates:
-        result = compute(*(s.get(date, e) for s, e in zip(slices, empty)))
-        results.append(result.select(pl.lit(date).alias(SNAPSHOT), pl.all().exclude(SNAPSHOT)))
     if not results:
-        result = compute(*empty)
+        result = compute(*(f.lazy().clear().drop(SNAPSHOT).collect() for f in frames))
         return result.select(pl.lit(None, dtype=pl.Date).alias(SNAPSHOT), pl.all().exclude(SNAPSHOT)).clear()
     return pl.concat(results, how="vertical")
 
@@ -101,22 +97,20 @@ def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
 
     @dg.asset(**scoring)
     def indicator_contributions(
-        context: dg.AssetExecutionContext, health_model: HealthModelResource, account_indicators: pl.DataFrame
-    ) -> pl.DataFrame:
+        context: dg.AssetExecutionContext, health_model: HealthModelResource, account_indicators: pl.LazyFrame
+    ) -> SnapshotParts:
         """Per account and indicator: raw value, 0-100 indicator score, weight and the points it adds to the health score."""
         model = health_model.for_run(context)
-        contributions = per_snapshot(lambda ind: contributions_for(ind, model), account_indicators)
-        context.add_output_metadata(
-            {
-                "model_version": model.version,
-                "indicators": len(model.indicators),
-                "missing_values": int(contributions["is_missing"].sum()),
-            }
+        context.add_output_metadata({"model_version": model.version, "indicators": len(model.indicators)})
+        # accounts x indicators x dates rows: a long backfill's do not fit in memory at once, so
+        # each date is scored as it is stored
+        return SnapshotParts(
+            compute=lambda date: contributions_for(snapshot_rows(account_indicators, date), model),
+            describe=lambda stored: {"missing_values": int(stored.select(pl.col("is_missing").sum()).collect().item())},
         )
-        return contributions
 
     @dg.asset(**scoring)
-    def account_subscores(indicator_contributions: pl.DataFrame) -> pl.DataFrame:
+    def account_subscores(indicator_contributions: pl.LazyFrame) -> pl.DataFrame:
         """CO (customer outcome) and CX (customer experience) sub-scores, 0-100, per active account."""
         return per_snapshot(compute_subscores, indicator_contributions)
 
@@ -124,7 +118,7 @@ def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
     def account_health_scores(
         context: dg.AssetExecutionContext,
         health_model: HealthModelResource,
-        indicator_contributions: pl.DataFrame,
+        indicator_contributions: pl.LazyFrame,
         account_subscores: pl.DataFrame,
     ) -> pl.DataFrame:
         """Composite health score (0-100) per active account, with the three indicators that pull it down most."""
@@ -159,7 +153,7 @@ def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
         context: dg.AssetExecutionContext,
         health_model: HealthModelResource,
         account_health_scores: pl.DataFrame,
-        account_indicators: pl.DataFrame,
+        account_indicators: pl.LazyFrame,
     ) -> pl.DataFrame:
         """Band (red/yellow/green), lifecycle stage, size tier and triage priority per active account."""
         model = health_model.for_run(context)
