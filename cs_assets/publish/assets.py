@@ -189,8 +189,8 @@ def _publish_asset(
         warehouse: WarehouseResource,
         health_model: HealthModelResource,
         scores: pl.DataFrame,
-        segments: pl.DataFrame,
-        indicators: pl.DataFrame,
+        segments: pl.LazyFrame,
+        indicators: pl.LazyFrame,
         contributions: pl.LazyFrame,
     ):
         """Writes every published table for the run's snapshots in one DuckDB transaction."""
@@ -207,7 +207,9 @@ def _publish_asset(
             )
         # when the rows were written: bookkeeping, never an input to a score
         computed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        # lazy: the long tables are read and written one snapshot date at a time
         health = build_health_rows(scores, segments, indicators, model_version, computed_at)
+        banded = health.select("snapshot_date", "account_id", "band").collect()
         points = build_contribution_rows(contributions, computed_at)
         lineage = lineage_rows(context, dates, computed_at, upstream)
         parents = build_parent_rows(scores, indicators, model, computed_at) if model.parent_column is not None else None
@@ -215,7 +217,7 @@ def _publish_asset(
         with warehouse.connect() as con:
             previous_date, previous = previous_snapshot(con, dates[0])
             shift = worst_band_shift(
-                health, previous_date, previous, dates, max_share, policy, published_bands_of(con, dates)
+                banded, previous_date, previous, dates, max_share, policy, published_bands_of(con, dates)
             )
             blocks = policy.blocking and policy.severity == dg.AssetCheckSeverity.ERROR
             if blocks and not shift.passed:
@@ -235,14 +237,14 @@ def _publish_asset(
                 parent_members=parents[1] if parents else None,
                 notes=notes,
             )
-        latest = health.filter(pl.col("snapshot_date") == dates[-1])
+        latest = health.filter(pl.col("snapshot_date") == dates[-1]).collect()
         bands = latest.group_by("band").len().sort("band")
         latest_scores = latest["health_score"].cast(pl.Float64)
         # A range run records one materialization per snapshot, all with this metadata: a row
         # count is only a partition's own when the run scored one snapshot.
-        per_snapshot = health.group_by("snapshot_date").len("rows")["rows"]
+        per_snapshot = banded.group_by("snapshot_date").len("rows")["rows"]
         counts = (
-            {"dagster/row_count": health.height}
+            {"dagster/row_count": banded.height}
             if len(dates) == 1
             else {
                 "rows_per_snapshot_min": int(scalar(per_snapshot.min(), int) or 0),
