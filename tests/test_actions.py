@@ -5,6 +5,7 @@ import json
 import shutil
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from cs_assets.actions.evaluate import (
     split_by_cap,
 )
 from cs_assets.actions.rules import DEFAULT_ACTIONS_PATH, ActionRulesError, load_action_rules, parse_action_rules
+from cs_assets.actions.store import read_history
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.deployment import load_deployment
 from cs_assets.scoring.model_config import load_model
@@ -245,6 +247,24 @@ def test_published_actions_follow_the_history_from_each_accounts_baseline(action
     assert (owners["owner"] == owners["csm_owner"]).all()
     red = actions.filter(pl.col("rule") == "dropped_to_red")["reason"][0]
     assert red == "Health dropped to red: band = red"
+
+
+def test_the_rules_read_only_the_indicators_they_name_and_fire_as_on_the_whole_history(actions_home):
+    inactive = {"field": "champion_days_inactive", "op": "gt", "value": 30}
+    renewal = {"field": "days_to_renewal", "op": "lt", "value": 90}
+    rules = rules_from(DROPPED_TO_RED, DECLINE, {**RED, "name": "quiet_renewal", "when": [inactive, renewal]})
+    # band, previous_band, change_since_previous and days_to_renewal are health or trend columns
+    assert rules.indicators_read == ["champion_days_inactive"]
+    con = duckdb.connect(str(settings.warehouse_path(actions_home)), read_only=True)
+    try:
+        narrow, whole = read_history(con, rules.indicators_read), read_history(con)
+    finally:
+        con.close()
+    assert "champion_days_inactive" in narrow.columns and "active_users_30d" not in narrow.columns
+    assert "active_users_30d" in whole.columns
+    fired = evaluate_actions(narrow, rules)
+    assert fired.height > 0 and set(fired["rule"]) == {"dropped_to_red", "decline", "quiet_renewal"}
+    assert fired.equals(evaluate_actions(whole, rules))
 
 
 def test_new_open_actions_are_sent_once_and_a_rerun_sends_nothing(actions_home):

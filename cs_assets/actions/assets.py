@@ -67,7 +67,7 @@ def account_health_stages(
     """Each account's health stage per snapshot (e.g. Success, Growth, Rescue, Sunk), by the stage rules with hysteresis."""
     rules = action_rules.load(health_model.for_run(context))
     with warehouse.connect() as con:
-        history = read_history(con)
+        history = read_history(con, rules.indicators_read)
         stages = (
             assign_stages(history, rules.stages, step_days())
             if rules.stages is not None
@@ -110,7 +110,7 @@ def account_actions(
     """Which account needs which action now, and why: action rules evaluated over the published history."""
     rules = action_rules.load(health_model.for_run(context))
     with warehouse.connect() as con:
-        history = read_history(con)
+        history = read_history(con, rules.indicators_read)
         actions = evaluate_actions(history, rules, step_days())
         replace_actions(con, actions, rules.version)
     newest = scalar(history["snapshot_date"].max(), dt.date) if history.height else None

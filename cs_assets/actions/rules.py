@@ -185,6 +185,17 @@ class ActionRules:
     max_per_run: int = 100
     stages: StageRules | None = None
 
+    @property
+    def indicators_read(self) -> list[str]:
+        """The indicator columns the stage and action rules read: the only ones of the published
+        history they need (the history is every snapshot of every account, its width costs)."""
+        conditions = [c for rule in self.rules for c in rule.conditions]
+        if self.stages is not None:
+            conditions += [c for rule in self.stages.rules for c in rule.conditions]
+        fields = dict.fromkeys(c.field for c in conditions)
+        known = {*SCORE_FIELDS, *TREND_FIELDS, *PARENT_FIELDS, STAGE_FIELD}
+        return [f for f in fields if f not in known]
+
 
 def _text(source: str, key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
