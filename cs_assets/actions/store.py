@@ -16,6 +16,7 @@ from cs_assets.publish.tables import (
     SCHEMA,
     TREND_VIEW,
     create_table,
+    registered,
     table_columns,
     table_exists,
 )
@@ -145,11 +146,8 @@ def _replace(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]
     try:
         create_table(con, table, columns)
         con.execute(f"DELETE FROM {table}")
-        con.register("incoming_rows", frame.select(list(columns)).to_arrow())
-        try:
+        with registered(con, "incoming_rows", frame.select(list(columns)).to_arrow()):
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
-        finally:
-            con.unregister("incoming_rows")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -207,11 +205,8 @@ def queue_messages(
     con.execute("BEGIN TRANSACTION")
     try:
         create_table(con, OUTBOX_TABLE, OUTBOX_COLUMNS, ", PRIMARY KEY (action_id, channel)")
-        con.register("queued", frame.to_arrow())
-        try:
+        with registered(con, "queued", frame.to_arrow()):
             con.execute(f"INSERT INTO {OUTBOX_TABLE} BY NAME SELECT * FROM queued ON CONFLICT DO NOTHING")
-        finally:
-            con.unregister("queued")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -5,6 +5,8 @@ frame can never swap values; a frame whose columns differ from the table is refu
 """
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -271,7 +273,7 @@ def build_parent_rows(
 
 def build_note_rows(
     indicators: pl.DataFrame | pl.LazyFrame, noted: dict[str, str], computed_at: dt.datetime
-) -> pl.LazyFrame:
+) -> pl.DataFrame | pl.LazyFrame:
     """Per active account and `latest` indicator with a note (`noted`: indicator -> note column):
     the value and the note of the record it came from, where there is one."""
     active = indicators.lazy().filter(pl.col("is_active"))
@@ -286,7 +288,7 @@ def build_note_rows(
         for name, note in noted.items()
     ]
     if not frames:
-        return empty_frame(NOTE_COLUMNS).lazy()
+        return empty_frame(NOTE_COLUMNS)
     stamp = pl.lit(computed_at, dtype=pl.Datetime("us", "UTC"))
     return pl.concat(frames).with_columns(computed_at=stamp).select(list(NOTE_COLUMNS)).sort(KEY[0], "account_id")
 
@@ -419,6 +421,23 @@ def previous_snapshot(con: duckdb.DuckDBPyConnection, snapshot_date: dt.date) ->
     return previous, pl.DataFrame(rows, schema=empty.schema, orient="row")
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, data: Any) -> Iterator[None]:
+    """`data` (Arrow) visible to SQL as `name` for the body.
+
+    After a failed statement DuckDB refuses everything but ROLLBACK in the transaction, the
+    unregister too: the body's own error is the one that propagates, never that refusal.
+    """
+    con.register(name, data)
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
+
+
 def _by_date(frame: pl.LazyFrame, dates: list[dt.date]) -> pa.RecordBatchReader:
     """`frame`'s rows as one Arrow stream, read one snapshot date at a time.
 
@@ -459,10 +478,8 @@ def publish_snapshots(
     con.execute("BEGIN TRANSACTION")
     try:
         ensure_tables(con, [c for c in indicator_values.collect_schema() if c not in INDICATOR_VALUE_KEY])
-        con.register(
-            "run_dates", pl.DataFrame({"snapshot_date": snapshot_dates}, schema={"snapshot_date": pl.Date}).to_arrow()
-        )
-        try:
+        run_dates = pl.DataFrame({"snapshot_date": snapshot_dates}, schema={"snapshot_date": pl.Date})
+        with registered(con, "run_dates", run_dates.to_arrow()):
             tables = (
                 (HEALTH_TABLE, health),
                 (CONTRIBUTIONS_TABLE, contributions),
@@ -478,15 +495,9 @@ def publish_snapshots(
             )
             for table, frame in tables:
                 con.execute(f"DELETE FROM {table} WHERE snapshot_date IN (SELECT snapshot_date FROM run_dates)")
-                con.register(
-                    "incoming", _by_date(frame, snapshot_dates) if isinstance(frame, pl.LazyFrame) else frame.to_arrow()
-                )
-                try:
+                rows = _by_date(frame, snapshot_dates) if isinstance(frame, pl.LazyFrame) else frame.to_arrow()
+                with registered(con, "incoming", rows):
                     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                finally:
-                    con.unregister("incoming")
-        finally:
-            con.unregister("run_dates")
         con.execute(
             f"INSERT INTO {MODEL_TABLE} SELECT ?, ?, ? WHERE NOT EXISTS "
             f"(SELECT 1 FROM {MODEL_TABLE} WHERE model_version = ?)",
