@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from resources.home_lock import home_lock, open_duckdb
 
@@ -25,6 +26,9 @@ class WarehouseResource(DuckDBResource):
 
     write_wait_seconds: float = 600.0
     read_wait_seconds: float = 60.0
+    # the stage and action steps read the published history in groups of accounts of about this
+    # many rows (account x snapshot) each: what bounds their memory as the history grows
+    history_rows_per_group: int = Field(default=4_000_000, ge=1)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

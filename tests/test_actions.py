@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from cs_assets import settings
+from cs_assets.actions.assets import account_actions, account_health_stages
 from cs_assets.actions.evaluate import (
     CLEARED,
     NO_LONGER_SCORED,
@@ -21,12 +22,14 @@ from cs_assets.actions.evaluate import (
     split_by_cap,
 )
 from cs_assets.actions.rules import DEFAULT_ACTIONS_PATH, ActionRulesError, load_action_rules, parse_action_rules
-from cs_assets.actions.store import read_history
+from cs_assets.actions.store import history_in_groups, read_history
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.deployment import load_deployment
 from cs_assets.scoring.model_config import load_model
+from resources import build_resources
 from resources.notifier import NotifierError, NotifierResource
-from tests.harness import make_home, published, run_graph
+from resources.warehouse import WarehouseResource
+from tests.harness import copy_home, make_home, published, run_graph
 from tests.http_harness import Webhook
 
 DAY0 = dt.date(2026, 3, 1)
@@ -255,6 +258,19 @@ def test_the_rules_read_only_the_indicators_they_name_and_fire_as_on_the_whole_h
     rules = rules_from(DROPPED_TO_RED, DECLINE, {**RED, "name": "quiet_renewal", "when": [inactive, renewal]})
     # band, previous_band, change_since_previous and days_to_renewal are health or trend columns
     assert rules.indicators_read == ["champion_days_inactive"]
+    staged = parse_action_rules(
+        {
+            "version": 1,
+            "stages": {
+                "default": "growth",
+                "rules": [{"name": "quiet", "when": [{"field": "active_users_30d", "op": "lt", "value": 2}]}],
+            },
+            "rules": [{**RED, "when": [{"field": "health_stage", "op": "eq", "value": "quiet"}]}],
+        },
+        "t.yaml",
+        MODEL,
+    )
+    assert staged.indicators_read == ["active_users_30d"]  # a stage rule's indicator, not the stage itself
     con = duckdb.connect(str(settings.warehouse_path(actions_home)), read_only=True)
     try:
         narrow, whole = read_history(con, rules.indicators_read), read_history(con)
@@ -265,6 +281,29 @@ def test_the_rules_read_only_the_indicators_they_name_and_fire_as_on_the_whole_h
     fired = evaluate_actions(narrow, rules)
     assert fired.height > 0 and set(fired["rule"]) == {"dropped_to_red", "decline", "quiet_renewal"}
     assert fired.equals(evaluate_actions(whole, rules))
+
+
+def test_a_long_history_read_in_groups_of_accounts_publishes_the_same_stages_and_actions(actions_home, tmp_path):
+    home = copy_home(actions_home, tmp_path / "grouped")
+    resources = build_resources(load_deployment().paths, home)
+    rows = published(home).height
+    # about four groups of accounts, each with its whole history
+    resources["warehouse"] = WarehouseResource(
+        database=str(settings.warehouse_path(home)), history_rows_per_group=rows // 4 + 1
+    )
+    con = duckdb.connect(str(settings.warehouse_path(home)), read_only=True)
+    try:
+        groups = list(history_in_groups(con, None, rows // 4 + 1))
+    finally:
+        con.close()
+    assert len(groups) == 4 and sum(g.height for g in groups) == rows
+    ids = [set(g["account_id"]) for g in groups]
+    assert all(ids[i].isdisjoint(ids[j]) for i in range(4) for j in range(i + 1, 4))
+    result = dg.materialize([account_health_stages, account_actions], resources=resources)
+    assert result.success
+    for table in ("account_health_stages", "account_actions"):
+        grouped, whole = published(home, table), published(actions_home, table)
+        assert grouped.height > 0 and grouped.equals(whole), table
 
 
 def test_new_open_actions_are_sent_once_and_a_rerun_sends_nothing(actions_home):

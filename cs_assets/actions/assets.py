@@ -9,18 +9,27 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from cs_assets.actions.evaluate import OPEN, actions_to_send, evaluate_actions, held_back_summary, split_by_cap
-from cs_assets.actions.stages import SINCE, STAGE, STAGE_SCHEMA, assign_stages
+from cs_assets.actions.evaluate import (
+    OPEN,
+    actions_to_send,
+    evaluate_actions,
+    held_back_summary,
+    order_actions,
+    split_by_cap,
+)
+from cs_assets.actions.stages import STAGE_SCHEMA, assign_stages
 from cs_assets.actions.store import (
     STAGES_TABLE,
     confirm_deliveries,
     delivered_ids,
+    history_in_groups,
+    history_span,
     queue_messages,
     queued_messages,
     read_actions,
-    read_history,
     replace_actions,
     replace_stages,
+    stage_summary,
 )
 from cs_assets.frames import scalar
 from cs_assets.grouped_writes import GroupedWrites
@@ -66,23 +75,29 @@ def account_health_stages(
 ) -> dg.MaterializeResult:
     """Each account's health stage per snapshot (e.g. Success, Growth, Rescue, Sunk), by the stage rules with hysteresis."""
     rules = action_rules.load(health_model.for_run(context))
+    stage_rules = rules.stages
     with warehouse.connect() as con:
-        history = read_history(con, rules.indicators_read)
-        stages = (
-            assign_stages(history, rules.stages, step_days())
-            if rules.stages is not None
-            else pl.DataFrame(schema=STAGE_SCHEMA)
-        )
-        replace_stages(con, stages, rules.version)
-    if rules.stages is None:
+        if stage_rules is None:
+            replace_stages(con, pl.DataFrame(schema=STAGE_SCHEMA), rules.version)
+        else:
+            # read on a second connection: the history is read while the table is replaced
+            with con.cursor() as reader:
+                replace_stages(
+                    con,
+                    (
+                        assign_stages(history, stage_rules, step_days())
+                        for history in history_in_groups(
+                            reader, rules.indicators_read, warehouse.history_rows_per_group
+                        )
+                    ),
+                    rules.version,
+                )
+        rows, newest, counts, moved = stage_summary(con)
+    if stage_rules is None:
         context.log.info("no stages in the action rules file (`stages`): the stages table is empty")
-    newest = scalar(stages["snapshot_date"].max(), dt.date) if stages.height else None
-    latest = stages.filter(pl.col("snapshot_date") == newest) if newest else stages
-    counts = latest.group_by(STAGE).len().sort(STAGE)
-    moved = latest.filter(pl.col(SINCE) == newest).height if newest else 0
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": stages.height,
+            "dagster/row_count": rows,
             "newest_snapshot": newest.isoformat() if newest else "none",
             "moved_on_newest_snapshot": moved,
             # one number per stage, so that each is plotted over time
@@ -110,15 +125,18 @@ def account_actions(
     """Which account needs which action now, and why: action rules evaluated over the published history."""
     rules = action_rules.load(health_model.for_run(context))
     with warehouse.connect() as con:
-        history = read_history(con, rules.indicators_read)
-        actions = evaluate_actions(history, rules, step_days())
+        newest, snapshots = history_span(con)
+        # a long history is evaluated a group of accounts at a time: each account's actions
+        # depend on its own snapshots and on the newest date alone
+        parts = [
+            evaluate_actions(history, rules, step_days(), newest)
+            for history in history_in_groups(con, rules.indicators_read, warehouse.history_rows_per_group)
+        ]
+        actions = order_actions(pl.concat([p for p in parts if p.height] or parts[:1], how="vertical"))
         replace_actions(con, actions, rules.version)
-    newest = scalar(history["snapshot_date"].max(), dt.date) if history.height else None
     open_actions = actions.filter(pl.col("status") == OPEN)
     by_rule = open_actions.group_by("rule").len().sort("rule")
-    context.log.info(
-        f"{open_actions.height} open action(s) of {actions.height} over {history['snapshot_date'].n_unique()} snapshot(s)"
-    )
+    context.log.info(f"{open_actions.height} open action(s) of {actions.height} over {snapshots} snapshot(s)")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": actions.height,

@@ -14,6 +14,7 @@ import datetime as dt
 import polars as pl
 
 from cs_assets.actions.rules import NUMBER, ActionRule, ActionRules, Condition, StageRule
+from cs_assets.frames import scalar
 
 ACCOUNT, DATE = "account_id", "snapshot_date"
 OPEN, CLEARED, NO_LONGER_SCORED = "open", "cleared", "no_longer_scored"
@@ -136,17 +137,21 @@ def rule_episodes(history: pl.DataFrame, rule: ActionRule, step_days: int = 1) -
     )
 
 
-def evaluate_actions(history: pl.DataFrame, rules: ActionRules, step_days: int = 1) -> pl.DataFrame:
+def evaluate_actions(
+    history: pl.DataFrame, rules: ActionRules, step_days: int = 1, newest: dt.date | None = None
+) -> pl.DataFrame:
     """Every action every rule fired over the history, with its status at the newest snapshot.
 
     `history` has one row per (account_id, snapshot_date) with every field a rule may use, plus
     `csm_owner`. Status: open (the condition still holds at the newest snapshot), cleared (it
     stopped holding), no_longer_scored (the account has no row in the newest snapshot, e.g. it
-    churned).
+    churned). Each account's actions depend on its own rows and on the newest snapshot alone
+    (`newest`, default the history's), so a history read in groups of accounts gives the same
+    actions group by group (`order_actions` of them all).
     """
     if history.is_empty():
         return pl.DataFrame(schema=ACTION_SCHEMA)
-    newest = history[DATE].max()
+    newest = scalar(history[DATE].max(), dt.date) if newest is None else newest
     latest = history.group_by(ACCOUNT).agg(
         pl.col(DATE).max().alias("account_newest"),
         pl.col("health_score").sort_by(DATE).last().cast(pl.Float64).alias("latest_score"),
@@ -154,16 +159,21 @@ def evaluate_actions(history: pl.DataFrame, rules: ActionRules, step_days: int =
     )
     episodes = [rule_episodes(history, rule, step_days) for rule in rules.rules]
     actions = pl.concat(episodes, how="vertical") if episodes else pl.DataFrame(schema=ACTION_SCHEMA)
-    return (
-        actions.join(latest, on=ACCOUNT, how="left")
-        .with_columns(
+    return order_actions(
+        actions.join(latest, on=ACCOUNT, how="left").with_columns(
             status=pl.when(pl.col("account_newest") < newest)
             .then(pl.lit(NO_LONGER_SCORED))
             .when(pl.col("last_snapshot") == newest)
             .then(pl.lit(OPEN))
             .otherwise(pl.lit(CLEARED))
         )
-        .with_columns(_priority=pl.col("priority").replace_strict(PRIORITY_ORDER, return_dtype=pl.Int8))
+    )
+
+
+def order_actions(actions: pl.DataFrame) -> pl.DataFrame:
+    """The actions table's columns and order: most urgent first, then the newest."""
+    return (
+        actions.with_columns(_priority=pl.col("priority").replace_strict(PRIORITY_ORDER, return_dtype=pl.Int8))
         .sort("_priority", pl.col("first_snapshot"), ACCOUNT, "rule", descending=[False, True, False, False])
         .select(list(ACTION_SCHEMA))
     )

@@ -2,6 +2,8 @@
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Iterator
+from itertools import chain
 
 import duckdb
 import polars as pl
@@ -15,7 +17,9 @@ from cs_assets.publish.tables import (
     PARENT_TABLE,
     SCHEMA,
     TREND_VIEW,
+    arrow_stream,
     create_table,
+    fetch_value,
     registered,
     table_columns,
     table_exists,
@@ -86,10 +90,12 @@ def history_sql(
     with_stages: bool = False,
     with_parents: bool = False,
     trend_columns: list[str] | None = None,
+    accounts: tuple[int, int] | None = None,
 ) -> str:
     """Health, trend and indicator values per account and snapshot; indicators the warehouse
     does not hold (a catalogue newer than the data) read as null. With the stages table, each
-    snapshot's health stage too; with the parent roll-ups, a parent account's roll-up."""
+    snapshot's health stage too; with the parent roll-ups, a parent account's roll-up.
+    `accounts` (i, n): only the i-th of n disjoint groups of accounts, every snapshot of each."""
     values = ", ".join(f"CAST(v.{c} AS DOUBLE) AS {c}" for c in indicator_columns)
     stage = f"s.{STAGE_FIELD}" if with_stages else f"CAST(NULL AS VARCHAR) AS {STAGE_FIELD}"
     rollup = (
@@ -97,6 +103,8 @@ def history_sql(
         if with_parents
         else "CAST(NULL AS DOUBLE) AS rollup_score, CAST(NULL AS VARCHAR) AS rollup_band"
     )
+    # the group is by a hash of the account id: stable within the query, disjoint, covering
+    group = "" if accounts is None else f"hash(account_id) % {accounts[1]} = {accounts[0]}"
     return f"""
 SELECT h.account_id, h.snapshot_date, h.csm_owner,
        {", ".join(f"CAST(h.{c} AS DOUBLE) AS {c}" if k == "number" else f"h.{c}" for c, k in SCORE_FIELDS.items())},
@@ -104,19 +112,23 @@ SELECT h.account_id, h.snapshot_date, h.csm_owner,
        {stage}, {rollup}
        {", " + values if values else ""}
 FROM {HEALTH_TABLE} h
-JOIN {TREND_VIEW} t USING (account_id, snapshot_date)
+JOIN {f"(SELECT * FROM {TREND_VIEW} WHERE {group})" if group else TREND_VIEW} t USING (account_id, snapshot_date)
 LEFT JOIN {INDICATOR_VALUES_TABLE} v USING (account_id, snapshot_date)
 {f"LEFT JOIN {STAGES_TABLE} s USING (account_id, snapshot_date)" if with_stages else ""}
 {f"LEFT JOIN {PARENT_TABLE} p ON p.parent_account_id = h.account_id AND p.snapshot_date = h.snapshot_date" if with_parents else ""}
+{f"WHERE {group.replace('account_id', 'h.account_id')}" if group else ""}
 ORDER BY h.account_id, h.snapshot_date
 """
 
 
-def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = None) -> pl.DataFrame:
+def read_history(
+    con: duckdb.DuckDBPyConnection, indicators: list[str] | None = None, accounts: tuple[int, int] | None = None
+) -> pl.DataFrame:
     """Every published snapshot of every account, with trend and indicator values: the rules' input.
 
     `indicators`: the indicator columns to read (default: every one the warehouse holds); one the
-    warehouse does not hold is null.
+    warehouse does not hold is null. `accounts` (i, n): only the i-th of n groups of accounts
+    (`history_groups`), each with its whole history.
     """
     present = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name IN (?, ?, ?)",
@@ -134,19 +146,53 @@ def read_history(con: duckdb.DuckDBPyConnection, indicators: list[str] | None = 
         with_stages=table_exists(con, STAGES_TABLE),
         with_parents=table_exists(con, PARENT_TABLE),
         trend_columns=table_columns(con, TREND_VIEW),
+        accounts=accounts,
     )
     frame = con.sql(sql).pl()
     absent = [c for c in wanted if c not in stored]
     return frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in absent) if absent else frame
 
 
-def _replace(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], frame: pl.DataFrame) -> None:
-    """Replace a table derived from the whole history as a whole, atomically."""
+def history_groups(con: duckdb.DuckDBPyConnection, rows_per_group: int) -> int:
+    """In how many groups of accounts to read the published history so that each holds about
+    `rows_per_group` rows (1 while the history is smaller)."""
+    rows = fetch_value(con, f"SELECT count(*) FROM {HEALTH_TABLE}", []) if table_exists(con, HEALTH_TABLE) else 0
+    return max(1, -(-int(rows) // rows_per_group))
+
+
+def history_in_groups(
+    con: duckdb.DuckDBPyConnection, indicators: list[str] | None, rows_per_group: int
+) -> Iterator[pl.DataFrame]:
+    """The published history (`read_history`) one group of accounts at a time, each account's
+    every snapshot in one group: the stage and action rules need an account's whole history (streaks,
+    hysteresis), never two accounts' at once. One group while the history is small."""
+    groups = history_groups(con, rows_per_group)
+    for i in range(groups):
+        yield read_history(con, indicators, None if groups == 1 else (i, groups))
+
+
+def history_span(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, int]:
+    """The newest published snapshot date and how many snapshots are published."""
+    row = con.execute(f"SELECT max(snapshot_date), count(DISTINCT snapshot_date) FROM {HEALTH_TABLE}").fetchall()[0]
+    return row[0], int(row[1])
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], frame: pl.DataFrame | Iterable[pl.DataFrame]
+) -> None:
+    """Replace a table derived from the whole history as a whole, atomically; `frame` may be
+    parts made one after the other (each group of accounts), streamed into the table."""
+    if isinstance(frame, pl.DataFrame):
+        rows = frame.select(list(columns)).to_arrow()
+    else:
+        parts = iter(frame)
+        first = next(parts).select(list(columns))
+        rows = arrow_stream(chain([first], (f.select(list(columns)) for f in parts)), first.to_arrow().schema)
     con.execute("BEGIN TRANSACTION")
     try:
         create_table(con, table, columns)
         con.execute(f"DELETE FROM {table}")
-        with registered(con, "incoming_rows", frame.select(list(columns)).to_arrow()):
+        with registered(con, "incoming_rows", rows):
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_rows")
         con.execute("COMMIT")
     except Exception:
@@ -158,8 +204,27 @@ def replace_actions(con: duckdb.DuckDBPyConnection, actions: pl.DataFrame, rules
     _replace(con, ACTIONS_TABLE, ACTION_COLUMNS, actions.with_columns(rules_version=pl.lit(rules_version)))
 
 
-def replace_stages(con: duckdb.DuckDBPyConnection, stages: pl.DataFrame, rules_version: str) -> None:
-    _replace(con, STAGES_TABLE, STAGE_COLUMNS, stages.with_columns(rules_version=pl.lit(rules_version)))
+def replace_stages(
+    con: duckdb.DuckDBPyConnection, stages: pl.DataFrame | Iterable[pl.DataFrame], rules_version: str
+) -> None:
+    """Replace the stages table with `stages`: one frame, or parts (at least one)."""
+    parts = [stages] if isinstance(stages, pl.DataFrame) else stages
+    _replace(con, STAGES_TABLE, STAGE_COLUMNS, (p.with_columns(rules_version=pl.lit(rules_version)) for p in parts))
+
+
+def stage_summary(con: duckdb.DuckDBPyConnection) -> tuple[int, dt.date | None, pl.DataFrame, int]:
+    """Of the stages table: its rows, the newest snapshot, the accounts per stage on it (`len`)
+    and how many of them moved to their stage on it."""
+    rows, newest = con.execute(f"SELECT count(*), max(snapshot_date) FROM {STAGES_TABLE}").fetchall()[0]
+    counts = con.sql(
+        f"SELECT {STAGE_FIELD}, count(*) AS len FROM {STAGES_TABLE} WHERE snapshot_date = ? "
+        f"GROUP BY ALL ORDER BY {STAGE_FIELD}",
+        params=[newest],
+    ).pl()
+    moved = fetch_value(
+        con, f"SELECT count(*) FROM {STAGES_TABLE} WHERE snapshot_date = ? AND stage_since = ?", [newest, newest]
+    )
+    return int(rows), newest, counts, int(moved)
 
 
 def read_actions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
