@@ -28,7 +28,7 @@ class WarehouseResource(DuckDBResource):
     read_wait_seconds: float = 60.0
     # the stage and action steps read the published history in groups of accounts of about this
     # many rows (account x snapshot) each: what bounds their memory as the history grows
-    history_rows_per_group: int = Field(default=4_000_000, ge=1)
+    history_rows_per_group: int = Field(default=2_000_000, ge=1)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
