@@ -306,6 +306,17 @@ def test_a_long_history_read_in_groups_of_accounts_publishes_the_same_stages_and
         assert grouped.height > 0 and grouped.equals(whole), table
 
 
+def test_actions_before_anything_is_published_fail_saying_so(tmp_path):
+    home = make_home(tmp_path, "empty")
+    result = dg.materialize(
+        [account_actions], resources=build_resources(load_deployment().paths, home), raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    error = failure.step_failure_data.error
+    assert "has not been published yet: publish a snapshot first" in (error.cause or error).message
+
+
 def test_new_open_actions_are_sent_once_and_a_rerun_sends_nothing(actions_home):
     actions = published(actions_home, "account_actions")
     recent = actions.filter(pl.col("status") == OPEN, pl.col("first_snapshot") >= RANGE[-1] - dt.timedelta(days=3))

@@ -172,7 +172,9 @@ def history_in_groups(
 
 
 def history_span(con: duckdb.DuckDBPyConnection) -> tuple[dt.date | None, int]:
-    """The newest published snapshot date and how many snapshots are published."""
+    """The newest published snapshot date and how many snapshots are published (None, 0: none yet)."""
+    if not table_exists(con, HEALTH_TABLE):
+        return None, 0
     row = con.execute(f"SELECT max(snapshot_date), count(DISTINCT snapshot_date) FROM {HEALTH_TABLE}").fetchall()[0]
     return row[0], int(row[1])
 
