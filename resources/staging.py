@@ -63,21 +63,50 @@ class SnapshotParts:
         return frame.select(pl.lit(date, dtype=pl.Date).alias(SNAPSHOT_COLUMN), pl.all())
 
 
-def snapshot_rows(frame: pl.DataFrame | pl.LazyFrame, date: dt.date) -> pl.DataFrame:
-    """The rows of one snapshot date of a staged frame, without the date column.
+# Below this many rows a staged frame is read whole and split by date in memory: cutting each
+# date out of a scan over many files re-reads every file's footer for every date, which costs
+# more than small rows (a 150-snapshot run of 120 accounts took 39 s that way, 23 s read whole).
+READ_WHOLE_ROWS = 2_000_000
 
-    On a staged LazyFrame only that date's file has rows to read (the others' column statistics
+
+def reads_whole(frame: pl.LazyFrame) -> bool:
+    """Whether a staged frame is small enough to read whole (its row count is in the files' metadata)."""
+    return frame.select(pl.len()).collect().item() <= READ_WHOLE_ROWS
+
+
+class SnapshotSlices:
+    """One snapshot date's rows of a staged frame at a time, without the date column.
+
+    A small frame (or one already in memory) is split by date once. A large staged LazyFrame is
+    cut date by date: only that date's file has rows to read (the others' column statistics
     rule them out), so a step that works date by date holds one date in memory at a time.
     """
-    return frame.lazy().filter(pl.col(SNAPSHOT_COLUMN) == date).drop(SNAPSHOT_COLUMN).collect()
 
+    def __init__(self, frame: pl.DataFrame | pl.LazyFrame) -> None:
+        self._lazy: pl.LazyFrame | None = None
+        if isinstance(frame, pl.LazyFrame) and not reads_whole(frame):
+            self._lazy = frame
+            self._empty = frame.clear().drop(SNAPSHOT_COLUMN).collect()
+            found = frame.select(pl.col(SNAPSHOT_COLUMN).unique()).collect()[SNAPSHOT_COLUMN].to_list()
+            self.dates: list[dt.date] = sorted(found)
+            return
+        whole = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+        self._parts = {
+            key[0]: part.drop(SNAPSHOT_COLUMN)
+            for key, part in whole.partition_by(SNAPSHOT_COLUMN, as_dict=True, maintain_order=True).items()
+        }
+        self._empty = whole.clear().drop(SNAPSHOT_COLUMN)
+        self.dates = sorted(self._parts)
 
-def snapshot_dates_in(*frames: pl.DataFrame | pl.LazyFrame) -> list[dt.date]:
-    """Every snapshot date that has rows in any of the frames, oldest first."""
-    dates: set[dt.date] = set()
-    for frame in frames:
-        dates.update(frame.lazy().select(pl.col(SNAPSHOT_COLUMN).unique()).collect()[SNAPSHOT_COLUMN].to_list())
-    return sorted(dates)
+    def rows(self, date: dt.date) -> pl.DataFrame:
+        """`date`'s rows (none: an empty frame of the same columns)."""
+        if self._lazy is not None:
+            return self._lazy.filter(pl.col(SNAPSHOT_COLUMN) == date).drop(SNAPSHOT_COLUMN).collect()
+        return self._parts.get(date, self._empty)
+
+    @property
+    def empty(self) -> pl.DataFrame:
+        return self._empty
 
 
 class StagingParquetIOManager(dg.ConfigurableIOManager):

@@ -8,7 +8,8 @@ import pytest
 
 from cs_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cs_assets.scoring.assets import per_snapshot
-from resources.staging import SnapshotParts, StagingParquetIOManager
+from resources import staging
+from resources.staging import SnapshotParts, SnapshotSlices, StagingParquetIOManager
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-10-01", end_date="2026-10-05")
 KEYS = DAYS.get_partition_keys()
@@ -65,21 +66,30 @@ def test_a_part_with_rows_of_another_snapshot_is_refused(tmp_path):
     assert sorted(p.stem for p in (tmp_path / "long_rows").glob("*.parquet")) == ["2026-10-01"]
 
 
-def test_per_snapshot_reads_a_staged_lazy_frame_date_by_date_as_it_would_the_whole_frame(tmp_path):
+@pytest.mark.parametrize("whole_below", [0, 1_000], ids=["cut-date-by-date", "read-whole"])
+def test_per_snapshot_gives_the_same_whether_a_staged_frame_is_cut_by_date_or_read_whole(
+    tmp_path, monkeypatch, whole_below
+):
+    monkeypatch.setattr(staging, "READ_WHOLE_ROWS", whole_below)
     frames = [_rows(dt.date(2026, 10, d)).with_columns(snapshot_date=pl.lit(dt.date(2026, 10, d))) for d in (1, 2, 4)]
     paths = []
     for frame in frames:
         paths.append(tmp_path / f"{frame['snapshot_date'][0]}.parquet")
         frame.write_parquet(paths[-1])
+    slices = SnapshotSlices(pl.scan_parquet(paths))
+    assert slices.dates == [dt.date(2026, 10, d) for d in (1, 2, 4)]
+    assert slices.rows(dt.date(2026, 10, 2)).equals(frames[1].drop("snapshot_date"))
+    # a date without rows: no rows, the same columns
+    assert slices.rows(dt.date(2026, 10, 3)).columns == ["account_id", "value"]
+    assert slices.rows(dt.date(2026, 10, 3)).height == 0
     seen: list[int] = []
 
     def total(rows: pl.DataFrame) -> pl.DataFrame:
         seen.append(rows.height)
         return rows.select(pl.col("value").sum(), accounts=pl.len())
 
-    lazy = per_snapshot(total, pl.scan_parquet(paths))
+    staged = per_snapshot(total, pl.scan_parquet(paths))
     assert seen == [3, 3, 3]  # one date's rows at a time, dates without rows skipped
-    assert lazy.equals(per_snapshot(total, pl.concat(frames)))
-    assert lazy.to_dicts() == [
+    assert staged.to_dicts() == [
         {"snapshot_date": dt.date(2026, 10, d), "value": d * 30 + 3, "accounts": 3} for d in (1, 2, 4)
     ]

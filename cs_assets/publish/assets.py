@@ -33,6 +33,7 @@ from cs_assets.publish.tables import (
     published_bands_of,
 )
 from resources.model import HealthModelResource
+from resources.staging import reads_whole
 from resources.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 OWNER = "team:customer-success-analytics"
@@ -207,13 +208,19 @@ def _publish_asset(
             )
         # when the rows were written: bookkeeping, never an input to a score
         computed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        # lazy: the long tables are read and written one snapshot date at a time
-        health = build_health_rows(scores, segments, indicators, model_version, computed_at)
-        banded = health.select("snapshot_date", "account_id", "band").collect()
-        points = build_contribution_rows(contributions, computed_at)
+        # a large run's long tables stay lazy, to be read and written one snapshot date at a time;
+        # a small run's are read whole (cutting each date out of the staged files costs more)
+        whole = reads_whole(contributions)
+
+        def rows(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+            return frame.collect() if whole and isinstance(frame, pl.LazyFrame) else frame
+
+        health = rows(build_health_rows(scores, segments, indicators, model_version, computed_at))
+        banded = health.lazy().select("snapshot_date", "account_id", "band").collect()
+        points = rows(build_contribution_rows(contributions, computed_at))
         lineage = lineage_rows(context, dates, computed_at, upstream)
         parents = build_parent_rows(scores, indicators, model, computed_at) if model.parent_column is not None else None
-        notes = build_note_rows(indicators, noted, computed_at)
+        notes = rows(build_note_rows(indicators, noted, computed_at))
         with warehouse.connect() as con:
             previous_date, previous = previous_snapshot(con, dates[0])
             shift = worst_band_shift(
@@ -228,7 +235,7 @@ def _publish_asset(
                 dates,
                 health,
                 points,
-                build_indicator_value_rows(indicators, indicator_names),
+                rows(build_indicator_value_rows(indicators, indicator_names)),
                 lineage,
                 model_version,
                 model.to_json(),
@@ -237,7 +244,7 @@ def _publish_asset(
                 parent_members=parents[1] if parents else None,
                 notes=notes,
             )
-        latest = health.filter(pl.col("snapshot_date") == dates[-1]).collect()
+        latest = health.lazy().filter(pl.col("snapshot_date") == dates[-1]).collect()
         bands = latest.group_by("band").len().sort("band")
         latest_scores = latest["health_score"].cast(pl.Float64)
         # A range run records one materialization per snapshot, all with this metadata: a row
@@ -278,7 +285,7 @@ def _publish_asset(
         yield dg.MaterializeResult(
             asset_key=ACCOUNT_HEALTH_CONTRIBUTIONS,
             metadata={
-                **({"dagster/row_count": points.select(pl.len()).collect().item()} if len(dates) == 1 else {}),
+                **({"dagster/row_count": points.lazy().select(pl.len()).collect().item()} if len(dates) == 1 else {}),
                 "warehouse": dg.MetadataValue.path(warehouse.database),
                 "snapshots": len(dates),
                 "latest_snapshot": dates[-1].isoformat(),

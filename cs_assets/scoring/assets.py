@@ -20,7 +20,7 @@ from cs_assets.scoring.model_config import HealthModel
 from cs_assets.scoring.segments import SEGMENT_MODEL, assign_segments, with_segment_model
 from cs_assets.scoring.subscores import compute_subscores, with_effective_weights
 from resources.model import HealthModelResource
-from resources.staging import SnapshotParts, snapshot_dates_in, snapshot_rows
+from resources.staging import SnapshotParts, SnapshotSlices
 
 OWNER = "team:customer-success-analytics"
 GROUP = "scoring"
@@ -40,18 +40,17 @@ def per_snapshot(compute: Callable[..., pl.DataFrame], *frames: pl.DataFrame | p
     """Apply `compute` to each snapshot date's slice of the frames; stack the results by date.
 
     The scoring maths works on one snapshot (it groups by account); the frames of a backfill
-    hold many, and staged inputs come lazily, so only one date's rows are read at a time. Each
+    hold many, and large staged inputs are read one date at a time (`SnapshotSlices`). Each
     result gets its `snapshot_date` back as the first column.
     """
-    dates = snapshot_dates_in(*frames)
+    slices = [SnapshotSlices(f) for f in frames]
+    dates = sorted(set().union(*(s.dates for s in slices)))
     results = [
-        compute(*(snapshot_rows(f, date) for f in frames)).select(
-            pl.lit(date).alias(SNAPSHOT), pl.all().exclude(SNAPSHOT)
-        )
+        compute(*(s.rows(date) for s in slices)).select(pl.lit(date).alias(SNAPSHOT), pl.all().exclude(SNAPSHOT))
         for date in dates
     ]
     if not results:
-        result = compute(*(f.lazy().clear().drop(SNAPSHOT).collect() for f in frames))
+        result = compute(*(s.empty for s in slices))
         return result.select(pl.lit(None, dtype=pl.Date).alias(SNAPSHOT), pl.all().exclude(SNAPSHOT)).clear()
     return pl.concat(results, how="vertical")
 
@@ -104,8 +103,9 @@ def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
         context.add_output_metadata({"model_version": model.version, "indicators": len(model.indicators)})
         # accounts x indicators x dates rows: a long backfill's do not fit in memory at once, so
         # each date is scored as it is stored
+        indicators = SnapshotSlices(account_indicators)
         return SnapshotParts(
-            compute=lambda date: contributions_for(snapshot_rows(account_indicators, date), model),
+            compute=lambda date: contributions_for(indicators.rows(date), model),
             describe=lambda stored: {"missing_values": int(stored.select(pl.col("is_missing").sum()).collect().item())},
         )
 
