@@ -47,6 +47,8 @@ class SnapshotParts:
     date's part in turn. `compute(date)` returns that date's rows (with or without the
     `snapshot_date` column), an empty frame of the same columns when the date has none.
     `describe` gets every stored part as one LazyFrame and returns the step's output metadata.
+    A part that fails fails the step with the dates before it already rewritten: staging is
+    intermediate (the next run writes them again), and nothing downstream runs on a failed step.
     """
 
     compute: Callable[[dt.date], pl.DataFrame]
