@@ -3,7 +3,6 @@
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
-from itertools import chain
 
 import duckdb
 import polars as pl
@@ -187,9 +186,7 @@ def _replace(
     if isinstance(frame, pl.DataFrame):
         rows = frame.select(list(columns)).to_arrow()
     else:
-        parts = iter(frame)
-        first = next(parts).select(list(columns))
-        rows = arrow_stream(chain([first], (f.select(list(columns)) for f in parts)), first.to_arrow().schema)
+        rows = arrow_stream(f.select(list(columns)) for f in frame)
     con.execute("BEGIN TRANSACTION")
     try:
         create_table(con, table, columns)
