@@ -128,21 +128,29 @@ class LandingZoneResource(dg.ConfigurableResource):
         try:
             frame = self._read(spec, files, str(where))
         except (SourceDataError, pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError) as exc:
-            if _stat(self.files(spec)) != before:
-                raise SourceDataError(
-                    f"source {spec.name} ({where}): the export changed while it was read (a new export "
-                    "was being written); run again once it is complete"
-                ) from None
+            if self.state(spec) != before:
+                raise self._changed_error(spec) from None
             if isinstance(exc, SourceDataError):
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SourceDataError(f"source {spec.name} ({where}): cannot read the export: {first}") from None
-        if _stat(self.files(spec)) != before:
-            raise SourceDataError(
-                f"source {spec.name} ({where}): the export changed while it was read (a new export "
-                "was being written); run again once it is complete"
-            )
+        self.check_unchanged(spec, before)
         return frame.lazy()
+
+    def state(self, spec: SourceSpec) -> list[tuple]:
+        """The export files' names, sizes, modification times and inodes, to tell a change while reading."""
+        return _stat(self.files(spec))
+
+    def check_unchanged(self, spec: SourceSpec, state: list[tuple]) -> None:
+        """Fail, saying so, if the export is no longer in the `state` it was in (a new one is being written)."""
+        if self.state(spec) != state:
+            raise self._changed_error(spec)
+
+    def _changed_error(self, spec: SourceSpec) -> SourceDataError:
+        return SourceDataError(
+            f"source {spec.name} ({self.location(spec)}): the export changed while it was read (a new "
+            "export was being written); run again once it is complete"
+        )
 
     def _read(self, spec: SourceSpec, files: list[Path], where: str) -> pl.DataFrame | pl.LazyFrame:
         if spec.file_format == "parquet":

@@ -25,17 +25,43 @@ def table_schema(schema: pl.Schema) -> dg.TableSchema:
 SNAPSHOT_COLUMN = "snapshot_date"
 
 
-def _write_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+# parquet key-value metadata: the digest of the inputs a staged file was made from
+MADE_FROM = "cs_health_made_from"
+
+
+def _write_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         if isinstance(frame, pl.LazyFrame):
-            frame.sink_parquet(tmp)
+            frame.sink_parquet(tmp, metadata=metadata)
         else:
-            frame.write_parquet(tmp)
+            frame.write_parquet(tmp, metadata=metadata)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def made_from(path: Path) -> str | None:
+    """The inputs digest a staged file was written with (None: no file, or written without one)."""
+    try:
+        return pl.read_parquet_metadata(path).get(MADE_FROM)
+    except (OSError, pl.exceptions.ComputeError):
+        return None
+
+
+@dataclass(frozen=True)
+class MadeFrom:
+    """A frame made only when the staged file was not already made from the same inputs.
+
+    `digest` names everything the frame depends on (for a source: the export's bytes, its
+    contract and the code); it is stored in the file. When the staged file carries the same
+    digest, it is kept as it is and `build` is never called, so an unchanged export is not read,
+    cleaned and written again.
+    """
+
+    digest: str
+    build: Callable[[], pl.DataFrame | pl.LazyFrame]
 
 
 @dataclass(frozen=True)
@@ -129,7 +155,9 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
             return Path(self.base_dir, *key.path).with_suffix(".parquet")
         return Path(self.base_dir, *key.path, f"{partition}.parquet")
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | SnapshotParts | None) -> None:
+    def handle_output(
+        self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | SnapshotParts | MadeFrom | None
+    ) -> None:
         if obj is None:
             return
         described: Mapping[str, Any] = {}
@@ -146,6 +174,16 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
             stored = pl.scan_parquet(paths)
             if obj.describe is not None:
                 described = obj.describe(stored)
+        elif isinstance(obj, MadeFrom):
+            if context.has_asset_partitions:
+                raise ValueError(f"{context.asset_key.to_user_string()}: MadeFrom is for unpartitioned assets")
+            path = self._path(context.asset_key)
+            kept = made_from(path) == obj.digest
+            if not kept:
+                _write_atomic(obj.build(), path, {MADE_FROM: obj.digest})
+            described = {"staged_copy_kept": kept}
+            stored = pl.scan_parquet(path)
+            paths = [path]
         elif not context.has_asset_partitions:
             path = self._path(context.asset_key)
             _write_atomic(obj, path)
