@@ -64,3 +64,11 @@ def long_history_home(tmp_path_factory, worker_id) -> Path:
         assert run_graph(make_home(root, name), dates).success
 
     return _shared_home(tmp_path_factory, worker_id, "long_history_home", build)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Modules with end-to-end (`slow`) tests first, each module's tests in their order: xdist
+    hands out whole files in collection order, and a long file handed out last keeps one worker
+    busy while the other has nothing left to do."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)

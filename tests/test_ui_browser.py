@@ -137,7 +137,7 @@ def test_the_ui_runs_one_partition_and_shows_the_published_table(ui, page):
         if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         assert time.monotonic() < deadline, f"the run did not finish in {RUN_SECONDS} s: {runs}"
-        time.sleep(2)
+        time.sleep(0.5)
     assert len(runs) == 1
     run = runs[0]
     assert run["status"] == "SUCCESS", log.read_text()[-4000:]
