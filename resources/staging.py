@@ -145,7 +145,8 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
     (`<asset>/<YYYY-MM-DD>.parquet`). Its frames carry a `snapshot_date` column, so a step that
     computes a range of dates returns one frame and it is split here, or a `SnapshotParts` whose
     dates are computed and written one at a time; loading a range concatenates the files back,
-    oldest first.
+    oldest first. An unpartitioned asset may return a `MadeFrom`: its file is rewritten only when
+    it was made from other inputs.
     """
 
     base_dir: str

@@ -1,10 +1,10 @@
 """One software-defined asset per declared source export: read, type, trim ids, de-duplicate.
 
 Each source asset also evaluates its freshness, volume and duplicate checks in the same step
-(they need only the frame just read). An export whose bytes, contract and cleaning code are
-those of the staged copy the last load made is not read again: the staged copy is kept, and the
-checks use the counts that load recorded (the same inputs give the same counts). Whether those checks block is set in
-`data_quality.yaml` and read when the definitions load. The sources are the deployment's
+(they need only the frame just read). Whether those checks block is set in `data_quality.yaml`
+and read when the definitions load. An export whose bytes, contract and cleaning code are those
+the last load was made from is not read again: its staged copy is kept, and the checks use the
+counts that load recorded (the same inputs give the same counts). The sources are the deployment's
 (`sources.yaml`): a source it does not declare has no asset at all.
 """
 
@@ -102,7 +102,13 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
             # unchanged since the last load: the staged copy is kept (rebuilt only if it is gone)
             rows_in_export, rows_loaded, newest = recorded
             context.log.info(f"{spec.name}: the export is unchanged since the last load; its staged copy is kept")
-            load = MadeFrom(digest, lambda: clean_lazy(spec, landing.read(spec), origin))
+
+            def rebuild() -> pl.LazyFrame:
+                frame = clean_lazy(spec, landing.read(spec), origin)
+                landing.check_unchanged(spec, state)  # made from the bytes the digest names
+                return frame
+
+            load = MadeFrom(digest, rebuild)
         else:
             raw = landing.read(spec)
             # lazy: a large export streams into staging (the IO manager sinks it) instead of being copied
