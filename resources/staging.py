@@ -26,7 +26,7 @@ SNAPSHOT_COLUMN = "snapshot_date"
 
 
 # parquet key-value metadata: the digest of the inputs a staged file was made from
-MADE_FROM = "cs_health_made_from"
+PARQUET_DIGEST_KEY = "cs_health_made_from"
 
 
 def _write_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
@@ -45,7 +45,7 @@ def _write_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path, metadata: dict
 def made_from(path: Path) -> str | None:
     """The inputs digest a staged file was written with (None: no file, or written without one)."""
     try:
-        return pl.read_parquet_metadata(path).get(MADE_FROM)
+        return pl.read_parquet_metadata(path).get(PARQUET_DIGEST_KEY)
     except (OSError, pl.exceptions.ComputeError):
         return None
 
@@ -181,7 +181,7 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
             path = self._path(context.asset_key)
             kept = made_from(path) == obj.digest
             if not kept:
-                _write_atomic(obj.build(), path, {MADE_FROM: obj.digest})
+                _write_atomic(obj.build(), path, {PARQUET_DIGEST_KEY: obj.digest})
             described = {"staged_copy_kept": kept}
             stored = pl.scan_parquet(path)
             paths = [path]
