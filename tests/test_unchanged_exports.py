@@ -2,6 +2,7 @@
 not read, cleaned or written again, and its checks still report the same counts."""
 
 import dataclasses
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -11,7 +12,9 @@ import polars as pl
 import pytest
 
 from cs_assets import settings
+from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.deployment import load_deployment
+from cs_assets.partitions import run_tags_for
 from cs_assets.sources.assets import MADE_FROM, load_digest
 from resources.landing import LandingZoneResource
 from resources.staging import MadeFrom, StagingParquetIOManager, made_from
@@ -25,9 +28,15 @@ def home(tmp_path) -> Path:
     return make_home(tmp_path, "home")
 
 
-def _load(home: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def _load(home: Path, instance: dg.DagsterInstance, as_of: dt.date = DEMO_AS_OF) -> dg.ExecuteInProcessResult:
     defs = definitions(home)
-    return dg.materialize([defs.get_assets_def(SOURCE)], resources=defs.resources, instance=instance)
+    return dg.materialize(
+        [defs.get_assets_def(SOURCE)],
+        resources=defs.resources,
+        instance=instance,
+        tags=run_tags_for([as_of]),
+        raise_on_error=False,
+    )
 
 
 def _staged(home: Path) -> Path:
@@ -78,6 +87,12 @@ def test_an_unchanged_export_is_not_read_again_and_a_changed_one_is(home, monkey
     )
     for name in ("rows_in_export", "rows_removed", "newest_timestamp", "dagster/row_count", MADE_FROM):
         assert _metadata(again)[name] == _metadata(first)[name]
+
+    # a later day on the same export: still not read, but its freshness is this day's
+    later = _load(home, instance, DEMO_AS_OF + dt.timedelta(days=5))
+    assert not later.success and reads == [] and _stat(_staged(home)) == written
+    freshness = next(e for e in later.get_asset_check_evaluations() if e.check_name == "freshness")
+    assert not freshness.passed and "at the end of the as-of day 2026-11-05" in (freshness.description or "")
 
     # the staged copy is gone (a cleaned-up home): made again from the export, the same rows
     _staged(home).unlink()
