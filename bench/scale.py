@@ -12,10 +12,12 @@ resident memory are taken (`getrusage` of that process alone):
    event time, keep the 90 days before the as-of day, and per account count the rows, the
    distinct users (when the source has `user_id`) and the newest time. It is the core of what
    the indicator step computes, without Dagster, checks or scoring;
-2. **`cs-health run`**, the whole graph up to publish and delivery, with the duration of the
-   `account_indicators` step read from the run's step stats in the home's Dagster instance;
+2. **`cs-health run`**, the whole graph up to publish and delivery;
 3. a second `cs-health run` on the same data (what a re-run or a retry costs);
 4. with `--backfill-days N`, `cs-health backfill --days N` on the same home.
+
+Beside each run: the duration of its `account_indicators` step and its three slowest steps,
+read from the run's step stats in the home's Dagster instance.
 
 `--engine` sets `CS_HEALTH_INDICATOR_ENGINE` for the runs (where the indicator step aggregates).
 
@@ -112,8 +114,8 @@ def _measure(cmd: list[str], env: dict[str, str]) -> dict:
     return figures
 
 
-def _indicator_step_seconds(home: Path) -> float | None:
-    """How long the last run's account_indicators step took (from the home's Dagster instance)."""
+def _step_seconds(home: Path) -> dict[str, float]:
+    """How long each step of the home's last run took (from its Dagster instance; {} if unreadable)."""
     snippet = (
         "import json, dagster as dg; i = dg.DagsterInstance.get(); "
         "r = i.get_runs(limit=1)[0]; "
@@ -123,9 +125,14 @@ def _indicator_step_seconds(home: Path) -> float | None:
     env = _env(home, None)
     done = subprocess.run([sys.executable, "-c", snippet], env=env, capture_output=True, text=True, cwd=HERE)
     if done.returncode != 0:
-        return None
-    steps = json.loads(done.stdout.strip().splitlines()[-1])
-    return next((v for k, v in steps.items() if k.startswith("account_indicators")), None)
+        return {}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _measure_run(cmd: list[str], env: dict[str, str], home: Path) -> dict:
+    measured = _measure(cmd, env)
+    measured["steps"] = _step_seconds(home)
+    return measured
 
 
 def bench(
@@ -149,16 +156,14 @@ def bench(
     rows = []
     bare = _measure([sys.executable, "-c", BARE_QUERY, str(home / "landing"), as_of, config or ""], env)
     rows.append((accounts, "bare polars query", bare))
-    run = _measure([*cli, "run"], env)
-    run["indicator_step"] = _indicator_step_seconds(home)
-    rows.append((accounts, "cs-health run", run))
-    rows.append((accounts, "cs-health run (again, same data)", _measure([*cli, "run"], env)))
+    rows.append((accounts, "cs-health run", _measure_run([*cli, "run"], env, home)))
+    rows.append((accounts, "cs-health run (again, same data)", _measure_run([*cli, "run"], env, home)))
     if backfill_days:
         rows.append(
             (
                 accounts,
                 f"cs-health backfill --days {backfill_days}",
-                _measure([*cli, "backfill", "--days", str(backfill_days)], env),
+                _measure_run([*cli, "backfill", "--days", str(backfill_days)], env, home),
             )
         )
     print(f"  ({accounts:,} accounts generated in {generated:.0f} s, as of {as_of})", flush=True)
@@ -193,9 +198,14 @@ def main() -> None:
             bare = rows[0][2]["wall"]
             for size, what, f in rows:
                 ratio = f"{f['wall'] / bare:.1f}" if what != "bare polars query" else ""
-                notes = "" if f["code"] == 0 else f"exit {f['code']}"
-                if f.get("indicator_step") is not None:
-                    notes += f"indicator step {f['indicator_step']:.1f} s ({f['indicator_step'] / bare:.1f}x bare)"
+                notes = "" if f["code"] == 0 else f"exit {f['code']} "
+                steps = f.get("steps") or {}
+                indicator = next((v for k, v in steps.items() if k.startswith("account_indicators")), None)
+                if indicator is not None:
+                    notes += f"indicator step {indicator:.1f} s ({indicator / bare:.1f}x bare); "
+                if steps:
+                    slowest = sorted(steps.items(), key=lambda kv: -kv[1])[:3]
+                    notes += "slowest: " + ", ".join(f"{k.split('[')[0]} {v:.1f} s" for k, v in slowest)
                 print(
                     f"{size:>9,}  {what:<36} {f['wall']:>8.1f} {f['peak_mb']:>8.0f} {ratio:>7} {f['load']:>5.2f}  {notes}",
                     flush=True,
