@@ -132,7 +132,12 @@ def account_actions(
             evaluate_actions(history, rules, step_days(), newest)
             for history in history_in_groups(con, rules.indicators_read, warehouse.history_rows_per_group)
         ]
-        actions = order_actions(pl.concat([p for p in parts if p.height] or parts[:1], how="vertical"))
+        # each group's actions are in order already; several groups are ordered together
+        actions = (
+            parts[0]
+            if len(parts) == 1
+            else order_actions(pl.concat([p for p in parts if p.height] or parts[:1], how="vertical"))
+        )
         replace_actions(con, actions, rules.version)
     open_actions = actions.filter(pl.col("status") == OPEN)
     by_rule = open_actions.group_by("rule").len().sort("rule")

@@ -101,7 +101,10 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         if recorded is not None:
             # unchanged since the last load: the staged copy is kept (rebuilt only if it is gone)
             rows_in_export, rows_loaded, newest = recorded
-            context.log.info(f"{spec.name}: the export is unchanged since the last load; its staged copy is kept")
+            context.log.info(
+                f"{spec.name}: the export is unchanged since the last load; not read again (its staged copy "
+                "is kept, or made again if it is gone)"
+            )
 
             def rebuild() -> pl.LazyFrame:
                 frame = clean_lazy(spec, landing.read(spec), origin)
