@@ -1,6 +1,7 @@
 """Validity checks (Great Expectations suites) as Dagster asset checks.
 
-Two check steps: `gx_source_validation` validates every source's suite, and
+One check step per source, `gx_<source>_validation`, validates that source's suite (so a run of
+one source, a sensor's or a click in the UI, builds and validates that source alone), and
 `gx_indicator_validation` the indicator table's (the snapshots of the run). Every rule of
 `checks/gx_suites.py` is its own asset check, named `gx_<rule name>`, so the UI, the run's
 failure lines and `cs-health status` show which rule failed, on which column, with which values.
@@ -28,7 +29,6 @@ from resources.model import SnapshotResource
 from resources.staging import SNAPSHOT_COLUMN
 
 GX_PREFIX = "gx_"
-GX_SOURCE_VALIDATION = "gx_source_validation"
 GX_INDICATOR_VALIDATION = "gx_indicator_validation"
 
 
@@ -124,31 +124,35 @@ def _results(
             yield check_result(table, outcome, policy, validation)
 
 
-def build_gx_source_check(deployment: Deployment) -> dg.AssetChecksDefinition:
+def source_validation_name(source: str) -> str:
+    """The check step validating one source's suite, e.g. `gx_usage_events_validation`."""
+    return f"{GX_PREFIX}{source}_validation"
+
+
+def build_gx_source_check(deployment: Deployment, source: str) -> dg.AssetChecksDefinition:
+    """The validity suite of one source: its own step, bound to that source only."""
     policy = deployment.dq.checks[VALIDITY]
     suites, ids = build_suites(deployment), row_ids(deployment)
-    sources = list(deployment.contract.sources)
     # unchanged days of an export are not validated again (`checks.gx_incremental`)
-    day_columns = {name: spec.event_time for name, spec in deployment.contract.sources.items()}
-    specs = [spec for source in sources for spec in _specs(source, suites[source], policy)]
+    day_columns = {source: deployment.contract[source].event_time}
 
     @dg.multi_asset_check(
-        specs=specs,
-        name=GX_SOURCE_VALIDATION,
-        description="Great Expectations validity suites of every source (nulls, keys, vocabularies, ranges, no future timestamps).",
-        ins={name: dg.AssetIn(key=name) for name in sources},
+        specs=_specs(source, suites[source], policy),
+        name=source_validation_name(source),
+        description=f"Great Expectations validity suite of {source} (nulls, keys, vocabularies, ranges, no future timestamps).",
+        ins={"frame": dg.AssetIn(key=source)},
     )
-    def gx_source_validation(
+    def _validation(
         context: dg.AssetCheckExecutionContext,
         snapshot: SnapshotResource,
         landing: LandingZoneResource,
         gx_record: GxRecordResource,
-        **frames: pl.LazyFrame,
+        frame: pl.LazyFrame,
     ):
         bound = latest_allowed(snapshot.as_of_date(landing.landing_dir, context.run.tags))
-        yield from _results(context, frames, suites, ids, bound, policy, gx_record, day_columns)
+        yield from _results(context, {source: frame}, suites, ids, bound, policy, gx_record, day_columns)
 
-    return gx_source_validation
+    return _validation
 
 
 def build_gx_indicator_check(deployment: Deployment) -> dg.AssetChecksDefinition:
@@ -179,4 +183,7 @@ def build_gx_indicator_check(deployment: Deployment) -> dg.AssetChecksDefinition
 
 
 def build_gx_checks(deployment: Deployment) -> list[dg.AssetChecksDefinition]:
-    return [build_gx_source_check(deployment), build_gx_indicator_check(deployment)]
+    return [
+        *(build_gx_source_check(deployment, source) for source in deployment.contract.sources),
+        build_gx_indicator_check(deployment),
+    ]

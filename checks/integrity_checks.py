@@ -1,8 +1,9 @@
 """Cross-source integrity: rows for accounts the CRM does not know, and usage coverage.
 
-One multi-asset check step reads only the account_id column of each staged source, so it is
-cheap even for tens of millions of usage rows. Every declared event source is checked for
-unknown accounts; the coverage check runs on the source `integrity.coverage_source` names.
+One check step per event source reads only the account_id column of that source and of the
+accounts source, so it is cheap even for tens of millions of usage rows, and a run of one source
+builds on its own. Every declared event source is checked for unknown accounts; the coverage
+check runs on the source `integrity.coverage_source` names.
 """
 
 import dagster as dg
@@ -54,13 +55,22 @@ def unknown_account_result(
     )
 
 
-def build_integrity_check(deployment: Deployment) -> dg.AssetChecksDefinition | None:
+def integrity_check_name(source: str) -> str:
+    """The check step of one event source's integrity checks, e.g. `usage_events_integrity`."""
+    return f"{source}_integrity"
+
+
+def build_integrity_checks(deployment: Deployment) -> list[dg.AssetChecksDefinition]:
+    """One check step per event source: its unknown-account check (and the coverage check on the
+    source `integrity.coverage_source` names), reading that source and the accounts source only,
+    so a run of one source builds and checks that source alone."""
+    return [build_integrity_check(deployment, source) for source in deployment.contract.event_sources]
+
+
+def build_integrity_check(deployment: Deployment, source: str) -> dg.AssetChecksDefinition:
     dq = deployment.dq
     accounts = deployment.contract.accounts.name
-    events = list(deployment.contract.event_sources)
-    coverage = dq.coverage_source
-    if not events:
-        return None
+    coverage = dq.coverage_source == source
     specs = [
         dg.AssetCheckSpec(
             UNKNOWN_ACCOUNTS,
@@ -69,46 +79,42 @@ def build_integrity_check(deployment: Deployment) -> dg.AssetChecksDefinition | 
             additional_deps=[accounts],
             description=f"Every row's account_id exists in {accounts}.",
         )
-        for source in events
     ]
-    if coverage is not None:
+    if coverage:
         specs.append(
             dg.AssetCheckSpec(
                 USAGE_COVERAGE,
-                asset=coverage,
+                asset=source,
                 blocking=dq.checks[USAGE_COVERAGE].blocking,
                 additional_deps=[accounts],
-                description=f"Enough active accounts have {coverage} records in the last {COVERAGE_DAYS} days.",
+                description=f"Enough active accounts have {source} records in the last {COVERAGE_DAYS} days.",
             )
         )
 
     @dg.multi_asset_check(
         specs=specs,
-        name="source_integrity",
-        ins={name: dg.AssetIn(key=name) for name in (accounts, *events)},
+        name=integrity_check_name(source),
+        # the staged accounts export is read as it stands when only this source runs
+        ins={"frame": dg.AssetIn(key=source), "crm": dg.AssetIn(key=accounts)},
     )
-    def source_integrity(
+    def _integrity(
         context: dg.AssetCheckExecutionContext,
         snapshot: SnapshotResource,
         landing: LandingZoneResource,
-        **frames: pl.LazyFrame,
+        frame: pl.LazyFrame,
+        crm: pl.LazyFrame,
     ):
-        crm = frames[accounts]
         known = crm.select("account_id").unique()
-        for source in events:
-            yield unknown_account_result(source, frames[source], known, dq.max_unknown_account_share, dq)
-        if coverage is None:
+        yield unknown_account_result(source, frame, known, dq.max_unknown_account_share, dq)
+        if not coverage:
             return
-        spec = deployment.contract[coverage]
+        spec = deployment.contract[source]
         as_of = snapshot.as_of_date(landing.landing_dir, context.run.tags)
         end = as_of_end(as_of)
         active = active_accounts(accounts_as_of(crm, deployment.contract.accounts, end), as_of).select("account_id")
         stamp = pl.col(spec.event_time)
         with_records = (
-            frames[coverage]
-            .filter((stamp < end) & (stamp >= end - pl.duration(days=COVERAGE_DAYS)))
-            .select("account_id")
-            .unique()
+            frame.filter((stamp < end) & (stamp >= end - pl.duration(days=COVERAGE_DAYS))).select("account_id").unique()
         )
         counts = pl.concat(
             [active.select(n=pl.len()), active.join(with_records, on="account_id", how="semi").select(n=pl.len())]
@@ -117,13 +123,13 @@ def build_integrity_check(deployment: Deployment) -> dg.AssetChecksDefinition | 
         share = covered / total if total else 1.0
         policy = dq.checks[USAGE_COVERAGE]
         yield dg.AssetCheckResult(
-            asset_key=coverage,
+            asset_key=source,
             check_name=USAGE_COVERAGE,
             passed=share >= dq.min_usage_coverage_share,
             severity=policy.severity,
-            description=f"{coverage}: {covered:,} of {total:,} active accounts ({share:.1%}) have records "
+            description=f"{source}: {covered:,} of {total:,} active accounts ({share:.1%}) have records "
             f"in the last {COVERAGE_DAYS} days (minimum {dq.min_usage_coverage_share:.0%})",
             metadata={"active_accounts": total, "with_records": covered, "coverage_share": round(share, 4)},
         )
 
-    return source_integrity
+    return _integrity

@@ -11,13 +11,14 @@ from pathlib import Path
 import dagster as dg
 
 from checks.gx_checks import build_gx_checks
-from checks.integrity_checks import build_integrity_check
+from checks.integrity_checks import build_integrity_checks
 from checks.score_checks import score_checks
 from cs_assets import settings
 from cs_assets.actions.assets import account_actions, account_health_stages, action_notifications
 from cs_assets.automation import build_daily_schedule, build_landing_sensor, health_automation, notify_on_run_failure
 from cs_assets.code_version import with_code_versions
 from cs_assets.deployment import FILE_ENVS, Deployment, current_deployment
+from cs_assets.gate import with_upstream_gate
 from cs_assets.indicators.assets import build_indicator_asset
 from cs_assets.partitions import build_snapshot_partitions
 from cs_assets.publish.assets import build_publish_asset
@@ -59,7 +60,6 @@ def build_definitions(deployment: Deployment, home: Path, resources: dict | None
         selection=dg.AssetSelection.groups(VALIDATION_GROUP),
         description="Validates the score against churn and renewals, calibrates a candidate model and estimates the CS contribution, from the published history.",
     )
-    integrity = build_integrity_check(deployment)
     writeback = deployment_writeback(deployment.paths.writeback, bool(os.environ.get(FILE_ENVS["writeback"])))
     assets = [
         *build_source_assets(deployment),
@@ -73,10 +73,13 @@ def build_definitions(deployment: Deployment, home: Path, resources: dict | None
         *([build_writeback_asset(writeback)] if writeback is not None else []),
         *build_validation_assets(deployment),
     ]
+    checks = [*score_checks, *build_integrity_checks(deployment), *build_gx_checks(deployment)]
+    # automation never walks past a failed blocking check anywhere upstream (not only the parents)
+    assets = with_upstream_gate(assets, checks)
     return dg.Definitions(
         # each asset's page links to the file and line that define it
         assets=dg.with_source_code_references(with_code_versions(assets, deployment.paths)),
-        asset_checks=[*score_checks, *([integrity] if integrity is not None else []), *build_gx_checks(deployment)],
+        asset_checks=checks,
         jobs=[health_score_job, validation_job],
         schedules=[build_daily_schedule(health_score_job)],
         sensors=[health_automation, build_landing_sensor(deployment), notify_on_run_failure],

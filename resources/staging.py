@@ -65,6 +65,14 @@ class MadeFrom:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A load its own checks refused: the staged file is left as it is (the last accepted load's),
+    so no later step can read what failed its checks."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class SnapshotParts:
     """A snapshot-partitioned result made one snapshot date at a time, as it is stored.
 
@@ -146,7 +154,7 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
     computes a range of dates returns one frame and it is split here, or a `SnapshotParts` whose
     dates are computed and written one at a time; loading a range concatenates the files back,
     oldest first. An unpartitioned asset may return a `MadeFrom`: its file is rewritten only when
-    it was made from other inputs.
+    it was made from other inputs; or `Refused`: its file is left as it is.
     """
 
     base_dir: str
@@ -157,9 +165,12 @@ class StagingParquetIOManager(dg.ConfigurableIOManager):
         return Path(self.base_dir, *key.path, f"{partition}.parquet")
 
     def handle_output(
-        self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | SnapshotParts | MadeFrom | None
+        self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | SnapshotParts | MadeFrom | Refused | None
     ) -> None:
         if obj is None:
+            return
+        if isinstance(obj, Refused):
+            context.add_output_metadata({"staged_copy_kept": True, "refused_because": obj.reason})
             return
         described: Mapping[str, Any] = {}
         paths: list[Path] = []

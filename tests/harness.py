@@ -70,8 +70,10 @@ def run_graph(
     indicator_engine: str | None = None,
     writeback_path: Path | None = None,
     shared_gx_record: bool = True,
+    selection: list[str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One real run of health_score_job for a snapshot date, or for a range of dates in one run."""
+    """One real run of health_score_job for a snapshot date, or for a range of dates in one run;
+    of only the `selection` of its assets (and their checks) when one is given."""
     dates = as_of if isinstance(as_of, list) else [as_of]
     defs = definitions(
         home,
@@ -83,7 +85,12 @@ def run_graph(
         shared_gx_record=shared_gx_record,
     )
     job = defs.resolve_job_def(HEALTH_SCORE_JOB)
-    return job.execute_in_process(instance=instance, tags=run_tags_for(dates), raise_on_error=False)
+    return job.execute_in_process(
+        instance=instance,
+        tags=run_tags_for(dates),
+        asset_selection=[dg.AssetKey.from_user_string(name) for name in selection] if selection else None,
+        raise_on_error=False,
+    )
 
 
 def run_validation(

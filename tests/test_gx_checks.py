@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from checks.dq_config import VALIDITY
-from checks.gx_checks import GX_INDICATOR_VALIDATION, GX_SOURCE_VALIDATION, check_names, latest_allowed
+from checks.gx_checks import GX_INDICATOR_VALIDATION, check_names, latest_allowed, source_validation_name
 from checks.gx_suites import INDICATORS, between, build_suites, in_set, not_future, not_null, unique
 from checks.gx_validation import validate_frame, validate_tables
 from cs_assets import settings
@@ -76,7 +76,8 @@ def test_every_rule_is_a_check_spec_with_the_validity_policy():
     specs = [
         checks_def.get_spec_for_check_key(key)
         for checks_def in defs.asset_checks
-        if checks_def.node_def.name in (GX_SOURCE_VALIDATION, GX_INDICATOR_VALIDATION)
+        if checks_def.node_def.name
+        in (GX_INDICATOR_VALIDATION, *(source_validation_name(s) for s in DEPLOYMENT.contract.sources))
         for key in checks_def.check_keys
     ]
     assert specs and all(spec.blocking == policy.blocking for spec in specs)

@@ -11,6 +11,10 @@ is bad, and a real run through `tests.harness.run_graph` must:
 - leave the published scores, every landing export and every cursor byte for byte unchanged;
 - keep the token out of the run's event log.
 
+The fault is in the source's step, so most cases run that step (and its checks) alone; the cases
+in WHOLE_GRAPH run the whole scoring job, where the failed source must also stop the publish
+while the other sources still load.
+
 A last test checks that a retry after a failure mid-pagination stores exactly what a clean run
 stores.
 """
@@ -51,6 +55,8 @@ SEARCH = "/crm/v3/objects/companies/search"
 KEPT = "; nothing was written: the stored data and cursor are unchanged"
 SECS = r"\d+\.\d"
 CURSOR_PAGES = {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"}
+# one fault at the first request and one in the middle of a pagination, through the whole job
+WHOLE_GRAPH = {"http_500_on_every_attempt", "http_503_mid_pagination"}
 
 
 @pytest.fixture(scope="module")
@@ -480,11 +486,17 @@ def test_fault_fails_loudly_and_changes_nothing(ctx, case, tmp_path):
         assert TOKEN not in str(error.value)
         assert instance.get_runs() == []
     else:
-        result = run_graph(ctx.home, DEMO_AS_OF, instance=instance)
+        selection = None if case.id in WHOLE_GRAPH else [case.source]
+        result = run_graph(ctx.home, DEMO_AS_OF, instance=instance, selection=selection)
         assert not result.success
         message = failures(result).get(case.source)
         assert message is not None, failures(result)
         assert re.fullmatch(case.message, message), message
+        if selection is None:
+            # the other sources loaded; nothing downstream of the failed one ran, publish included
+            steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+            assert {"crm_accounts", "usage_events", "survey_responses"} - {case.source} <= steps, steps
+            assert not any(step.startswith("published") for step in steps), steps
         assert not any(TOKEN in dg.serialize_value(record) for record in instance.all_logs(result.run_id))
     assert published(ctx.home).equals(published_before)
     assert stored_bytes(ctx.home) == stored_before

@@ -32,6 +32,7 @@ from cs_assets.actions.store import (
     stage_summary,
 )
 from cs_assets.frames import scalar
+from cs_assets.gate import enforce
 from cs_assets.grouped_writes import GroupedWrites
 from cs_assets.metadata import table_metadata
 from cs_assets.partitions import step_days
@@ -51,10 +52,10 @@ CONFIRM_EVERY, CONFIRM_SECONDS = 10, 1.0
 # dropped from eager(): these unpartitioned assets read the whole published history, and for
 # them every snapshot partition never backfilled (back to CS_HEALTH_HISTORY_START) counts as a
 # missing dependency, which would keep them from ever updating.
-ACTIONS_CONDITION = (
-    dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
-    & dg.AutomationCondition.all_deps_blocking_checks_passed()
-).with_label("after each publish, once blocking checks pass")
+# The definitions add a gate on every blocking check upstream (cs_assets.gate.with_upstream_gate).
+ACTIONS_CONDITION = (dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())).with_label(
+    "after each publish"
+)
 
 
 @dg.asset(
@@ -74,6 +75,7 @@ def account_health_stages(
     health_model: HealthModelResource,
 ) -> dg.MaterializeResult:
     """Each account's health stage per snapshot (e.g. Success, Growth, Rescue, Sunk), by the stage rules with hysteresis."""
+    enforce(context, None, "no stages were written, nothing was sent")
     rules = action_rules.load(health_model.for_run(context))
     stage_rules = rules.stages
     with warehouse.connect() as con:
@@ -123,6 +125,7 @@ def account_actions(
     health_model: HealthModelResource,
 ) -> dg.MaterializeResult:
     """Which account needs which action now, and why: action rules evaluated over the published history."""
+    enforce(context, None, "no actions were written, nothing was sent")
     rules = action_rules.load(health_model.for_run(context))
     with warehouse.connect() as con:
         newest, snapshots = history_span(con)
@@ -186,6 +189,7 @@ def action_notifications(
     action_rules: ActionRulesResource,
 ) -> dg.MaterializeResult:
     """New open actions sent to the CS team's channel through an outbox, at most a capped number per run."""
+    enforce(context, None, "nothing was sent")
     rules = action_rules.load()
     channel = notifier.channel
     with warehouse.connect() as con:

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from cs_assets.deployment import Deployment
+from cs_assets.gate import enforce
 from cs_assets.indicators.compiler import presence_column
 from cs_assets.indicators.compute import compute_account_indicators
 from cs_assets.metadata import table_metadata
@@ -27,6 +28,7 @@ def build_indicator_asset(deployment: Deployment, partitions: dg.PartitionsDefin
         owners=[OWNER],
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN_BACKFILL,
+        # and never past a failed blocking check upstream (cs_assets.gate.with_upstream_gate)
         automation_condition=dg.AutomationCondition.eager(),
         # lazy: the compiler reads only the columns its indicators need
         ins={name: dg.AssetIn(name) for name in sources},
@@ -49,6 +51,8 @@ def build_indicator_asset(deployment: Deployment, partitions: dg.PartitionsDefin
     ) -> pl.DataFrame:
         """Cleaned indicator table: one row per account with every catalogued indicator as of the snapshot."""
         dates = snapshot_dates(context)
+        # a load its checks refused is never read, whatever launched this step
+        enforce(context, dates, "no indicators were computed, nothing was published")
         with indicator_engine.open() as engine:
             frame = compute_account_indicators(frames, contract, catalogue, dates, engine=engine)
         latest = frame.filter(pl.col("snapshot_date") == dates[-1])

@@ -10,6 +10,7 @@ from checks.dq_config import BAND_SHIFT, CheckPolicy
 from checks.score_checks import band_shift_result
 from cs_assets.deployment import Deployment
 from cs_assets.frames import scalar
+from cs_assets.gate import enforce
 from cs_assets.indicators.catalogue import CONTEXT_FIELDS
 from cs_assets.metadata import table_metadata
 from cs_assets.partitions import SINGLE_RUN_BACKFILL, snapshot_dates
@@ -41,10 +42,10 @@ ACCOUNT_HEALTH = dg.AssetKey(["published", "account_health"])
 ACCOUNT_HEALTH_CONTRIBUTIONS = dg.AssetKey(["published", "account_health_contributions"])
 
 # A later automatic tick must not publish what a run's blocking checks refused: "eager" alone
-# would request the publish again as soon as its inputs were updated.
-PUBLISH_CONDITION = (
-    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-).with_label("eager, once blocking checks pass")
+# would request the publish again as soon as its inputs were updated, and Dagster's
+# all_deps_blocking_checks_passed() looks at the direct parents only: the definitions add a gate
+# on every blocking check upstream (cs_assets.gate.with_upstream_gate).
+PUBLISH_CONDITION = dg.AutomationCondition.eager().with_label("eager")
 
 
 class _SpecArgs(TypedDict):
@@ -196,6 +197,8 @@ def _publish_asset(
     ):
         """Writes every published table for the run's snapshots in one DuckDB transaction."""
         dates = snapshot_dates(context)
+        # whatever launched this step (a click on this asset alone, a re-execution, automation)
+        enforce(context, dates, "nothing was published")
         model = health_model.for_run(context)
         # one step run scored every date with one model: the first row says which
         first = contributions.select("model_version").head(1).collect()["model_version"]

@@ -91,6 +91,7 @@ def build_scoring_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsD
         owners=[OWNER],
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN_BACKFILL,
+        # and never past a failed blocking check upstream (cs_assets.gate.with_upstream_gate)
         automation_condition=dg.AutomationCondition.eager(),
     )
 

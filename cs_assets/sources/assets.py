@@ -22,12 +22,13 @@ from checks.source_checks import duplicates_result, freshness_result, volume_res
 from cs_assets.code_version import code_digest
 from cs_assets.deployment import Deployment
 from cs_assets.frames import scalar
+from cs_assets.gate import CHECKED_AS_OF, load_refusals, plan_of
 from cs_assets.indicators.compiler import as_of_end
 from cs_assets.sources.contract import SourceSpec
 from cs_assets.sources.normalise import clean_lazy
 from resources.landing import LandingZoneResource
 from resources.model import SnapshotResource
-from resources.staging import MadeFrom
+from resources.staging import MadeFrom, Refused
 
 OWNER = "team:data-platform"
 
@@ -42,14 +43,33 @@ CHECK_DESCRIPTIONS = {
 
 # output metadata: the digest of what the load was made from (resources.staging.MadeFrom)
 MADE_FROM = "made_from"
+# output metadata: whether the load passed the checks evaluated in its own step
+ACCEPTED = "accepted"
+DATA_VERSION_TAG = "dagster/data_version"
+# loads searched, newest first, for the last one that passed its checks
+ACCEPTED_SEARCH = 50
 
 
-def previous_load(context: dg.AssetExecutionContext) -> Mapping[str, Any]:
-    """The metadata values of this source's last materialization ({} if none)."""
-    event = context.instance.get_latest_materialization_event(context.asset_key)
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {name: entry.value for name, entry in event.asset_materialization.metadata.items()}
+def previous_load(context: dg.AssetExecutionContext) -> tuple[Mapping[str, Any], dg.DataVersion | None]:
+    """The metadata values and data version of this source's last accepted load ({}, None if none).
+
+    A load its blocking checks refused is not what the staged copy holds, and not what the next
+    load is compared with: a half export refused today must not become the baseline against which
+    tomorrow's half export looks normal.
+    """
+    checks = plan_of(context, context.asset_key)["checks"]
+    records = context.instance.fetch_materializations(context.asset_key, limit=ACCEPTED_SEARCH).records
+    for record in records:
+        event = record.asset_materialization
+        if event is None or event.metadata.get(ACCEPTED, dg.MetadataValue.bool(True)).value is False:
+            continue
+        if load_refusals(context.instance, context.asset_key, checks, record.run_id, "that load"):
+            continue
+        version = event.tags.get(DATA_VERSION_TAG) if event.tags else None
+        return {name: entry.value for name, entry in event.metadata.items()}, (
+            dg.DataVersion(version) if version else None
+        )
+    return {}, None
 
 
 def load_digest(spec: SourceSpec, export_fingerprint: str) -> str:
@@ -66,6 +86,12 @@ def _recorded_counts(before: Mapping[str, Any]) -> tuple[int, int, dt.datetime |
     except (KeyError, TypeError, ValueError):
         return None
     return rows_in_export, rows_in_export - removed, None if newest == "none" else dt.datetime.fromisoformat(newest)
+
+
+def blocks(result: dg.AssetCheckResult, dq: DataQualityConfig) -> bool:
+    """Whether a failed inline check refuses the load (blocking, severity ERROR)."""
+    policy = dq.checks[str(result.check_name)]
+    return not result.passed and policy.blocking and policy.severity == dg.AssetCheckSeverity.ERROR
 
 
 def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefinition:
@@ -87,7 +113,7 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         context: dg.AssetExecutionContext, landing: LandingZoneResource, snapshot: SnapshotResource
     ) -> Iterator:
         # read before this load's own materialization is recorded
-        before = previous_load(context)
+        before, accepted_version = previous_load(context)
         previous_rows = before.get("dagster/row_count")
         # an HTTP source (sources.yaml, kind: http) is pulled into its landing export first, all or nothing
         synced = landing.sync(spec)
@@ -97,6 +123,8 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         fingerprint = landing.fingerprint(spec)
         digest = load_digest(spec, fingerprint)
         origin = str(landing.location(spec))
+        as_of = snapshot.as_of_date(landing.landing_dir, context.run.tags)
+        end = as_of_end(as_of)
         recorded = _recorded_counts(before) if before.get(MADE_FROM) == digest else None
         if recorded is not None:
             # unchanged since the last load: the staged copy is kept (rebuilt only if it is gone)
@@ -126,23 +154,35 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
             # the digest and the counts must describe the same bytes
             landing.check_unchanged(spec, state)
             load = MadeFrom(digest, lambda: cleaned)
-        end = as_of_end(snapshot.as_of_date(landing.landing_dir, context.run.tags))
         limits = dq.sources[spec.name]
-        yield dg.Output(
-            load,
-            data_version=dg.DataVersion(fingerprint),
-            metadata={
-                MADE_FROM: digest,
-                "rows_in_export": rows_in_export,
-                "rows_removed": rows_in_export - rows_loaded,
-                "files": [p.name for p in landing.files(spec)],
-                "newest_timestamp": newest.isoformat() if newest is not None else "none",
-                **(synced.metadata() if synced is not None else {}),
-            },
-        )
-        yield freshness_result(spec.name, newest, end, limits, dq.checks[FRESHNESS])
-        yield volume_result(spec.name, rows_loaded, previous_rows, limits, dq.checks[VOLUME])
-        yield duplicates_result(spec.name, rows_in_export, rows_loaded, limits, dq.checks[DUPLICATES])
+        results = [
+            freshness_result(spec.name, newest, end, limits, dq.checks[FRESHNESS]),
+            volume_result(spec.name, rows_loaded, previous_rows, limits, dq.checks[VOLUME]),
+            duplicates_result(spec.name, rows_in_export, rows_loaded, limits, dq.checks[DUPLICATES]),
+        ]
+        refused = [str(r.description or r.check_name) for r in results if blocks(r, dq)]
+        metadata = {
+            MADE_FROM: digest,
+            ACCEPTED: not refused,
+            CHECKED_AS_OF: as_of.isoformat(),
+            "rows_in_export": rows_in_export,
+            "rows_removed": rows_in_export - rows_loaded,
+            "files": [p.name for p in landing.files(spec)],
+            "newest_timestamp": newest.isoformat() if newest is not None else "none",
+            **(synced.metadata() if synced is not None else {}),
+        }
+        if refused:
+            # a refused load is not an input: the staged copy (and its data version) stay those of
+            # the last accepted load, and nothing downstream reads this one
+            context.log.warning(f"{spec.name}: load refused ({'; '.join(refused)}); the staged copy is unchanged")
+            yield dg.Output(
+                Refused("; ".join(refused)),
+                data_version=accepted_version or dg.DataVersion(f"refused-{fingerprint}"),
+                metadata=metadata,
+            )
+        else:
+            yield dg.Output(load, data_version=dg.DataVersion(fingerprint), metadata=metadata)
+        yield from results
 
     return _source
 

@@ -11,6 +11,7 @@ import dagster as dg
 
 from cs_assets.actions.assets import ACCOUNT_STAGES, ACTIONS_CONDITION, OWNER
 from cs_assets.frames import scalar
+from cs_assets.gate import enforce
 from cs_assets.grouped_writes import GroupedWrites
 from cs_assets.metadata import table_metadata
 from cs_assets.publish.assets import ACCOUNT_HEALTH
@@ -44,6 +45,7 @@ def build_writeback_asset(writeback: Writeback) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, crm: CrmWritebackResource
     ) -> dg.MaterializeResult:
         """The newest score, band, stage, trend and top drags written to each CRM account: only changed values, in batches."""
+        enforce(context, None, "nothing was written to the CRM")
         config = crm.load()
         destination = config.destination
         with warehouse.connect() as con:
