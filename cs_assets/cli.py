@@ -14,9 +14,6 @@ from pathlib import Path
 
 from cs_assets import hide_beta_notices, settings
 
-# the instance `cs-health` creates is configured like the documented deployment: telemetry off,
-# one run at a time (the UI pointed at it queues its runs), bounded tick history
-INSTANCE_YAML = settings.REPO_ROOT / "deploy" / "dagster.yaml"
 READ_WAIT_ENV = "CS_HEALTH_READ_WAIT"
 DEFAULT_READ_WAIT = 60.0
 
@@ -67,44 +64,11 @@ def _writing(ctx: Context, args: argparse.Namespace):
         yield
 
 
-def instance_yaml(dagster_home: Path) -> str:
-    """A new home's instance: deploy/dagster.yaml, with the event log in Dagster's usual place
-    (`history/runs`) kept by `PooledSqliteEventLogStorage` (resources/event_log_storage.py says why)."""
-    runs = dagster_home / "history" / "runs"
-    return INSTANCE_YAML.read_text(encoding="utf-8") + (
-        "\n# Written by cs-health for this home: Dagster's SQLite event log, its engines kept between events.\n"
-        "event_log_storage:\n"
-        "  module: resources.event_log_storage\n"
-        "  class: PooledSqliteEventLogStorage\n"
-        "  config:\n"
-        f"    base_dir: {json.dumps(str(runs))}\n"
-    )
-
-
 def _instance(home: Path):
-    """The home's Dagster instance, created (and its SQLite schema migrated) by one process at a
-    time: two processes creating it at once can leave it unreadable (two alembic heads)."""
-    import fcntl
+    """The home's Dagster instance (resources/instance.py: created once, every path inside the home)."""
+    from resources.instance import home_instance
 
-    import dagster as dg
-
-    dagster_home = settings.dagster_home(home)
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-    with open(dagster_home / ".create.lock", "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            config = dagster_home / "dagster.yaml"
-            if not config.exists():
-                config.write_text(instance_yaml(dagster_home), encoding="utf-8")
-            instance = dg.DagsterInstance.from_config(str(dagster_home))
-            # touch every storage now, under the lock, so none is created later by two processes
-            instance.get_runs(limit=1)
-            instance.get_latest_materialization_event(dg.AssetKey("_"))
-            instance.all_instigator_state()
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    return instance
+    return home_instance(home)
 
 
 def run_config(as_of: dt.date) -> dict:

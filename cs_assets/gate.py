@@ -146,10 +146,16 @@ def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, part
 
 
 def load_refusals(
-    instance: dg.DagsterInstance, key: dg.AssetKey, checks: Sequence[str], run_id: str, what: str
+    instance: dg.DagsterInstance,
+    key: dg.AssetKey,
+    checks: Sequence[str],
+    run_id: str,
+    what: str,
+    missing_refuses: bool = True,
 ) -> list[Refusal]:
     """Why the materialization of `key` made by run `run_id` (`what` names it) is not an input:
-    a blocking check of `checks` that did not run in that run, or failed with severity ERROR."""
+    a blocking check of `checks` that failed with severity ERROR in that run, or (unless
+    `missing_refuses` is False) did not run in it."""
     found = []
     name = key.to_user_string()
     for check in checks:
@@ -158,7 +164,8 @@ def load_refusals(
         ran = record is not None and record.status in EVALUATED
         evaluation = record.evaluation if ran and record is not None else None
         if evaluation is None:
-            found.append(Refusal(name, check, f"did not run on {what} (run {run_id[:8]})"))
+            if missing_refuses:
+                found.append(Refusal(name, check, f"did not run on {what} (run {run_id[:8]})"))
         elif not evaluation.passed and evaluation.severity != dg.AssetCheckSeverity.WARN:
             found.append(Refusal(name, check, evaluation.description or f"failed on {what}"))
     return found

@@ -11,9 +11,11 @@ A long-lived process (the webserver) reads many runs, so only the engines of the
 used shards are kept; the others are disposed of, which closes their files.
 """
 
+import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -51,7 +53,20 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def from_config_value(
         cls, inst_data: ConfigurableClassData | None, config_value: Any
     ) -> "PooledSqliteEventLogStorage":
-        return cls(inst_data=inst_data, **config_value)
+        values = dict(config_value)
+        # a home's instance file names its event log relative to the instance directory, so the
+        # home can be copied or moved (resources/instance.py); Dagster's own loader knows that
+        # directory only as DAGSTER_HOME
+        base_dir = Path(values["base_dir"])
+        if not base_dir.is_absolute():
+            dagster_home = os.environ.get("DAGSTER_HOME")
+            if not dagster_home:
+                raise dg.DagsterInvariantViolationError(
+                    f"event_log_storage.base_dir {str(base_dir)!r} is relative to the instance directory, "
+                    "and DAGSTER_HOME is not set: set DAGSTER_HOME to the directory of this dagster.yaml"
+                )
+            values["base_dir"] = str(Path(dagster_home) / base_dir)
+        return cls(inst_data=inst_data, **values)
 
     def _engine(self, shard: str) -> Engine:
         engine = self._engines.pop(shard, None)

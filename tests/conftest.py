@@ -42,10 +42,18 @@ def published_demo_home(tmp_path_factory, worker_id) -> Path:
     """The test demo (tests/harness.py) with one published snapshot of DEMO_AS_OF, built once for
     every xdist worker of the session. Read it or copy it; never write to it."""
     from cs_assets.demo.generator import DEMO_AS_OF
+    from resources.instance import home_instance
     from tests.harness import make_home, run_graph
 
     def build(root: Path, name: str) -> None:
-        assert run_graph(make_home(root, name), DEMO_AS_OF).success
+        # with the home's own instance: a test may run one step of a copy, whose gate reads the
+        # checks these runs recorded
+        home = make_home(root, name)
+        instance = home_instance(home)
+        try:
+            assert run_graph(home, DEMO_AS_OF, instance=instance).success
+        finally:
+            instance.dispose()
 
     return _shared_home(tmp_path_factory, worker_id, "published_demo_home", build)
 

@@ -27,9 +27,10 @@ from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.deployment import load_deployment
 from cs_assets.scoring.model_config import load_model
 from resources import build_resources
+from resources.instance import home_instance
 from resources.notifier import NotifierError, NotifierResource
 from resources.warehouse import WarehouseResource
-from tests.harness import copy_home, make_home, published, run_graph
+from tests.harness import copy_home, definitions, make_home, published, run_graph
 from tests.http_harness import Webhook
 
 DAY0 = dt.date(2026, 3, 1)
@@ -221,7 +222,11 @@ RANGE = [DEMO_AS_OF - dt.timedelta(days=i) for i in range(19, -1, -1)]
 @pytest.fixture(scope="module")
 def actions_home(tmp_path_factory):
     home = make_home(tmp_path_factory.mktemp("actions"), "home")
-    assert run_graph(home, RANGE).success
+    instance = home_instance(home)  # kept with the home: a copy's steps run alone, gated on its checks
+    try:
+        assert run_graph(home, RANGE, instance=instance).success
+    finally:
+        instance.dispose()
     return home
 
 
@@ -299,7 +304,9 @@ def test_a_long_history_read_in_groups_of_accounts_publishes_the_same_stages_and
     assert len(groups) == 4 and sum(g.height for g in groups) == rows
     ids = [set(g["account_id"]) for g in groups]
     assert all(ids[i].isdisjoint(ids[j]) for i in range(4) for j in range(i + 1, 4))
-    result = dg.materialize([account_health_stages, account_actions], resources=resources)
+    defs = definitions(home)
+    steps = [defs.get_assets_def(key) for key in (account_health_stages.key, account_actions.key)]
+    result = dg.materialize(steps, resources=resources, instance=home_instance(home))
     assert result.success
     for table in ("account_health_stages", "account_actions"):
         grouped, whole = published(home, table), published(actions_home, table)
@@ -308,13 +315,19 @@ def test_a_long_history_read_in_groups_of_accounts_publishes_the_same_stages_and
 
 def test_actions_before_anything_is_published_fail_saying_so(tmp_path):
     home = make_home(tmp_path, "empty")
+    defs = definitions(home)
     result = dg.materialize(
-        [account_actions], resources=build_resources(load_deployment().paths, home), raise_on_error=False
+        [defs.get_assets_def(account_actions.key)],
+        resources=defs.resources,
+        instance=home_instance(home),
+        raise_on_error=False,
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     error = failure.step_failure_data.error
-    assert "has not been published yet: publish a snapshot first" in (error.cause or error).message
+    message = (error.cause or error).message
+    # the gate says which inputs were never loaded, before anything is read
+    assert "crm_accounts: has never been loaded" in message and "nothing was sent" in message
 
 
 def test_new_open_actions_are_sent_once_and_a_rerun_sends_nothing(actions_home):

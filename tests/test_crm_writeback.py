@@ -2,7 +2,6 @@
 server on 127.0.0.1 (the demo API speaking HubSpot's batch update), with the faults of the HTTP
 sources: 429 with Retry-After, 5xx, timeouts, a batch refused in part, a wrong token."""
 
-import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -15,15 +14,14 @@ import yaml
 
 from cs_assets import settings
 from cs_assets.demo.api_server import HUBSPOT_BATCH_PATH, DemoApi, Fault, demo_writeback_config
-from cs_assets.deployment import load_deployment
-from cs_assets.writeback.assets import build_writeback_asset
+from cs_assets.writeback.assets import CRM_WRITEBACK
 from cs_assets.writeback.changes import batch_problems, changed_values, crm_values, plan_batches
 from cs_assets.writeback.config import WritebackConfigError, WritebackFile, load_writeback, parse_writeback
 from cs_assets.writeback.deliver import send_batches
 from cs_assets.writeback.store import ACCEPTED, REJECTED, UNDELIVERED
-from resources import build_resources
 from resources.crm import Sent
-from tests.harness import copy_home
+from resources.instance import home_instance
+from tests.harness import copy_home, definitions
 from tests.http_harness import FAST_RETRY, TOKEN, TOKEN_ENV
 
 PROPERTIES = {"cs_health_score": "health_score", "cs_health_band": "band", "cs_health_stage": "health_stage"}
@@ -192,12 +190,11 @@ def _config(tmp_path: Path, url: str) -> Path:
 
 
 def _materialize(home: Path, config: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    deployment = load_deployment()
-    paths = dataclasses.replace(deployment.paths, writeback=config)
-    asset = build_writeback_asset(load_writeback(config))
-    resources = build_resources(paths, home)
+    """The write-back alone, as the definitions build it (with its gate), on the home's instance:
+    the one that recorded the checks of the loads its published snapshot was made from."""
+    defs = definitions(home, writeback_path=config)
     return dg.materialize(
-        [asset], resources={k: resources[k] for k in ("warehouse", "crm")}, instance=instance, raise_on_error=False
+        [defs.get_assets_def(CRM_WRITEBACK)], resources=defs.resources, instance=instance, raise_on_error=False
     )
 
 
@@ -254,7 +251,7 @@ def crm(published_demo_home, tmp_path, monkeypatch):
 def test_the_crm_gets_every_value_once_and_a_rerun_sends_nothing(crm, tmp_path):
     home, api = crm
     config = _config(tmp_path, api.url)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = home_instance(home)
     result = _materialize(home, config, instance)
     assert result.success
     expected = _expected(home)
@@ -308,7 +305,7 @@ def test_a_failed_batch_is_retried_alone_after_its_retry_after(crm, tmp_path):
         return None
 
     api.fault = second_batch_busy
-    result = _materialize(home, _config(tmp_path, api.url), dg.DagsterInstance.ephemeral())
+    result = _materialize(home, _config(tmp_path, api.url), home_instance(home))
     assert result.success
     firsts = [b[0] for b in _batches(api)]
     assert len(firsts) == 5 and firsts[1] == firsts[2] == firsts[3] and len(set(firsts)) == 3
@@ -327,7 +324,7 @@ def test_a_batch_refused_in_part_is_not_recorded_and_the_next_run_sends_only_it(
     crm_rows = api.data("crm_accounts")
     api.set_data("crm_accounts", crm_rows.filter(pl.col("account_id") != gone))
     config = _config(tmp_path, api.url)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = home_instance(home)
     result = _materialize(home, config, instance)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -368,7 +365,7 @@ def test_a_batch_refused_in_part_is_not_recorded_and_the_next_run_sends_only_it(
 def test_an_endpoint_that_keeps_failing_records_nothing_and_stops(crm, tmp_path, fault, words):
     home, api = crm
     api.fault = lambda r: fault(r) if r.path == HUBSPOT_BATCH_PATH else None
-    result = _materialize(home, _config(tmp_path, api.url), dg.DagsterInstance.ephemeral())
+    result = _materialize(home, _config(tmp_path, api.url), home_instance(home))
     assert not result.success
     message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.message
     assert "CRM write-back: POST /crm/v3/objects/companies/batch/update" in message
@@ -386,7 +383,7 @@ def test_a_wrong_token_is_refused_once_and_never_shown(crm, tmp_path, monkeypatc
     home, api = crm
     wrong = "tok-wrong-0123456789-SECRET"
     monkeypatch.setenv(TOKEN_ENV, wrong)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = home_instance(home)
     result = _materialize(home, _config(tmp_path, api.url), instance)
     assert not result.success
     message = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").step_failure_data.error.message
@@ -408,5 +405,5 @@ def test_without_an_endpoint_the_batches_go_to_the_dry_run_file_once(published_d
     assert len(lines) == 1 and len(lines[0]["body"]["inputs"]) == 96
     held = {i["id"]: i["properties"] for i in lines[0]["body"]["inputs"]}
     assert held == _expected(home)
-    result = _materialize(home, shipped, dg.DagsterInstance.ephemeral())
+    result = _materialize(home, shipped, home_instance(home))
     assert result.success and len(dry_run.read_text().splitlines()) == 1

@@ -17,10 +17,10 @@ from checks.dq_config import DEFAULT_DQ_PATH, DataQualityConfigError, parse_dq_c
 from checks.score_checks import POINTS_SUM_TO_SCORE
 from cs_assets import settings
 from cs_assets.actions.assets import ACCOUNT_ACTIONS, ACTION_NOTIFICATIONS
-from cs_assets.cli import instance_yaml
 from cs_assets.demo.generator import DEMO_AS_OF
 from cs_assets.publish.assets import ACCOUNT_HEALTH, ACCOUNT_HEALTH_CONTRIBUTIONS
 from cs_assets.writeback.assets import CRM_WRITEBACK
+from resources.instance import instance_yaml
 from tests.harness import copy_home, default_definitions, make_home, published, run_graph
 
 defs = default_definitions()
@@ -277,7 +277,7 @@ def test_materialize_all_from_the_command_line_runs_the_graph_in_one_process(tmp
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     # the instance a home gets (deploy/dagster.yaml and the pooled event log), loaded by dg itself
-    (dagster_home / "dagster.yaml").write_text(instance_yaml(dagster_home))
+    (dagster_home / "dagster.yaml").write_text(instance_yaml())
     env = {
         **os.environ,
         "CS_HEALTH_HOME": str(home),

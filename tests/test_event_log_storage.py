@@ -5,10 +5,11 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from cs_assets.cli import _instance, instance_yaml
 from cs_assets.settings import dagster_home
 from resources.event_log_storage import PooledSqliteEventLogStorage
+from resources.instance import HomeInstanceError, home_instance, instance_yaml
 
 
 @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["a", "b", "c"]))
@@ -27,7 +28,7 @@ def materialize_each_partition(instance: dg.DagsterInstance) -> list[str]:
 
 def test_a_new_home_stores_its_events_pooled_and_dagster_reads_them(tmp_path):
     home = tmp_path / "home"
-    instance = _instance(home)
+    instance = home_instance(home)
     assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
     runs = materialize_each_partition(instance)
     instance.dispose()
@@ -46,10 +47,11 @@ def test_a_new_home_stores_its_events_pooled_and_dagster_reads_them(tmp_path):
     default.dispose()
 
 
-def test_only_the_recently_used_shards_keep_an_engine(tmp_path):
+def test_only_the_recently_used_shards_keep_an_engine(tmp_path, monkeypatch):
     dagster_dir = tmp_path / "dagster"
     dagster_dir.mkdir()
-    config = instance_yaml(dagster_dir).replace("\n  config:\n", "\n  config:\n    engines_kept: 2\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_dir))  # how `dagster dev` finds the instance
+    config = instance_yaml().replace("\n  config:\n", "\n  config:\n    engines_kept: 2\n")
     (dagster_dir / "dagster.yaml").write_text(config)
     instance = dg.DagsterInstance.from_config(str(dagster_dir))
     storage = instance.event_log_storage
@@ -65,6 +67,53 @@ def test_only_the_recently_used_shards_keep_an_engine(tmp_path):
 
 
 def test_the_home_instance_config_points_the_event_log_at_dagsters_usual_place(tmp_path):
-    text = instance_yaml(tmp_path / "dagster")
+    text = instance_yaml()
     assert text.startswith(Path(__file__).resolve().parent.parent.joinpath("deploy/dagster.yaml").read_text())
-    assert f'base_dir: "{tmp_path / "dagster" / "history" / "runs"}"' in text
+    assert "base_dir: history/runs\n" in text  # relative: the home can be copied or moved
+    instance = home_instance(tmp_path / "home")
+    assert Path(instance.event_log_storage._base_dir) == dagster_home(tmp_path / "home") / "history" / "runs"
+    instance.dispose()
+
+
+def _run_ids(home: Path) -> set[str]:
+    instance = home_instance(home)
+    try:
+        return {r.run_id for r in instance.get_runs()}
+    finally:
+        instance.dispose()
+
+
+def test_a_copied_home_records_its_runs_in_itself_not_in_the_original(tmp_path):
+    original = tmp_path / "original"
+    instance = home_instance(original)
+    first = materialize_each_partition(instance)
+    instance.dispose()
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    instance = home_instance(copy)
+    later = materialize_each_partition(instance)
+    instance.dispose()
+    assert _run_ids(original) == set(first)
+    assert _run_ids(copy) == set(first) | set(later)
+    # moved: the history goes with it
+    moved = tmp_path / "moved"
+    shutil.move(copy, moved)
+    assert _run_ids(moved) == set(first) | set(later)
+
+
+def test_a_home_whose_instance_points_outside_it_is_refused_naming_the_path(tmp_path):
+    original = tmp_path / "original"
+    runs = original / "dagster" / "history" / "runs"
+    home_instance(original).dispose()
+    # what an older cs-health wrote: the absolute path of the event log
+    config = dagster_home(original) / "dagster.yaml"
+    config.write_text(config.read_text().replace("base_dir: history/runs", f'base_dir: "{runs}"'))
+    assert _run_ids(original) == set()  # inside its own home: still fine
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    with pytest.raises(HomeInstanceError) as refused:
+        home_instance(copy)
+    message = str(refused.value)
+    assert str(dagster_home(copy) / "dagster.yaml") in message
+    assert f"event_log_storage.config.base_dir: {runs}" in message and "copied or moved" in message
+    assert "base_dir: history/runs" in message

@@ -152,7 +152,7 @@ def test_the_ui_runs_one_partition_and_shows_the_published_table(ui, page):
     assert "composite health score, 0-100: the sum of the indicators' points" in text
     assert "the indicator that costs the account the second most points" in text
     assert "published.account_health" in text  # dagster/table_name, shown as its storage
-    assert "eager, once blocking checks pass" in text
+    assert "eager, once every upstream blocking check passed" in text
     assert DEMO_AS_OF.isoformat() in text  # the latest materialization's partition
 
     # the materialization's metadata: the numbers Dagster plots, the warehouse path, the preview

@@ -55,7 +55,8 @@ def previous_load(context: dg.AssetExecutionContext) -> tuple[Mapping[str, Any],
 
     A load its blocking checks refused is not what the staged copy holds, and not what the next
     load is compared with: a half export refused today must not become the baseline against which
-    tomorrow's half export looks normal.
+    tomorrow's half export looks normal. A load whose separate check steps were not run with it
+    (a materialization of the source alone, through the API) still says what the export held.
     """
     checks = plan_of(context, context.asset_key)["checks"]
     records = context.instance.fetch_materializations(context.asset_key, limit=ACCEPTED_SEARCH).records
@@ -63,7 +64,9 @@ def previous_load(context: dg.AssetExecutionContext) -> tuple[Mapping[str, Any],
         event = record.asset_materialization
         if event is None or event.metadata.get(ACCEPTED, dg.MetadataValue.bool(True)).value is False:
             continue
-        if load_refusals(context.instance, context.asset_key, checks, record.run_id, "that load"):
+        if load_refusals(
+            context.instance, context.asset_key, checks, record.run_id, "that load", missing_refuses=False
+        ):
             continue
         version = event.tags.get(DATA_VERSION_TAG) if event.tags else None
         return {name: entry.value for name, entry in event.metadata.items()}, (
