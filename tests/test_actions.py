@@ -441,3 +441,42 @@ def test_cs_health_actions_lists_open_actions_p1_first(actions_home, capsys, mon
     assert len(heads) == 5 and all(h.endswith("[open]") for h in heads)
     assert [h.split()[0] for h in heads] == sorted(h.split()[0] for h in heads)
     assert any(line.startswith("    -> ") for line in lines)
+
+
+def test_a_gap_in_the_history_is_not_a_transition_and_does_not_fire_again():
+    # red, then 60 days without a snapshot, then red again: one episode, told once, still open
+    before = history("A1", band=["green", "red", "red"])
+    after = history("A1", band=["red", "red"]).with_columns(pl.col("snapshot_date") + dt.timedelta(days=62))
+    actions = evaluate_actions(pl.concat([before, after]), rules_from(RED))
+    assert actions.select("first_snapshot", "last_snapshot", "snapshots_held", "status").rows() == [
+        (DAY0 + dt.timedelta(days=1), DAY0 + dt.timedelta(days=63), 4, OPEN)
+    ]
+    # green before the gap and red after it: the state did change, so that fires
+    changed = pl.concat([history("A1", band=["green", "green"]), after])
+    assert evaluate_actions(changed, rules_from(RED))["first_snapshot"].to_list() == [DAY0 + dt.timedelta(days=62)]
+
+
+def test_for_snapshots_in_a_row_restarts_its_count_after_a_gap_and_fires_once_per_episode():
+    # falling on days 1-2, a gap, then on days 10-13: three in a row first on day 12, once
+    days = [1, 2, 10, 11, 12, 13]
+    frame = pl.DataFrame(
+        {
+            "account_id": ["A1"] * 7,
+            "snapshot_date": [DAY0] + [DAY0 + dt.timedelta(days=d) for d in days],
+            "csm_owner": ["csm.sato@example.com"] * 7,
+            "health_score": [50.0] * 7,
+            "band": ["yellow"] * 7,
+            "change_since_previous": [0.0] + [-2.0] * 6,
+        }
+    )
+    actions = evaluate_actions(frame, rules_from(DECLINE))
+    assert actions.select("first_snapshot", "snapshots_held", "status").rows() == [
+        (DAY0 + dt.timedelta(days=12), 6, OPEN)
+    ]
+    # three in a row on each side of a gap: the same episode, fired on its first three only
+    both = frame.with_columns(
+        snapshot_date=pl.Series([DAY0] + [DAY0 + dt.timedelta(days=d) for d in [1, 2, 3, 10, 11, 12]])
+    )
+    assert evaluate_actions(both, rules_from(DECLINE)).select("first_snapshot", "snapshots_held").rows() == [
+        (DAY0 + dt.timedelta(days=3), 6)
+    ]

@@ -1,8 +1,9 @@
 """Rule evaluation over the published history: pure polars, no Dagster.
 
-An *episode* is a maximal run of consecutive snapshots of one account in which a rule's condition
-holds. A rule fires once per episode, on the episode's `for_snapshots`-th snapshot; episodes
-shorter than that never fire. An episode that starts on the account's first published snapshot
+An *episode* is a maximal run of snapshots of one account in which a rule's condition holds; a
+gap in the history (snapshots missing) neither ends nor starts one, since the state across it is
+unknown. A rule fires once per episode, on the first snapshot where the condition has held for
+`for_snapshots` consecutive snapshots; episodes that never do never fire. An episode that starts on the account's first published snapshot
 is its baseline and does not fire (unless the rule sets `fire_on_first_snapshot`): the first run
 on a new customer base does not flood the team with states the accounts were already in. While the condition keeps holding nothing new fires; once it stops
 holding for a snapshot, the next episode can fire again. That is the hysteresis, and it is what
@@ -106,18 +107,23 @@ def rule_episodes(history: pl.DataFrame, rule: ActionRule, step_days: int = 1) -
     frame = history.sort(ACCOUNT, DATE).with_columns(
         holds=rule_expr(rule).fill_null(False), first_seen=pl.col(DATE).min().over(ACCOUNT)
     )
-    # an episode is consecutive snapshots (days, or weeks with weekly snapshots): a missing one
-    # ends it (the state then is unknown), so "for N snapshots in a row" means N days (weeks) in a row
-    gap = (pl.col(DATE) - pl.col(DATE).shift(1).over(ACCOUNT)).dt.total_days() != step_days
-    starts = (pl.col("holds").ne(pl.col("holds").shift(1).over(ACCOUNT)) | gap).fill_null(True)
+    # An episode ends only where the condition is seen to stop holding. Missing snapshots (a gap
+    # in the history, an account not scored for a while) are unknown, not a transition: an account
+    # red before and after a 60-day gap is in the same episode and is not told again.
+    starts = pl.col("holds").ne(pl.col("holds").shift(1).over(ACCOUNT)).fill_null(True)
     frame = frame.with_columns(episode=starts.cast(pl.Int64).cum_sum().over(ACCOUNT)).filter(pl.col("holds"))
+    # "for N snapshots in a row" counts consecutive snapshots (days, or weeks with weekly
+    # snapshots): a gap restarts the count, and the episode fires the first time it reaches N
+    gap = ((pl.col(DATE) - pl.col(DATE).shift(1).over(ACCOUNT, "episode")).dt.total_days() != step_days).fill_null(True)
+    frame = frame.with_columns(run=gap.cast(pl.Int64).cum_sum().over(ACCOUNT, "episode"))
     frame = frame.with_columns(
-        streak=pl.int_range(1, pl.len() + 1).over(ACCOUNT, "episode"),
+        streak=pl.int_range(1, pl.len() + 1).over(ACCOUNT, "episode", "run"),
         last_snapshot=pl.col(DATE).max().over(ACCOUNT, "episode"),
         snapshots_held=pl.len().over(ACCOUNT, "episode").cast(pl.Int64),
         baseline=pl.col(DATE).min().over(ACCOUNT, "episode") == pl.col("first_seen"),
     )
     fired = frame.filter(pl.col("streak") == rule.for_snapshots)
+    fired = fired.filter(pl.col(DATE) == pl.col(DATE).min().over(ACCOUNT, "episode"))
     if not rule.fire_on_first_snapshot:
         # the state an account was in when it was first published is its baseline, not news
         fired = fired.filter(~pl.col("baseline"))
