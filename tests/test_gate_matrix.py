@@ -17,6 +17,7 @@ the chain down to the published tables again, whose runs publish.
 """
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +27,12 @@ import polars as pl
 import pytest
 
 from cs_assets import settings
+from cs_assets.automation import LANDING_SENSOR
 from cs_assets.demo.generator import DEMO_AS_OF
+from cs_assets.deployment import load_deployment
 from cs_assets.indicators.compiler import as_of_end
-from tests.harness import copy_home, definitions, published, run_graph
+from resources.instance import home_instance
+from tests.harness import copy_home, definitions, make_home, published, run_graph
 from tests.http_harness import failures
 
 ACCOUNT_HEALTH = "published/account_health"
@@ -172,3 +176,128 @@ def test_a_refused_load_publishes_and_sends_nothing_on_any_path(home, fault):
         ran |= chain
     assert {"account_indicators", ACCOUNT_HEALTH, "published/account_actions"} <= ran, ran
     assert published(home).drop("computed_at").equals(before[0].drop("computed_at"))
+
+
+# --------------------------------------------------------------------------- a load that fails outright
+
+
+def missing_export(home: Path) -> str:
+    """The support export did not arrive today (the extract job never ran)."""
+    (_landing(home) / "support/tickets.jsonl").unlink()
+    return "support_tickets"
+
+
+def broken_schema(home: Path) -> str:
+    """The survey tool renamed a column of its export."""
+    path = _landing(home) / "surveys/responses.csv"
+    header, rest = path.read_text().split("\n", 1)
+    path.write_text(header.replace("score", "points") + "\n" + rest)
+    return "survey_responses"
+
+
+def conflicting_duplicates(home: Path) -> str:
+    """A ticket sent twice with the same version and another priority: which one is true?"""
+    path = _landing(home) / "support/tickets.jsonl"
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["priority"] = "urgent" if first.get("priority") != "urgent" else "low"
+    path.write_text("\n".join([*lines, json.dumps(first)]) + "\n")
+    return "support_tickets"
+
+
+LOAD_FAILURES: dict[str, Callable[[Path], str]] = {
+    "missing_export": missing_export,
+    "broken_schema": broken_schema,
+    "conflicting_duplicates": conflicting_duplicates,
+}
+
+
+@pytest.mark.parametrize("fault", list(LOAD_FAILURES))
+def test_a_load_that_fails_today_publishes_nothing_for_today_on_any_path(tmp_path, fault):
+    """Yesterday published; today's load of one source fails outright (no Output at all). Its
+    last load is yesterday's, checked for yesterday: nothing downstream may use it for today."""
+    home = make_home(tmp_path, "home")
+    yesterday = DEMO_AS_OF - dt.timedelta(days=1)
+    instance = home_instance(home)
+    defs = definitions(home)
+    assert run_graph(home, yesterday, instance=instance).success
+    before = state(home)
+    source = LOAD_FAILURES[fault](home)
+
+    whole = run_graph(home, DEMO_AS_OF, instance=instance)
+    assert not whole.success
+    assert source in " ".join(failures(whole)), failures(whole)
+    assert_unchanged(home, before)
+
+    # the indicators for today meet the gate: the source's last load was checked for yesterday
+    result = run_graph(home, DEMO_AS_OF, instance=instance, selection=["account_indicators"])
+    assert not result.success
+    messages = " ".join(failures(result).values())
+    assert f"{source}: was last loaded and checked for snapshot {yesterday}, not {DEMO_AS_OF}" in messages, messages
+    assert "no indicators were computed" in messages, messages
+    # the publish for today has nothing to read: its inputs for today were never staged
+    result = run_graph(home, DEMO_AS_OF, instance=instance, selection=PUBLISHED)
+    assert not result.success
+    assert f"not found for snapshot(s) {DEMO_AS_OF}" in " ".join(failures(result).values())
+    assert_unchanged(home, before)
+
+    # the daemon: whatever a tick requests for today fails at the gate, and publishes nothing
+    cursor = None
+    for minutes in (0, 1, 2):
+        tick = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=cursor, evaluation_time=TICK + dt.timedelta(minutes=minutes)
+        )
+        cursor, chain = tick.cursor, requested(tick) & DOWNSTREAM
+        if chain & set(PUBLISHED):
+            chain |= set(PUBLISHED)
+        if chain:
+            assert not run_graph(home, DEMO_AS_OF, instance=instance, selection=sorted(chain)).success, chain
+        assert_unchanged(home, before)
+    instance.dispose()
+
+
+# --------------------------------------------------------------------------- the landing sensor's runs
+
+
+def test_the_landing_sensor_runs_each_source_alone_then_only_what_changed(tmp_path):
+    """Each request of the landing sensor builds and runs on its own (the sources' checks are
+    split per source), over several ticks on one instance; a refused load then gates the rest."""
+    home = make_home(tmp_path, "home")
+    defs = definitions(home)
+    sensor = defs.resolve_sensor_def(LANDING_SENSOR)
+    job = defs.resolve_job_def(sensor.job_name)
+    instance = home_instance(home)
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        return sensor(
+            dg.build_sensor_context(instance=instance, cursor=cursor, resources={"landing": defs.resources["landing"]})
+        )
+
+    def run(request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+        return job.execute_in_process(
+            instance=instance, asset_selection=request.asset_selection, tags=request.tags, raise_on_error=False
+        )
+
+    first = tick(None)
+    sources = sorted(load_deployment().contract.sources)
+    assert sorted(r.asset_selection[0].to_user_string() for r in first.run_requests) == sources
+    for request in first.run_requests:
+        result = run(request)
+        assert result.success, failures(result)
+        # only that source's checks ran: its own, its validity step, its integrity step
+        assert {e.asset_key for e in result.get_asset_check_evaluations()} == set(request.asset_selection)
+    quiet = tick(first.cursor)
+    assert quiet.run_requests == []
+
+    half_tickets(home)
+    changed = tick(quiet.cursor)
+    assert [r.asset_selection[0].to_user_string() for r in changed.run_requests] == ["support_tickets"]
+    refused = run(changed.run_requests[0])
+    assert not refused.success
+    metadata = refused.asset_materializations_for_node("support_tickets")[0].metadata
+    assert metadata["accepted"].value is False
+    # the indicators, clicked now, refuse the half export with the volume check's words
+    blocked = run_graph(home, DEMO_AS_OF, instance=instance, selection=["account_indicators"])
+    assert not blocked.success
+    assert "support_tickets:volume" in " ".join(failures(blocked).values())
+    instance.dispose()
