@@ -368,7 +368,7 @@ def test_each_snapshot_uses_the_crm_version_of_its_day(home):
 # --------------------------------------------------------------------------- actions over gaps
 
 
-def test_an_episode_is_consecutive_days_and_a_backfilled_start_does_not_send_it_again():
+def test_an_episode_bridges_a_gap_and_a_backfilled_start_does_not_send_it_again():
     rules = parse_action_rules(
         {
             "version": 1,
@@ -396,13 +396,16 @@ def test_an_episode_is_consecutive_days_and_a_backfilled_start_does_not_send_it_
             }
         )
 
-    # red on days 1-2 and 5-6 with days 3-4 not scored: two episodes, not one
+    # red on days 1-2 and 5-6 with days 3-4 not scored: the gap is unknown, one episode, still open
     gapped = evaluate_actions(history([0, 1, 2, 5, 6], ["green", "red", "red", "red", "red"]), rules)
-    assert sorted(gapped["first_snapshot"].to_list()) == [day + dt.timedelta(days=1), day + dt.timedelta(days=5)]
-    # the action of days 5-6 was delivered as red:A:day5; a backfill of days 3-4 (red) moves the
-    # episode's start to day 3: a new id, the same episode, not sent again
+    assert gapped.select("first_snapshot", "status").rows() == [(day + dt.timedelta(days=1), "open")]
+    # green, days 2-4 not scored, red from day 5: the state changed across the gap, told as red:A:day5;
+    # a backfill of days 2-4 (green, red, red) moves the episode's start to day 3: a new id, the
+    # same episode, not sent again
+    changed = evaluate_actions(history([0, 1, 5, 6], ["green", "green", "red", "red"]), rules)
+    assert changed["action_id"].to_list() == [f"red:A:{day + dt.timedelta(days=5)}"]
     filled = evaluate_actions(
-        history([0, 1, 2, 3, 4, 5, 6], ["green", "red", "green", "red", "red", "red", "red"]), rules
+        history([0, 1, 2, 3, 4, 5, 6], ["green", "green", "green", "red", "red", "red", "red"]), rules
     )
     newest = filled.filter(pl.col("status") == "open")
     assert newest["action_id"].to_list() == [f"red:A:{day + dt.timedelta(days=3)}"]
