@@ -56,6 +56,22 @@ def stale_usage(home: Path) -> str:
     return "usage_events:freshness"
 
 
+def stale_usage_with_a_later_event(home: Path) -> str:
+    """The usage export stopped five days ago, but one test event is stamped the day after the
+    snapshot (before the run's clock, so no validity rule sees it as future): still stale."""
+    stale_usage(home)
+    part = next((_landing(home) / "usage/events").glob("*.parquet"))
+    frame = pl.read_parquet(part)
+    later = as_of_end(DEMO_AS_OF) + dt.timedelta(hours=20)
+    event = frame.head(1).with_columns(
+        pl.lit("EVT-TEST-1").cast(frame.schema["event_id"]).alias("event_id"),
+        pl.lit(later).cast(frame.schema["occurred_at"]).alias("occurred_at"),
+        pl.lit(later).cast(frame.schema["received_at"]).alias("received_at"),
+    )
+    pl.concat([frame, event]).write_parquet(part)
+    return "usage_events:freshness"
+
+
 def half_tickets(home: Path) -> str:
     """Half of the support export arrives (a partial extract looks like churn)."""
     path = _landing(home) / "support/tickets.jsonl"
@@ -87,6 +103,7 @@ def unknown_accounts(home: Path) -> str:
 
 FAULTS: dict[str, Callable[[Path], str]] = {
     "stale_source": stale_usage,
+    "stale_source_with_a_later_event": stale_usage_with_a_later_event,
     "half_export": half_tickets,
     "failed_validity_check": invalid_nps,
     "unknown_accounts": unknown_accounts,

@@ -8,20 +8,22 @@ counts that load recorded (the same inputs give the same counts). The sources ar
 (`sources.yaml`): a source it does not declare has no asset at all.
 """
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from checks.dq_config import DUPLICATES, FRESHNESS, VOLUME, DataQualityConfig
-from checks.source_checks import duplicates_result, freshness_result, volume_result
+from checks.source_checks import Timestamps, duplicates_result, freshness_result, newest_timestamps, volume_result
+from cs_assets import settings
 from cs_assets.code_version import code_digest
 from cs_assets.deployment import Deployment
-from cs_assets.frames import scalar
 from cs_assets.gate import CHECKED_AS_OF, load_refusals, plan_of
 from cs_assets.indicators.compiler import as_of_end
 from cs_assets.sources.contract import SourceSpec
@@ -35,7 +37,10 @@ OWNER = "team:data-platform"
 SOURCE_KINDS = {"csv": "csv", "parquet": "parquet", "jsonl": "json"}
 
 CHECK_DESCRIPTIONS = {
-    FRESHNESS: "The newest record is within the source's age limit at the end of the as-of day.",
+    FRESHNESS: (
+        "The newest record dated at or before the end of the as-of day is within the source's age limit "
+        "(records dated later never make a stale source look fresh)."
+    ),
     VOLUME: "The row count did not drop against the previous load by more than the allowed share.",
     DUPLICATES: "The share of duplicate or keyless rows removed is within the limit.",
 }
@@ -45,6 +50,8 @@ CHECK_DESCRIPTIONS = {
 MADE_FROM = "made_from"
 # output metadata: whether the load passed the checks evaluated in its own step
 ACCEPTED = "accepted"
+# output metadata: the newest timestamps the freshness check saw from the as-of day (JSON)
+NEWEST_SEEN = "newest_seen"
 DATA_VERSION_TAG = "dagster/data_version"
 # loads searched, newest first, for the last one that passed its checks
 ACCEPTED_SEARCH = 50
@@ -81,14 +88,26 @@ def load_digest(spec: SourceSpec, export_fingerprint: str) -> str:
     return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()[:20]
 
 
-def _recorded_counts(before: Mapping[str, Any]) -> tuple[int, int, dt.datetime | None] | None:
-    """(rows in the export, rows loaded, newest timestamp) as the last load recorded them, if it did."""
+def _recorded_counts(
+    before: Mapping[str, Any], as_of: dt.date, end: dt.datetime
+) -> tuple[int, int, dt.datetime | None, Timestamps] | None:
+    """(rows in the export, rows loaded, newest timestamp, timestamps seen from `as_of`) as the
+    last load recorded them; None when it did not record them, or recorded them for another day
+    that they cannot answer for (records after `end`: the export must be read for this day)."""
     try:
         rows_in_export, removed = int(before["rows_in_export"]), int(before["rows_removed"])
-        newest = before["newest_timestamp"]
+        text = before["newest_timestamp"]
+        newest = None if text == "none" else dt.datetime.fromisoformat(text)
+        seen = {k: dt.datetime.fromisoformat(v) if v else None for k, v in json.loads(before[NEWEST_SEEN]).items()}
     except (KeyError, TypeError, ValueError):
         return None
-    return rows_in_export, rows_in_export - removed, None if newest == "none" else dt.datetime.fromisoformat(newest)
+    if before.get(CHECKED_AS_OF) == as_of.isoformat():
+        timestamps = Timestamps(**seen)
+    elif newest is None or newest <= end:
+        timestamps = Timestamps(newest)  # nothing after this day: all of it was known by then
+    else:
+        return None
+    return rows_in_export, rows_in_export - removed, newest, timestamps
 
 
 def blocks(result: dg.AssetCheckResult, dq: DataQualityConfig) -> bool:
@@ -128,10 +147,11 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
         origin = str(landing.location(spec))
         as_of = snapshot.as_of_date(landing.landing_dir, context.run.tags)
         end = as_of_end(as_of)
-        recorded = _recorded_counts(before) if before.get(MADE_FROM) == digest else None
+        data_end = as_of_end(settings.resolve_as_of(None, Path(landing.landing_dir)))
+        recorded = _recorded_counts(before, as_of, end) if before.get(MADE_FROM) == digest else None
         if recorded is not None:
             # unchanged since the last load: the staged copy is kept (rebuilt only if it is gone)
-            rows_in_export, rows_loaded, newest = recorded
+            rows_in_export, rows_loaded, newest, seen = recorded
             context.log.info(
                 f"{spec.name}: the export is unchanged since the last load; not read again (its staged copy "
                 "is kept, or made again if it is gone)"
@@ -148,18 +168,14 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
             # lazy: a large export streams into staging (the IO manager sinks it) instead of being copied
             cleaned = clean_lazy(spec, raw, origin)
             rows_in_export = raw.select(pl.len()).collect().item()
-            loaded = cleaned.select(
-                pl.len().alias("rows"), pl.col(spec.timestamp_column).max().alias("newest")
-            ).collect()
-            rows_loaded = loaded["rows"].item()
             # the contract makes the timestamp column a UTC timestamp
-            newest = scalar(loaded["newest"].item(), dt.datetime)
+            rows_loaded, newest, seen = newest_timestamps(cleaned, spec.timestamp_column, end, max(end, data_end))
             # the digest and the counts must describe the same bytes
             landing.check_unchanged(spec, state)
             load = MadeFrom(digest, lambda: cleaned)
         limits = dq.sources[spec.name]
         results = [
-            freshness_result(spec.name, newest, end, limits, dq.checks[FRESHNESS]),
+            freshness_result(spec.name, seen, end, limits, dq.checks[FRESHNESS]),
             volume_result(spec.name, rows_loaded, previous_rows, limits, dq.checks[VOLUME]),
             duplicates_result(spec.name, rows_in_export, rows_loaded, limits, dq.checks[DUPLICATES]),
         ]
@@ -172,6 +188,10 @@ def build_source_asset(spec: SourceSpec, dq: DataQualityConfig) -> dg.AssetsDefi
             "rows_removed": rows_in_export - rows_loaded,
             "files": [p.name for p in landing.files(spec)],
             "newest_timestamp": newest.isoformat() if newest is not None else "none",
+            # what the freshness check saw from the as-of day (an unchanged export re-checked for it)
+            NEWEST_SEEN: json.dumps(
+                {k: v.isoformat() if v is not None else None for k, v in dataclasses.asdict(seen).items()}
+            ),
             **(synced.metadata() if synced is not None else {}),
         }
         if refused:
