@@ -207,17 +207,19 @@ def check_snapshot_dates(landing: Path, dates: list[dt.date]) -> None:
         )
 
 
-def execute_snapshots(ctx: Context, dates: list[dt.date]):
-    """One in-process run of the scoring job for a snapshot date or a contiguous range of them."""
+def execute_snapshots(ctx: Context, dates: list[dt.date], command: str = "run"):
+    """One in-process run of the scoring job for a snapshot date or a contiguous range of them,
+    tagged with the `command` that launched it (`cs-health status` names it)."""
     from cs_assets.definitions import HEALTH_SCORE_JOB
     from cs_assets.partitions import run_tags_for
+    from cs_assets.run_origin import LAUNCHED_BY_TAG
 
     check_snapshot_dates(ctx.landing, dates)
     job = ctx.defs.resolve_job_def(HEALTH_SCORE_JOB)
     return job.execute_in_process(
         instance=_instance(ctx.home),
         run_config=run_config(max(dates)),
-        tags=run_tags_for(dates),
+        tags={**run_tags_for(dates), LAUNCHED_BY_TAG: command},
         raise_on_error=False,
     )
 
@@ -280,10 +282,10 @@ def _report_warnings(result) -> None:
             print(f"  {line}")
 
 
-def _score(ctx: Context, dates: list[dt.date], what: str, started: float) -> int:
+def _score(ctx: Context, dates: list[dt.date], what: str, started: float, command: str = "run") -> int:
     since = dt.datetime.now(dt.UTC)
     try:
-        result = execute_snapshots(ctx, dates)
+        result = execute_snapshots(ctx, dates, command)
     except KeyboardInterrupt:
         print(f"\ninterrupted while scoring {what}:", file=sys.stderr)
         for line in publish_report(ctx, dates, since):
@@ -338,7 +340,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         size = args.snapshots_per_run or len(dates)
         for i in range(0, len(dates), size):
             part = dates[i : i + size]
-            code = _score(ctx, part, f"{len(part)} snapshot(s) {part[0]}..{part[-1]}", started)
+            code = _score(ctx, part, f"{len(part)} snapshot(s) {part[0]}..{part[-1]}", started, "backfill")
             if code != 0:
                 if i + size < len(dates):
                     print(f"  not scored: {dates[i + size]}..{dates[-1]} (after the failed run)", file=sys.stderr)
@@ -599,8 +601,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from cs_assets.definitions import HEALTH_SCORE_JOB
     from cs_assets.indicators.compiler import as_of_end
+    from cs_assets.run_origin import launched_by
 
     ctx = _context(args)
     as_of = settings.resolve_as_of(args.as_of, ctx.landing)
@@ -645,10 +647,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             if state != "ok":
                 print(f"{'':<22}{check_name}: {state}{': ' + description if description else ''}")
 
-    runs = instance.get_runs(dg.RunsFilter(job_name=HEALTH_SCORE_JOB), limit=1)
+    # the newest run of any path (the CLI, the UI, a sensor, a schedule, automation), not only ours
+    runs = instance.get_runs(limit=1)
     if runs:
         run = runs[0]
-        print(f"\nlast run: {run.run_id} {run.status.value}")
+        print(f"\nlast run: {run.run_id} {run.status.value}, {launched_by(run.tags)} ({run.job_name})")
         if run.status != dg.DagsterRunStatus.SUCCESS:
             events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event is not None]
             for line in failure_reasons(events):
@@ -675,6 +678,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         snapshot, computed_at, n, version = row
         print(f"published: snapshot {snapshot} ({n:,} accounts, model {version}) written at {computed_at}")
+        # which run wrote the newest snapshot, and by which path: the start of "why did it change?"
+        record = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["published", "account_health"]), asset_partitions=[str(snapshot)]
+            ),
+            limit=1,
+        ).records
+        writer = instance.get_run_by_id(record[0].run_id) if record else None
+        if writer is not None:
+            print(f"  by run {writer.run_id}, {launched_by(writer.tags)}")
     return 0
 
 

@@ -139,3 +139,17 @@ def test_the_example_instance_config_loads_with_telemetry_off_and_one_run_at_a_t
         assert instance.get_settings("telemetry") == {"enabled": False}
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
         assert instance.auto_materialize_use_sensors
+
+
+def test_a_run_names_the_path_it_came_from():
+    from cs_assets.run_origin import LAUNCHED_BY_TAG, launched_by
+
+    assert launched_by({LAUNCHED_BY_TAG: "backfill"}) == "`cs-health backfill`"
+    assert launched_by({"dagster/schedule_name": "daily_health_scores"}) == "the schedule daily_health_scores"
+    automated = {"dagster/from_automation_condition": "true", "dagster/sensor_name": "health_automation"}
+    assert launched_by(automated) == "declarative automation (the sensor health_automation)"
+    assert launched_by({"dagster/sensor_name": "landing_files_sensor"}) == "the sensor landing_files_sensor"
+    assert launched_by({"dagster/parent_run_id": "0123456789", LAUNCHED_BY_TAG: "run"}).startswith(
+        "a re-execution of run 01234567"
+    )
+    assert launched_by({}).startswith("a run launched from the UI or the API")

@@ -318,3 +318,22 @@ def test_the_landing_sensor_runs_each_source_alone_then_only_what_changed(tmp_pa
     assert not blocked.success
     assert "support_tickets:volume" in " ".join(failures(blocked).values())
     instance.dispose()
+
+
+# --------------------------------------------------------------------------- who wrote the snapshot
+
+
+def test_status_names_the_run_and_the_path_that_wrote_the_newest_snapshot(published_demo_home, tmp_path, capsys):
+    """`cs-health status` after a run that was not `cs-health run` (here: the publish step alone,
+    as the UI's Materialize launches it) names that run and its path."""
+    from cs_assets.cli import main
+
+    home = copy_home(published_demo_home, tmp_path / "home")
+    instance = home_instance(home)
+    again = run_graph(home, DEMO_AS_OF, instance=instance, selection=PUBLISHED)
+    assert again.success, failures(again)
+    instance.dispose()
+    assert main(["--home", str(home), "status", "--as-of", DEMO_AS_OF.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert f"last run: {again.run_id} SUCCESS, a run launched from the UI or the API" in out, out
+    assert f"  by run {again.run_id}, a run launched from the UI or the API" in out, out
