@@ -30,6 +30,9 @@ import duckdb
 
 LOCK_SUFFIX = ".writer.lock"
 HOLDER = re.compile(r"\(PID (\d+)\)")
+# DuckDB's words for a file another process holds; anything else (a missing folder, a full disk,
+# a home path that happens to contain "lock") is not worth waiting for
+LOCK_CONFLICT = re.compile(r"Could not set lock on file .*Conflicting lock is held", re.DOTALL)
 
 _held: dict[str, int] = {}  # lock path -> depth, for this process
 _guard = threading.Lock()
@@ -124,7 +127,7 @@ def open_duckdb(
             return duckdb.connect(database, read_only=read_only)
         except duckdb.IOException as exc:
             text = str(exc)
-            if "lock" not in text.lower():
+            if not LOCK_CONFLICT.search(text):
                 raise
             found = HOLDER.search(text)
             who = f"process {found.group(1)}" if found else "another process"

@@ -16,6 +16,7 @@ import pytest
 
 from cs_assets import settings
 from cs_assets.demo.generator import DEMO_AS_OF
+from resources.home_lock import HomeBusyError, open_duckdb
 from tests.harness import copy_home, make_home, published, run_graph
 from tests.http_harness import Webhook
 
@@ -204,3 +205,32 @@ def test_kill_9_during_delivery_then_a_rerun_posts_nothing_twice_without_its_key
         con.close()
     assert delivered == set(keys) and left == 0  # everything due confirmed once; the third run sent nothing new
     assert "SECRET" not in out + err
+
+
+def test_only_a_real_lock_conflict_is_waited_for_not_an_error_that_mentions_lock(tmp_path):
+
+    def never(_seconds: float) -> None:
+        raise AssertionError("waited for an error that is not a lock conflict")
+
+    # a home under a folder named "locks" whose warehouse folder is missing: fails at once
+    missing = tmp_path / "locks" / "gone" / "warehouse.duckdb"
+    with pytest.raises(duckdb.IOException, match="No such file or directory"):
+        open_duckdb(str(missing), read_only=False, wait_seconds=600, sleep=never)
+    # another process holding the file: that is waited for, and named
+    held = tmp_path / "locks" / "warehouse.duckdb"
+    held.parent.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(held)!r}); print(1, flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline()
+        with pytest.raises(HomeBusyError, match=rf"process {holder.pid} holds it"):
+            open_duckdb(str(held), read_only=False, wait_seconds=0)
+    finally:
+        holder.kill()
+        holder.wait()
