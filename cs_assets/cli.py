@@ -302,8 +302,16 @@ def _score(ctx: Context, dates: list[dt.date], what: str, started: float, comman
     return 0
 
 
+def _validate_config(ctx: Context) -> None:
+    """Every config file valid before anything runs (the definitions check the rest as they load)."""
+    from cs_assets.config_schema import load_every_file
+
+    load_every_file(ctx.deployment)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     ctx = _context(args)
+    _validate_config(ctx)
     started = time.perf_counter()
     with _writing(ctx, args):
         landing = _prepare_landing(ctx, args.accounts, args.seed)
@@ -322,6 +330,7 @@ def _default_snapshot(explicit: str | None, landing: Path) -> dt.date:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     ctx = _context(args)
+    _validate_config(ctx)
     if args.days < 1:
         raise ValueError(f"--days must be at least 1, got {args.days}")
     if args.snapshots_per_run is not None and args.snapshots_per_run < 1:
@@ -859,7 +868,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import subprocess
 
     ctx = _context(args)
-    _ = ctx.deployment  # a broken config fails here, naming file and key, not in the UI's load error
+    _validate_config(ctx)  # a broken config fails here, naming file and key, not in the UI's load error
     _instance(ctx.home)
     landing = ctx.landing
     if _landing_is_empty(landing):

@@ -6,10 +6,10 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from checks.dq_config import DataQualityFile
-from cs_assets.actions.rules import ActionsFile, load_action_rules
+from cs_assets.actions.rules import ActionRules, ActionsFile, load_action_rules
 from cs_assets.deployment import FILES, Deployment
 from cs_assets.indicators.catalogue import CatalogueFile
-from cs_assets.scoring.model_config import ModelFile, load_model
+from cs_assets.scoring.model_config import HealthModel, ModelFile, load_model
 from cs_assets.sources.contract import SourcesFile
 from cs_assets.validation.config import ValidationFile, load_validation_config
 from cs_assets.writeback.config import WritebackFile, load_writeback
@@ -38,15 +38,24 @@ def write_schemas(out: Path) -> list[Path]:
     return written
 
 
+def load_every_file(deployment: Deployment) -> tuple[HealthModel, ActionRules]:
+    """The files a run reads only in its later steps (model, actions, validation), loaded and
+    cross-checked now: a command refuses a broken file before its first step, not after the
+    published table was rewritten. Raises the first file's config error (file, key, problem)."""
+    paths, catalogue = deployment.paths, deployment.catalogue
+    model = load_model(paths.model, catalogue)
+    rules = load_action_rules(paths.actions, model, catalogue)
+    load_validation_config(paths.validation, catalogue)
+    return model, rules
+
+
 def check_deployment(deployment: Deployment) -> list[str]:
     """Every config file of the deployment loaded and cross-checked; what it computes and leaves out.
 
     Raises the config error of the first invalid file (the message names file, key and problem).
     """
     paths, contract, catalogue = deployment.paths, deployment.contract, deployment.catalogue
-    model = load_model(paths.model, catalogue)
-    rules = load_action_rules(paths.actions, model, catalogue)
-    load_validation_config(paths.validation, catalogue)
+    model, rules = load_every_file(deployment)
     lines = [f"config directory {paths.config_dir}: every file is valid"]
     lines.append(f"\nsources ({paths.sources}):")
     for name, spec in contract.sources.items():

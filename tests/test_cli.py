@@ -138,3 +138,33 @@ def test_a_backfill_in_runs_of_two_snapshots_publishes_what_one_run_does(tmp_pat
         assert published(parts, table).drop("computed_at").equals(published(one, table).drop("computed_at")), table
     assert main(["--home", str(parts), *common, "--snapshots-per-run", "0"]) == 2
     assert "--snapshots-per-run must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_a_misspelled_field_in_actions_stops_the_run_before_its_first_step(published_demo_home, tmp_path, capsys):
+    """The actions are read only after the publish step: their file is checked before anything runs."""
+    import shutil
+
+    import yaml
+
+    from cs_assets.deployment import DEFAULT_CONFIG_DIR
+    from resources.instance import home_instance
+    from tests.harness import copy_home
+
+    home = copy_home(published_demo_home, tmp_path / "home")
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    actions = yaml.safe_load((config / "actions.yaml").read_text())
+    actions["rules"][0]["priorty"] = actions["rules"][0].pop("priority")
+    (config / "actions.yaml").write_text(yaml.safe_dump(actions, sort_keys=False))
+    before = published(home)
+    instance = home_instance(home)
+    runs = len(instance.get_runs())
+    instance.dispose()
+
+    assert main(["--home", str(home), "--config", str(config), "run"]) == 2
+    err = capsys.readouterr().err
+    assert str(config / "actions.yaml") in err and "`rules[0]`: missing required key(s): priority" in err, err
+    assert published(home).equals(before)  # computed_at too: the publish step never ran
+    instance = home_instance(home)
+    assert len(instance.get_runs()) == runs  # no run was even started
+    instance.dispose()
