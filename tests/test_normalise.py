@@ -48,3 +48,35 @@ def test_the_newest_version_of_a_record_is_the_record():
     rows = [(1, "A", 5, "solved"), (2, "B", 1, "open"), (1, "A", 2, "open")]
     cleaned = clean(spec, tickets(rows)).sort("ticket_id")
     assert cleaned.select("ticket_id", "status").rows() == [(1, "solved"), (2, "open")]
+
+
+def usage(rows: list[tuple[str, str, int, str]]) -> pl.LazyFrame:
+    """(event_id, account_id, hour occurred, event_type) rows in the usage source's shape."""
+    spec = CONTRACT.sources["usage_events"]
+    base = {c: pl.Series(c, [None] * len(rows), dtype=t) for c, t in spec.columns.items()}
+    base.update(
+        event_id=pl.Series([r[0] for r in rows]),
+        account_id=pl.Series([r[1] for r in rows]),
+        occurred_at=pl.Series([dt.datetime(2026, 10, 1, r[2], tzinfo=UTC) for r in rows]),
+        event_type=pl.Series([r[3] for r in rows]),
+    )
+    return pl.DataFrame(base).lazy()
+
+
+def test_an_immutable_event_sent_again_with_other_content_is_refused_naming_id_and_columns():
+    spec = CONTRACT.sources["usage_events"]
+    assert spec.records == "immutable"  # config/sources.yaml
+    event_type = spec.vocabulary["event_type"]
+    # an identical copy is a plain duplicate: dropped
+    same = [("E1", "A", 1, event_type[0]), ("E1", "A", 1, event_type[0]), ("E2", "B", 2, event_type[0])]
+    assert clean(spec, usage(same))["event_id"].to_list() == ["E1", "E2"]
+    # the same id later and of another type is not a newer version of an event: an error
+    resent = [("E1", "A", 1, event_type[0]), ("E2", "B", 2, event_type[0]), ("E1", "A", 5, event_type[1])]
+    with pytest.raises(SourceDataError) as refused:
+        clean(spec, usage(resent), "usage/events")
+    message = str(refused.value)
+    assert message.startswith("source usage_events (usage/events): 2 rows with event_id = 'E1' differ in ")
+    assert "occurred_at" in message and f"event_type: {event_type[0]!r} vs {event_type[1]!r}" in message
+    assert "records: immutable" in message
+    # a versioned source (tickets) keeps the newest version, as before
+    assert CONTRACT.sources["support_tickets"].records == "versioned"

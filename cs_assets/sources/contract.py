@@ -42,6 +42,11 @@ TYPES: dict[str, DType] = {
 # Final: the literal types that `role` takes
 ACCOUNTS: Final = "accounts"
 EVENTS: Final = "events"
+# what a repeated key means: a new version of the record (tickets, CRM rows: the newest is the
+# record), or, for an immutable source (product events, answers, notes), an error unless the rows
+# are identical: an event does not change after it happened
+VERSIONED: Final = "versioned"
+IMMUTABLE: Final = "immutable"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 ACCOUNT_ID = "account_id"
@@ -130,6 +135,7 @@ CONTRACT_KEYS = (
     "received_at",
     "columns",
     "natural_key",
+    "records",
     "range_rules",
     "derived",
     "kind",
@@ -154,6 +160,9 @@ class SourceDecl(ConfigModel):
     received_at: str | None = None
     columns: dict[str, ColumnDecl]
     natural_key: list[str] | None = None
+    # `versioned`: a key sent again is a newer version (the newest wins); `immutable`: a key sent
+    # again with other content is an error naming the key and the columns that differ
+    records: Literal["versioned", "immutable"] = "versioned"
     range_rules: list[RangeRuleDecl] = []
     derived: dict[str, DerivedDecl] = {}
     kind: Literal["file", "http"] = "file"
@@ -208,6 +217,8 @@ class SourceDecl(ConfigModel):
                 if types.get(column) != "timestamp":
                     raise ConfigProblem(f"derived.{name}", f"{column!r} is not a timestamp column")
         if self.role == ACCOUNTS:
+            if self.records != VERSIONED:
+                raise ConfigProblem("records", "the accounts source keeps a version per `updated_at`: versioned")
             if self.key != [ACCOUNT_ID]:
                 raise ConfigProblem("key", f"the accounts source is keyed by [{ACCOUNT_ID}], got {self.key}")
             for column, kind in {**ACCOUNT_REQUIRED}.items():
@@ -268,6 +279,7 @@ class SourceSpec:
     required: tuple[str, ...] = ()
     bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     natural_key: tuple[str, ...] = ()
+    records: str = VERSIONED
     range_rules: tuple[RangeRuleDecl, ...] = ()
     derived: dict[str, DerivedDecl] = field(default_factory=dict)
     list_separators: dict[str, str] = field(default_factory=dict)
@@ -323,6 +335,7 @@ def spec_from_decl(name: str, decl: SourceDecl) -> SourceSpec:
         required=tuple(required),
         bounds=bounds,
         natural_key=tuple(decl.natural_key or ()),
+        records=decl.records,
         range_rules=tuple(decl.range_rules),
         derived=dict(decl.derived),
         list_separators=separators,

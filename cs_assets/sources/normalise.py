@@ -6,7 +6,7 @@ not parse is reported with its source, column, row and value instead of a bare c
 
 import polars as pl
 
-from cs_assets.sources.contract import DType, SourceSpec
+from cs_assets.sources.contract import IMMUTABLE, DType, SourceSpec
 
 ROW = "__row"
 HASH = "__hash"
@@ -109,7 +109,13 @@ def _show(value) -> str:
     return "null" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
-def conflict_error(spec: SourceSpec, frame: pl.DataFrame, identity: list[str], origin: str) -> SourceDataError | None:
+def conflict_error(
+    spec: SourceSpec,
+    frame: pl.DataFrame,
+    identity: list[str],
+    origin: str,
+    rule: str = "exact duplicates are dropped, but conflicting rows are not guessed between",
+) -> SourceDataError | None:
     """Rows that share the key (and timestamp) but differ elsewhere: which key, which columns."""
     clashing = frame.filter(pl.len().over(identity) > 1)
     if clashing.is_empty():
@@ -124,7 +130,7 @@ def conflict_error(spec: SourceSpec, frame: pl.DataFrame, identity: list[str], o
     more = f" ({keys.height - 1:,} more key(s) like it)" if keys.height > 1 else ""
     return SourceDataError(
         f"source {spec.name} ({origin}): {first.height} rows with {where} differ in {', '.join(differ)} ({values}){more}; "
-        "exact duplicates are dropped, but conflicting rows are not guessed between: fix the export"
+        f"{rule}: fix the export"
     )
 
 
@@ -177,6 +183,13 @@ def clean_lazy(spec: SourceSpec, frame: pl.LazyFrame, origin: str = "") -> pl.La
     key = list(spec.key)
     if repeated_hashes(exact, key).head(1).collect(engine="streaming").is_empty():
         return exact
+    if spec.records == IMMUTABLE:
+        # an event does not change after it happened: the same id with other content is not a version
+        resent = exact.filter(pl.len().over(key) > 1).collect(engine="streaming")
+        rule = "its records are immutable (`records: immutable` in sources.yaml): an id sent again must be identical"
+        error = conflict_error(spec, resent, key, origin or spec.path, rule)
+        if error is not None:
+            raise error
     # several versions of a record (a re-synced ticket): the newest is the record
     return exact.sort([*key, spec.timestamp_column], nulls_last=False, maintain_order=True).unique(
         subset=key, keep="last", maintain_order=True
